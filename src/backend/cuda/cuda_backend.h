@@ -1,0 +1,11 @@
+// The CUDA backend: f16/bf16 storage, f32 accumulation; cuBLASLt GEMMs, cuDNN / own convolutions (NHWC), fused
+// attention and normalisation kernels. Registered by init_backends() when a device is visible.
+#pragma once
+#include <memory>
+
+#include "backend/backend.h"
+
+namespace sdpp {
+std::unique_ptr<Backend> make_cuda_backend(int index);
+int cuda_visible_device_count();  // 0 when no driver or device (never throws)
+}  // namespace sdpp

@@ -1,0 +1,25 @@
+#include "backend/init.h"
+
+#include "backend/backend.h"
+
+#ifdef SDPP_WITH_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace sdpp {
+
+void init_backends() {
+#ifdef SDPP_WITH_CUDA
+  if (cuda_device_count() > 0) register_backend_factory(DeviceType::CUDA, make_cuda_backend);
+#endif
+}
+
+int cuda_device_count() {
+#ifdef SDPP_WITH_CUDA
+  return cuda_visible_device_count();
+#else
+  return 0;
+#endif
+}
+
+}  // namespace sdpp

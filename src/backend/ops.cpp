@@ -1,0 +1,117 @@
+#include "backend/ops.h"
+
+#include "backend/backend.h"
+#include "core/error.h"
+
+namespace sdpp::ops {
+namespace {
+
+Backend& backend_of(const Tensor& x, const char* op) {
+  if (!x.defined()) throw Error(ErrorCode::Internal, std::string(op) + ": undefined input tensor");
+  return backend_for(x.device());
+}
+
+void same_device(const Tensor& a, const Tensor& b, const char* op) {
+  if (b.defined() && !(a.device() == b.device()))
+    throw Error(ErrorCode::Internal, std::string(op) + ": tensors on " + a.device().str() + " and " + b.device().str());
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const LinearOptions& options) {
+  same_device(x, weight, "linear");
+  same_device(x, bias, "linear");
+  if (x.dim(-1) != weight.dim(1))
+    throw Error(ErrorCode::ShapeMismatch, "linear: input " + shape_str(x.shape()) + " vs weight " + shape_str(weight.shape()));
+  return backend_of(x, "linear").linear(x, weight, bias, options);
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  same_device(x, weight, "conv2d");
+  same_device(x, bias, "conv2d");
+  if (x.ndim() != 4 || weight.ndim() != 4 || x.dim(1) != weight.dim(1))
+    throw Error(ErrorCode::ShapeMismatch, "conv2d: input " + shape_str(x.shape()) + " vs weight " + shape_str(weight.shape()));
+  return backend_of(x, "conv2d").conv2d(x, weight, bias, options);
+}
+
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, Activation act) {
+  if (x.ndim() < 2 || x.dim(1) % groups != 0)
+    throw Error(ErrorCode::ShapeMismatch, "group_norm: " + std::to_string(groups) + " groups for " + shape_str(x.shape()));
+  return backend_of(x, "group_norm").group_norm(x, groups, gamma, beta, eps, act);
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+  return backend_of(x, "layer_norm").layer_norm(x, gamma, beta, eps);
+}
+
+Tensor activation(const Tensor& x, Activation act) {
+  if (act == Activation::None) return x;
+  return backend_of(x, "activation").activation(x, act);
+}
+
+Tensor geglu(const Tensor& x) {
+  if (x.dim(-1) % 2 != 0) throw Error(ErrorCode::ShapeMismatch, "geglu: odd last dim in " + shape_str(x.shape()));
+  return backend_of(x, "geglu").geglu(x);
+}
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
+  same_device(q, k, "attention");
+  same_device(q, v, "attention");
+  if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3 || q.dim(2) % options.heads != 0 || k.dim(1) != v.dim(1) ||
+      q.dim(0) != k.dim(0) || q.dim(2) != k.dim(2))
+    throw Error(ErrorCode::ShapeMismatch, "attention: q " + shape_str(q.shape()) + " k " + shape_str(k.shape()) +
+                                              " v " + shape_str(v.shape()) + " heads " + std::to_string(options.heads));
+  return backend_of(q, "attention").attention(q, k, v, options);
+}
+
+Tensor upsample_nearest2x(const Tensor& x) { return backend_of(x, "upsample_nearest2x").upsample_nearest2x(x); }
+
+Tensor concat(std::span<const Tensor> xs, int dim) {
+  if (xs.empty()) throw Error(ErrorCode::Internal, "concat: no inputs");
+  for (const Tensor& x : xs) same_device(xs[0], x, "concat");
+  return backend_of(xs[0], "concat").concat(xs, dim);
+}
+
+Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) {
+  return backend_of(x, "slice").slice(x, dim, start, end);
+}
+
+Tensor to_tokens(const Tensor& x) { return backend_of(x, "to_tokens").to_tokens(x); }
+
+Tensor from_tokens(const Tensor& x, int64_t height, int64_t width) {
+  return backend_of(x, "from_tokens").from_tokens(x, height, width);
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  same_device(a, b, "add");
+  return backend_of(a, "add").add(a, b);
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  same_device(a, b, "mul");
+  return backend_of(a, "mul").mul(a, b);
+}
+
+Tensor scale(const Tensor& x, float factor, float offset) { return backend_of(x, "scale").scale(x, factor, offset); }
+
+Tensor clamp(const Tensor& x, float lo, float hi) { return backend_of(x, "clamp").clamp(x, lo, hi); }
+
+Tensor exp(const Tensor& x) { return backend_of(x, "exp").exp(x); }
+
+Tensor lincomb(std::span<const Tensor> xs, std::span<const double> coeffs) {
+  if (xs.empty() || xs.size() != coeffs.size()) throw Error(ErrorCode::Internal, "lincomb: inputs and coefficients differ in count");
+  for (const Tensor& x : xs) {
+    same_device(xs[0], x, "lincomb");
+    if (x.shape() != xs[0].shape())
+      throw Error(ErrorCode::ShapeMismatch, "lincomb: " + shape_str(x.shape()) + " vs " + shape_str(xs[0].shape()));
+  }
+  return backend_of(xs[0], "lincomb").lincomb(xs, coeffs);
+}
+
+Tensor embedding(const Tensor& table, const Tensor& ids) { return backend_of(table, "embedding").embedding(table, ids); }
+
+Tensor gather_rows(const Tensor& x, std::span<const int64_t> index) {
+  return backend_of(x, "gather_rows").gather_rows(x, index);
+}
+
+}  // namespace sdpp::ops

@@ -1,0 +1,57 @@
+#include <array>
+#include <map>
+#include <mutex>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace sdpp {
+namespace {
+
+struct Registry {
+  std::mutex mutex;
+  std::unique_ptr<Backend> cpu;
+  std::map<int, std::unique_ptr<Backend>> cuda;
+  BackendFactory cuda_factory = nullptr;
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+Backend& backend_for(Device device) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  if (device.is_cpu()) {
+    if (!r.cpu) r.cpu = make_cpu_backend();
+    return *r.cpu;
+  }
+  auto it = r.cuda.find(device.index);
+  if (it != r.cuda.end()) return *it->second;
+  if (!r.cuda_factory)
+    throw Error(ErrorCode::Unsupported, "device " + device.str() + " is not available: this build has no CUDA backend");
+  auto backend = r.cuda_factory(device.index);
+  Backend& ref = *backend;
+  r.cuda.emplace(device.index, std::move(backend));
+  return ref;
+}
+
+void register_backend_factory(DeviceType type, BackendFactory factory) {
+  if (type != DeviceType::CUDA) throw Error(ErrorCode::Internal, "only cuda backends are registered by factory");
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.cuda_factory = factory;
+}
+
+bool backend_available(DeviceType type) {
+  if (type == DeviceType::CPU) return true;
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  return r.cuda_factory != nullptr;
+}
+
+}  // namespace sdpp

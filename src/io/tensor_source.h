@@ -1,0 +1,30 @@
+// A set of named tensors for ONE component (unet, vae, text_encoder, ...), already in the diffusers/transformers key
+// scheme. A diffusers folder serves its component file as is; a single-file checkpoint serves a renamed view
+// (io/key_map.h). Model code only ever sees this interface, through WeightLoader.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace sdpp {
+
+struct TensorInfo {
+  DType dtype;
+  Shape shape;
+};
+
+class TensorSource {
+ public:
+  virtual ~TensorSource() = default;
+  virtual std::vector<std::string> keys() const = 0;
+  virtual std::optional<TensorInfo> info(const std::string& key) const = 0;
+  // The tensor on the cpu in its stored dtype (a zero-copy view of the mapped file where possible).
+  // Throws MissingTensor naming the key and describe().
+  virtual Tensor read(const std::string& key) const = 0;
+  virtual std::string describe() const = 0;  // the file(s) it reads, for error messages
+};
+
+}  // namespace sdpp

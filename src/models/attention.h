@@ -1,0 +1,28 @@
+// diffusers `Attention` (attention_processor.py) with the default processor: to_q/to_k/to_v projections, scaled
+// dot-product attention over `heads`, to_out.0 projection (+ residual fused into it). Used by the UNet's transformer
+// blocks (self- and cross-attention) and the VAE mid-block (heads = 1, on image tokens).
+#pragma once
+#include "models/layers.h"
+
+namespace sdpp::nn {
+
+struct AttentionConfig {
+  int64_t query_dim = 0;
+  int64_t cross_attention_dim = 0;  // 0 = self-attention (keys from the query stream)
+  int heads = 1;
+  int64_t dim_head = 64;
+  bool qkv_bias = false;            // VAE attention has biases on q/k/v; the UNet's do not
+  bool upcast_attention = false;    // SD 2.x
+};
+
+struct Attention {
+  Linear to_q, to_k, to_v, to_out;
+  AttentionConfig config;
+  Attention() = default;
+  Attention(const WeightLoader& w, const AttentionConfig& config);
+  // x [B, L, query_dim]; context [B, Lk, cross_attention_dim] or undefined for self-attention;
+  // residual (optional) is added by the output projection.
+  Tensor operator()(const Tensor& x, const Tensor& context = {}, const Tensor* residual = nullptr) const;
+};
+
+}  // namespace sdpp::nn

@@ -1,0 +1,81 @@
+#include "models/transformer_2d.h"
+
+#include <string>
+
+#include "core/error.h"
+
+namespace sdpp::nn {
+namespace {
+
+constexpr float kGroupNormEps = 1e-6f;  // Transformer2DModel's GroupNorm, fixed in diffusers
+constexpr float kLayerNormEps = 1e-5f;  // BasicTransformerBlock norm_eps default
+constexpr int64_t kFeedForwardMult = 4;
+
+}  // namespace
+
+BasicTransformerBlock::BasicTransformerBlock(const WeightLoader& w, const TransformerConfig& c)
+    : only_cross_attention_(c.only_cross_attention) {
+  const int64_t dim = int64_t(c.heads) * c.dim_head;
+  norm1_ = LayerNorm(w.sub("norm1"), dim, kLayerNormEps);
+  norm2_ = LayerNorm(w.sub("norm2"), dim, kLayerNormEps);
+  norm3_ = LayerNorm(w.sub("norm3"), dim, kLayerNormEps);
+  AttentionConfig attn;
+  attn.query_dim = dim;
+  attn.heads = c.heads;
+  attn.dim_head = c.dim_head;
+  attn.upcast_attention = c.upcast_attention;
+  attn.cross_attention_dim = c.only_cross_attention ? c.cross_attention_dim : 0;
+  attn1_ = Attention(w.sub("attn1"), attn);
+  attn.cross_attention_dim = c.cross_attention_dim;
+  attn2_ = Attention(w.sub("attn2"), attn);
+  const int64_t inner = dim * kFeedForwardMult;
+  ff_proj_ = Linear(w.sub("ff.net.0.proj"), dim, 2 * inner);
+  ff_out_ = Linear(w.sub("ff.net.2"), inner, dim);
+}
+
+Tensor BasicTransformerBlock::forward(const Tensor& x, const Tensor& context) const {
+  Tensor h = attn1_(norm1_(x), only_cross_attention_ ? context : Tensor(), &x);
+  h = attn2_(norm2_(h), context, &h);
+  ops::LinearOptions add_h;
+  add_h.residual = &h;
+  return ff_out_(ops::geglu(ff_proj_(norm3_(h))), add_h);
+}
+
+Transformer2DModel::Transformer2DModel(const WeightLoader& w, const TransformerConfig& c) : in_channels_(c.in_channels) {
+  if (c.heads <= 0 || c.dim_head <= 0 || c.num_layers <= 0) {
+    throw Error(ErrorCode::InvalidArgument, "Transformer2DModel '" + w.key("") + "': heads " + std::to_string(c.heads) +
+                                                ", head dim " + std::to_string(c.dim_head) + ", layers " +
+                                                std::to_string(c.num_layers) + " must all be > 0");
+  }
+  const int64_t inner = int64_t(c.heads) * c.dim_head;
+  const int64_t C = c.in_channels;
+  norm_ = GroupNorm(w.sub("norm"), c.norm_num_groups, C, kGroupNormEps);
+  if (c.use_linear_projection) {
+    proj_in_weight_ = w.get("proj_in.weight", {inner, C});
+    proj_out_weight_ = w.get("proj_out.weight", {C, inner}).reshape({C, inner, 1, 1});
+  } else {
+    proj_in_weight_ = w.get("proj_in.weight", {inner, C, 1, 1}).reshape({inner, C});
+    proj_out_weight_ = w.get("proj_out.weight", {C, inner, 1, 1});
+  }
+  proj_in_bias_ = w.get("proj_in.bias", {inner});
+  proj_out_bias_ = w.get("proj_out.bias", {C});
+  transformer_blocks_.reserve(size_t(c.num_layers));
+  for (int i = 0; i < c.num_layers; ++i)
+    transformer_blocks_.emplace_back(w.sub("transformer_blocks." + std::to_string(i)), c);
+}
+
+Tensor Transformer2DModel::forward(const Tensor& x, const Tensor& context) const {
+  if (x.ndim() != 4 || x.dim(1) != in_channels_) {
+    throw Error(ErrorCode::ShapeMismatch, "Transformer2DModel: expected input [B, " + std::to_string(in_channels_) +
+                                              ", H, W], got " + shape_str(x.shape()));
+  }
+  const int64_t height = x.dim(2), width = x.dim(3);
+  Tensor h = ops::to_tokens(norm_(x));                       // [B, HW, C]
+  h = ops::linear(h, proj_in_weight_, proj_in_bias_);        // [B, HW, inner]
+  for (const BasicTransformerBlock& block : transformer_blocks_) h = block.forward(h, context);
+  ops::Conv2dOptions add_x;
+  add_x.residual = &x;
+  return ops::conv2d(ops::from_tokens(h, height, width), proj_out_weight_, proj_out_bias_, add_x);  // [B, C, H, W]
+}
+
+}  // namespace sdpp::nn

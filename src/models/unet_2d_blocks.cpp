@@ -1,0 +1,113 @@
+#include "models/unet_2d_blocks.h"
+
+#include <array>
+#include <string>
+
+#include "core/error.h"
+
+namespace sdpp::nn {
+namespace {
+
+Transformer2DModel make_transformer(const WeightLoader& w, int64_t channels, const UNetBlockConfig& c,
+                                    const UNetBlockCommon& common, bool only_cross_attention) {
+  if (c.heads <= 0 || channels % c.heads != 0) {
+    throw Error(ErrorCode::InvalidArgument, "UNet block '" + w.key("") + "': " + std::to_string(channels) +
+                                                " channels cannot be split into " + std::to_string(c.heads) +
+                                                " attention heads");
+  }
+  TransformerConfig t;
+  t.heads = c.heads;
+  t.dim_head = channels / c.heads;  // diffusers: out_channels // num_attention_heads
+  t.in_channels = channels;
+  t.num_layers = c.transformer_layers;
+  t.cross_attention_dim = common.cross_attention_dim;
+  t.norm_num_groups = common.groups;
+  t.use_linear_projection = common.use_linear_projection;
+  t.only_cross_attention = only_cross_attention;
+  t.upcast_attention = common.upcast_attention;
+  return Transformer2DModel(w, t);
+}
+
+ResnetBlock2D make_resnet(const WeightLoader& w, int64_t in, int64_t out, const UNetBlockCommon& common) {
+  return ResnetBlock2D(w, in, out, common.temb_channels, common.groups, common.resnet_eps);
+}
+
+std::string index_key(const char* list, size_t i) { return std::string(list) + "." + std::to_string(i); }
+
+}  // namespace
+
+UNetDownBlock2D::UNetDownBlock2D(const WeightLoader& w, const UNetBlockConfig& c, const UNetBlockCommon& common) {
+  for (int i = 0; i < c.num_layers; ++i) {
+    resnets_.push_back(make_resnet(w.sub(index_key("resnets", i)), i == 0 ? c.in_channels : c.out_channels,
+                                   c.out_channels, common));
+    if (c.cross_attention)
+      attentions_.push_back(
+          make_transformer(w.sub(index_key("attentions", i)), c.out_channels, c, common, c.only_cross_attention));
+  }
+  if (c.add_sampler)
+    downsampler_.emplace(w.sub("downsamplers.0"), c.out_channels, c.out_channels, c.downsample_padding);
+}
+
+Tensor UNetDownBlock2D::forward(const Tensor& x, const Tensor& temb, const Tensor& context,
+                                std::vector<Tensor>& skips) const {
+  Tensor h = x;
+  for (size_t i = 0; i < resnets_.size(); ++i) {
+    h = resnets_[i](h, temb);
+    if (!attentions_.empty()) h = attentions_[i].forward(h, context);
+    skips.push_back(h);
+  }
+  if (downsampler_) {
+    h = (*downsampler_)(h);
+    skips.push_back(h);
+  }
+  return h;
+}
+
+UNetMidBlock2DCrossAttn::UNetMidBlock2DCrossAttn(const WeightLoader& w, const UNetBlockConfig& c,
+                                                 const UNetBlockCommon& common) {
+  const int64_t C = c.in_channels;
+  resnets_.push_back(make_resnet(w.sub("resnets.0"), C, C, common));
+  for (int i = 0; i < c.num_layers; ++i) {
+    // diffusers' mid block never passes only_cross_attention to its transformers.
+    attentions_.push_back(make_transformer(w.sub(index_key("attentions", i)), C, c, common, false));
+    resnets_.push_back(make_resnet(w.sub(index_key("resnets", i + 1)), C, C, common));
+  }
+}
+
+Tensor UNetMidBlock2DCrossAttn::forward(const Tensor& x, const Tensor& temb, const Tensor& context) const {
+  Tensor h = resnets_[0](x, temb);
+  for (size_t i = 0; i < attentions_.size(); ++i) {
+    h = attentions_[i].forward(h, context);
+    h = resnets_[i + 1](h, temb);
+  }
+  return h;
+}
+
+UNetUpBlock2D::UNetUpBlock2D(const WeightLoader& w, const UNetBlockConfig& c, const UNetBlockCommon& common) {
+  for (int i = 0; i < c.num_layers; ++i) {
+    // diffusers: the last resnet takes the skip from the down block's input side (in_channels).
+    const int64_t skip_channels = i == c.num_layers - 1 ? c.in_channels : c.out_channels;
+    const int64_t resnet_in = i == 0 ? c.prev_output_channel : c.out_channels;
+    resnets_.push_back(make_resnet(w.sub(index_key("resnets", i)), resnet_in + skip_channels, c.out_channels, common));
+    if (c.cross_attention)
+      attentions_.push_back(
+          make_transformer(w.sub(index_key("attentions", i)), c.out_channels, c, common, c.only_cross_attention));
+  }
+  if (c.add_sampler) upsampler_.emplace(w.sub("upsamplers.0"), c.out_channels, c.out_channels);
+}
+
+Tensor UNetUpBlock2D::forward(const Tensor& x, const Tensor& temb, const Tensor& context, std::vector<Tensor>& skips,
+                              int64_t upsample_h, int64_t upsample_w) const {
+  Tensor h = x;
+  for (size_t i = 0; i < resnets_.size(); ++i) {
+    if (skips.empty()) throw Error(ErrorCode::Internal, "UNetUpBlock2D: ran out of skip connections");
+    const std::array<Tensor, 2> pair{h, skips.back()};
+    skips.pop_back();
+    h = resnets_[i](ops::concat(pair, 1), temb);  // cat([x, skip], dim=1)
+    if (!attentions_.empty()) h = attentions_[i].forward(h, context);
+  }
+  if (upsampler_) h = (*upsampler_)(h, upsample_h, upsample_w);
+  return h;
+}
+
+}  // namespace sdpp::nn

@@ -1,0 +1,62 @@
+// diffusers `UNet2DConditionModel` (unets/unet_2d_condition.py) as Stable Diffusion 1.x, 2.x and XL configure it,
+// built from a UNetConfig and weights in diffusers' key scheme:
+//   t -> time_proj -> time_embedding (+ add_embedding(cat(text_embeds, add_time_proj(time_ids))) for SDXL)
+//   conv_in -> down_blocks (collecting skips) -> mid_block -> up_blocks (consuming skips) -> norm/SiLU -> conv_out
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/model_config.h"
+#include "models/embeddings.h"
+#include "models/unet_2d_blocks.h"
+
+namespace sdpp::nn {
+
+// Conditioning beyond the timestep and the text tokens.
+struct UNetAddedCond {
+  Tensor text_embeds;    // SDXL ("text_time"): pooled text embedding [B, P], on the model's device
+  Tensor time_ids;       // SDXL: [B, K] size/crop conditioning (orig h, w, crop top, left, target h, w); any device
+  Tensor timestep_cond;  // LCM (time_cond_proj_dim > 0): guidance-scale embedding [B, time_cond_proj_dim]
+};
+
+class UNet2DConditionModel {
+ public:
+  // Throws InvalidArgument / Unsupported for configs outside the SD family (naming the field), MissingTensor /
+  // ShapeMismatch for weights that do not fit the config.
+  UNet2DConditionModel(const WeightLoader& w, const UNetConfig& config);
+
+  // sample [B, in_channels, h, w] on the model's device; timesteps [1] (broadcast) or [B], values read on the host;
+  // encoder_hidden_states [B, L, cross_attention_dim] -> [B, out_channels, h, w] (the noise / v prediction).
+  Tensor forward(const Tensor& sample, const Tensor& timesteps, const Tensor& encoder_hidden_states,
+                 const UNetAddedCond* added = nullptr) const;
+
+  const UNetConfig& config() const { return config_; }
+  Device device() const { return device_; }
+  DType dtype() const { return dtype_; }
+
+ private:
+  Tensor time_embed(const Tensor& timesteps, int64_t batch, const UNetAddedCond* added) const;  // [B, 4 * ch0]
+
+  UNetConfig config_;
+  Device device_;
+  DType dtype_;
+  Conv2d conv_in_;
+  Timesteps time_proj_;
+  TimestepEmbedding time_embedding_;
+  Timesteps add_time_proj_;            // SDXL only
+  TimestepEmbedding add_embedding_;    // SDXL only
+  std::vector<UNetDownBlock2D> down_blocks_;
+  std::optional<UNetMidBlock2DCrossAttn> mid_block_;
+  std::vector<UNetUpBlock2D> up_blocks_;
+  GroupNorm conv_norm_out_;
+  Conv2d conv_out_;
+};
+
+// The fixture calling convention (manifest kind "unet"): inputs named "sample", "timestep",
+// "encoder_hidden_states" and, for SDXL, "text_embeds" and "time_ids", as stored (f32 on the cpu); they are moved to
+// the model's device and dtype. Returns the output on the model's device. Shared by the parity runner and the tests.
+Tensor unet_forward_named(const UNet2DConditionModel& unet, const std::map<std::string, Tensor>& inputs);
+
+}  // namespace sdpp::nn

@@ -252,6 +252,8 @@ void write_safetensors(const std::filesystem::path& path, const std::map<std::st
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
 
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw Error(ErrorCode::BadFile, path.string() + ": cannot open for writing");
   uint8_t len[8];

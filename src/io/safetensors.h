@@ -51,7 +51,7 @@ class SafetensorsFile {
 };
 
 // Writes tensors (any device; copied to the host) in safetensors layout, header padded to 8 bytes as the reference
-// writer does. Throws BadFile when the file cannot be written.
+// writer does; creates missing parent folders. Throws BadFile when the file cannot be written.
 void write_safetensors(const std::filesystem::path& path, const std::map<std::string, Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

@@ -14,6 +14,9 @@ namespace sdpp {
 struct TensorInfo {
   DType dtype;
   Shape shape;
+  std::string stored_dtype;  // the file's spelling ("F16", "F8_E4M3"), for reports
+  bool readable = true;      // false for dtypes a file may list but we cannot compute with (F8): `dtype` is then
+                             // meaningless and read() throws Unsupported
 };
 
 class TensorSource {

@@ -1,0 +1,108 @@
+// conv2d as GEMM: out[n] [O, Ho*Wo] = W [O, C*kh*kw] · cols [C*kh*kw, Ho*Wo]. A 1x1 stride-1 unpadded
+// convolution needs no column matrix (the input already is [C, H*W]); otherwise im2col builds it for a band of
+// output rows at a time, so memory stays bounded for large images.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/cpu_common.h"
+#include "backend/cpu/cpu_ops.h"
+#include "core/parallel.h"
+
+namespace sdpp::cpu {
+namespace {
+
+constexpr int64_t kMaxColumnBytes = int64_t(256) << 20;
+
+struct ConvGeometry {
+  int64_t C, H, W, kh, kw, stride, pad_top, pad_left, Ho, Wo;
+};
+
+// cols [C*kh*kw, rows*Wo] for output rows [oy0, oy0+rows): row (c, ky, kx), column (oy, ox) holds
+// x[c, oy*stride - pad_top + ky, ox*stride - pad_left + kx], or 0 outside the image.
+void im2col(const float* x, const ConvGeometry& g, int64_t oy0, int64_t rows, float* cols) {
+  const int64_t P = rows * g.Wo;
+  parallel_for(g.C * g.kh * g.kw, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r / (g.kh * g.kw), ky = (r / g.kw) % g.kh, kx = r % g.kw;
+      const float* plane = x + c * g.H * g.W;
+      float* dst = cols + r * P;
+      for (int64_t oy = oy0; oy < oy0 + rows; ++oy) {
+        const int64_t iy = oy * g.stride - g.pad_top + ky;
+        float* d = dst + (oy - oy0) * g.Wo;
+        if (iy < 0 || iy >= g.H) {
+          std::fill(d, d + g.Wo, 0.0f);
+          continue;
+        }
+        const float* src = plane + iy * g.W;
+        for (int64_t ox = 0; ox < g.Wo; ++ox) {
+          const int64_t ix = ox * g.stride - g.pad_left + kx;
+          d[ox] = (ix >= 0 && ix < g.W) ? src[ix] : 0.0f;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dOptions& o) {
+  const float* xp = in_f32(x, "conv2d", "input");
+  const float* wp = in_f32(weight, "conv2d", "weight");
+  if (x.ndim() != 4 || weight.ndim() != 4 || x.dim(1) != weight.dim(1))
+    shape_error("conv2d: input " + shape_str(x.shape()) + " vs weight " + shape_str(weight.shape()));
+  if (o.stride < 1 || o.pad_top < 0 || o.pad_left < 0 || o.pad_bottom < 0 || o.pad_right < 0)
+    throw Error(ErrorCode::InvalidArgument, "conv2d: stride " + std::to_string(o.stride) + " and paddings must be positive");
+  ConvGeometry g{x.dim(1), x.dim(2), x.dim(3), weight.dim(2), weight.dim(3), o.stride, o.pad_top, o.pad_left, 0, 0};
+  const int64_t N = x.dim(0), O = weight.dim(0);
+  const int64_t padded_h = g.H + o.pad_top + o.pad_bottom, padded_w = g.W + o.pad_left + o.pad_right;
+  if (g.kh < 1 || g.kw < 1 || padded_h < g.kh || padded_w < g.kw)
+    shape_error("conv2d: kernel " + shape_str(weight.shape()) + " larger than padded input " + shape_str(x.shape()));
+  g.Ho = (padded_h - g.kh) / g.stride + 1;
+  g.Wo = (padded_w - g.kw) / g.stride + 1;
+  const Shape out_shape{N, O, g.Ho, g.Wo};
+  const float* bp = optional_vector(bias, O, "conv2d", "bias");
+  const float* rp = optional_residual(o.residual, out_shape, "conv2d");
+  Tensor out = new_f32(out_shape);
+  float* op = out.f32();
+
+  const int64_t CK = g.C * g.kh * g.kw, HWo = g.Ho * g.Wo;
+  const bool direct = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.Ho == g.H && g.Wo == g.W;
+  std::vector<float> cols;
+  int64_t band = g.Ho;  // output rows per im2col
+  if (!direct) {
+    band = std::clamp<int64_t>(kMaxColumnBytes / std::max<int64_t>(1, CK * g.Wo * int64_t(sizeof(float))), 1, g.Ho);
+    cols.resize(size_t(CK * band * g.Wo));
+  }
+  for (int64_t n = 0; n < N; ++n) {
+    const float* xn = xp + n * g.C * g.H * g.W;
+    float* on = op + n * O * HWo;
+    if (direct) {
+      sgemm_parallel(false, false, O, HWo, g.C, 1.0f, wp, g.C, xn, HWo, 0.0f, on, HWo);
+    } else {
+      for (int64_t oy0 = 0; oy0 < g.Ho; oy0 += band) {
+        const int64_t rows = std::min(band, g.Ho - oy0);
+        im2col(xn, g, oy0, rows, cols.data());
+        // Writes the band's columns of out[n] in place (ldc = Ho*Wo).
+        sgemm_parallel(false, false, O, rows * g.Wo, CK, 1.0f, wp, CK, cols.data(), rows * g.Wo, 0.0f,
+                       on + oy0 * g.Wo, HWo);
+      }
+    }
+  }
+  if (bp || rp) {
+    parallel_for(N * O, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* d = op + t * HWo;
+        const float b = bp ? bp[t % O] : 0.0f;
+        for (int64_t i = 0; i < HWo; ++i) d[i] += b;
+        if (rp) {
+          const float* r = rp + t * HWo;
+          for (int64_t i = 0; i < HWo; ++i) d[i] += r[i];
+        }
+      }
+    });
+  }
+  return out;
+}
+
+}  // namespace sdpp::cpu

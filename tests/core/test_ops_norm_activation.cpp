@@ -1,0 +1,140 @@
+// group_norm, layer_norm, activations and geglu against naive double-precision loops.
+#include <gtest/gtest.h>
+
+#include "backend/ops.h"
+#include "core/error.h"
+#include "op_test_util.h"
+
+namespace sdpp {
+namespace {
+
+using test::all_close;
+using test::random_tensor;
+
+double act_ref(double x, ops::Activation a) {
+  switch (a) {
+    case ops::Activation::None: return x;
+    case ops::Activation::SiLU: return x / (1.0 + std::exp(-x));
+    case ops::Activation::GELU: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case ops::Activation::GELUTanh: return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case ops::Activation::QuickGELU: return x / (1.0 + std::exp(-1.702 * x));
+    case ops::Activation::ReLU: return x > 0 ? x : 0.0;
+    case ops::Activation::Tanh: return std::tanh(x);
+  }
+  return x;
+}
+
+struct GroupNormCase {
+  Shape shape;
+  int groups;
+  ops::Activation act;
+  float offset;  // added to the input: a large mean tests the variance's numerical stability
+  bool affine;
+};
+
+class GroupNormTest : public ::testing::TestWithParam<GroupNormCase> {};
+
+TEST_P(GroupNormTest, MatchesNaive) {
+  const GroupNormCase& c = GetParam();
+  std::mt19937 rng(5);
+  Tensor x = random_tensor(c.shape, rng, -2.0f + c.offset, 2.0f + c.offset);
+  const int64_t N = c.shape[0], C = c.shape[1], S = x.numel() / (N * C), cpg = C / c.groups;
+  Tensor gamma = c.affine ? random_tensor({C}, rng, 0.5f, 1.5f) : Tensor();
+  Tensor beta = c.affine ? random_tensor({C}, rng) : Tensor();
+  const float eps = 1e-5f;
+  Tensor y = ops::group_norm(x, c.groups, gamma, beta, eps, c.act);
+  ASSERT_EQ(y.shape(), c.shape);
+  std::vector<double> ref(size_t(x.numel()));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < c.groups; ++g) {
+      const float* p = x.f32() + (n * C + g * cpg) * S;
+      const int64_t count = cpg * S;
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < count; ++i) mean += p[i];
+      mean /= double(count);
+      for (int64_t i = 0; i < count; ++i) var += (p[i] - mean) * (p[i] - mean);
+      var /= double(count);
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t ch = g * cpg + i / S;
+        double v = (p[i] - mean) / std::sqrt(var + eps);
+        if (c.affine) v = v * gamma.f32()[ch] + beta.f32()[ch];
+        ref[size_t((n * C + g * cpg) * S + i)] = act_ref(v, c.act);
+      }
+    }
+  EXPECT_TRUE(all_close(y, ref));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GroupNormTest,
+                         ::testing::Values(GroupNormCase{{2, 64, 8, 8}, 32, ops::Activation::None, 0.0f, true},
+                                           GroupNormCase{{1, 96, 5, 7}, 32, ops::Activation::SiLU, 0.0f, true},
+                                           GroupNormCase{{3, 6, 4, 3}, 3, ops::Activation::None, 0.0f, false},
+                                           GroupNormCase{{1, 32, 33, 17}, 8, ops::Activation::SiLU, 100.0f, true},
+                                           GroupNormCase{{2, 12, 10}, 4, ops::Activation::None, 0.0f, true}));
+
+TEST(GroupNorm, BadGroupsOrGammaThrow) {
+  std::mt19937 rng(1);
+  Tensor x = random_tensor({1, 6, 2, 2}, rng);
+  EXPECT_THROW(ops::group_norm(x, 4, Tensor(), Tensor(), 1e-5f), Error);
+  try {
+    ops::group_norm(x, 3, random_tensor({5}, rng), random_tensor({6}, rng), 1e-5f);
+    FAIL() << "gamma of the wrong length accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::ShapeMismatch);
+  }
+}
+
+TEST(LayerNorm, MatchesNaive) {
+  for (const Shape& shape : {Shape{2, 77, 64}, Shape{5, 33}, Shape{3, 1, 1280}}) {
+    std::mt19937 rng(int(shape.back()));
+    Tensor x = random_tensor(shape, rng, -3.0f, 5.0f);
+    const int64_t C = shape.back(), rows = x.numel() / C;
+    Tensor gamma = random_tensor({C}, rng, 0.5f, 1.5f), beta = random_tensor({C}, rng);
+    Tensor y = ops::layer_norm(x, gamma, beta, 1e-5f);
+    ASSERT_EQ(y.shape(), shape);
+    std::vector<double> ref;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* p = x.f32() + r * C;
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < C; ++i) mean += p[i];
+      mean /= double(C);
+      for (int64_t i = 0; i < C; ++i) var += (p[i] - mean) * (p[i] - mean);
+      var /= double(C);
+      for (int64_t i = 0; i < C; ++i) ref.push_back((p[i] - mean) / std::sqrt(var + 1e-5) * gamma.f32()[i] + beta.f32()[i]);
+    }
+    EXPECT_TRUE(all_close(y, ref)) << shape_str(shape);
+  }
+  std::mt19937 rng(2);
+  EXPECT_THROW(ops::layer_norm(random_tensor({2, 8}, rng), random_tensor({7}, rng), random_tensor({8}, rng), 1e-5f), Error);
+}
+
+TEST(Activation, AllKindsMatchNaive) {
+  std::mt19937 rng(9);
+  Tensor x = random_tensor({3, 1001}, rng, -6.0f, 6.0f);
+  for (ops::Activation a : {ops::Activation::SiLU, ops::Activation::GELU, ops::Activation::GELUTanh,
+                            ops::Activation::QuickGELU, ops::Activation::ReLU, ops::Activation::Tanh}) {
+    Tensor y = ops::activation(x, a);
+    std::vector<double> ref;
+    for (int64_t i = 0; i < x.numel(); ++i) ref.push_back(act_ref(x.f32()[i], a));
+    EXPECT_TRUE(all_close(y, ref)) << "activation " << int(a);
+  }
+  // None returns the input unchanged.
+  EXPECT_EQ(ops::activation(x, ops::Activation::None).raw(), x.raw());
+}
+
+TEST(Geglu, HiddenTimesGeluOfGate) {
+  std::mt19937 rng(4);
+  Tensor x = random_tensor({2, 7, 2 * 40}, rng, -3.0f, 3.0f);
+  Tensor y = ops::geglu(x);
+  ASSERT_EQ(y.shape(), (Shape{2, 7, 40}));
+  std::vector<double> ref;
+  for (int64_t r = 0; r < 14; ++r)
+    for (int64_t i = 0; i < 40; ++i) {
+      const double hidden = x.f32()[r * 80 + i], gate = x.f32()[r * 80 + 40 + i];
+      ref.push_back(hidden * act_ref(gate, ops::Activation::GELU));
+    }
+  EXPECT_TRUE(all_close(y, ref));
+  EXPECT_THROW(ops::geglu(random_tensor({2, 5}, rng)), Error);
+}
+
+}  // namespace
+}  // namespace sdpp

@@ -1,0 +1,179 @@
+// Tensor basics (views, copies, dtype conversion) and the f16/bf16 rounding rules.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace sdpp {
+namespace {
+
+TEST(Tensor, ShapeAndReshapeShareStorage) {
+  Tensor t = Tensor::from_floats(std::vector<float>{0, 1, 2, 3, 4, 5}, {2, 3});
+  EXPECT_EQ(t.ndim(), 2);
+  EXPECT_EQ(t.dim(-1), 3);
+  EXPECT_EQ(t.numel(), 6);
+  EXPECT_EQ(t.nbytes(), 24u);
+  EXPECT_EQ(shape_str(t.shape()), "[2, 3]");
+  Tensor r = t.reshape({3, -1});
+  EXPECT_EQ(r.shape(), (Shape{3, 2}));
+  r.f32()[5] = 42.0f;
+  EXPECT_EQ(t.f32()[5], 42.0f);  // a view, not a copy
+  EXPECT_THROW(t.reshape({4, 2}), Error);
+  EXPECT_THROW(t.reshape({-1, -1}), Error);
+  EXPECT_THROW(t.dim(2), Error);
+}
+
+TEST(Tensor, Narrow0IsAView) {
+  Tensor t = Tensor::from_floats(std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7}, {4, 2});
+  Tensor n = t.narrow0(1, 2);
+  EXPECT_EQ(n.shape(), (Shape{2, 2}));
+  EXPECT_EQ(n.f32()[0], 2.0f);
+  EXPECT_EQ(n.f32()[3], 5.0f);
+  n.f32()[0] = -1.0f;
+  EXPECT_EQ(t.f32()[2], -1.0f);
+  EXPECT_THROW(t.narrow0(3, 2), Error);
+  EXPECT_THROW(t.narrow0(-1, 1), Error);
+}
+
+TEST(Tensor, CloneIsDeep) {
+  Tensor t = Tensor::full({3}, 1.5f);
+  Tensor c = t.clone();
+  c.f32()[0] = 0.0f;
+  EXPECT_EQ(t.f32()[0], 1.5f);
+  EXPECT_EQ(c.f32()[1], 1.5f);
+}
+
+TEST(Tensor, ZerosAndAlignment) {
+  Tensor z = Tensor::zeros({5, 7});
+  for (int i = 0; i < 35; ++i) EXPECT_EQ(z.f32()[i], 0.0f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(z.raw()) % 64, 0u);
+  Tensor empty = Tensor::empty({0, 3});
+  EXPECT_TRUE(empty.defined());
+  EXPECT_EQ(empty.numel(), 0);
+}
+
+TEST(Tensor, TypedAccessChecksDtype) {
+  Tensor ids = Tensor::from_ints(std::vector<int64_t>{1, 2}, {2});
+  EXPECT_EQ(ids.i64()[1], 2);
+  EXPECT_THROW(ids.f32(), Error);
+  EXPECT_THROW(Tensor::full({1}, 0.0f).i64(), Error);
+}
+
+TEST(Tensor, HugeAllocationThrowsOutOfMemory) {
+  try {
+    Tensor::empty({int64_t(1) << 58}, DType::F32);  // 1 EiB: beyond any address space
+    FAIL() << "expected OutOfMemory";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::OutOfMemory);
+    EXPECT_NE(std::string(e.what()).find("1152921504606846976"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DType, HalfExactValuesAndRounding) {
+  EXPECT_EQ(float_to_half(1.0f), 0x3c00);
+  EXPECT_EQ(float_to_half(-2.0f), 0xc000);
+  EXPECT_EQ(float_to_half(65504.0f), 0x7bff);  // largest half
+  EXPECT_EQ(float_to_half(65520.0f), 0x7c00);  // rounds to inf (halfway above max)
+  EXPECT_EQ(float_to_half(65519.0f), 0x7bff);
+  EXPECT_EQ(float_to_half(std::numeric_limits<float>::infinity()), 0x7c00);
+  EXPECT_TRUE(std::isnan(half_to_float(float_to_half(std::nanf("")))));
+  EXPECT_EQ(float_to_half(0.0f), 0x0000);
+  EXPECT_EQ(float_to_half(-0.0f), 0x8000);
+  // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties to even (1.0); 1 + 3*2^-11 ties up to 1 + 2^-9.
+  EXPECT_EQ(float_to_half(1.0f + std::ldexp(1.0f, -11)), 0x3c00);
+  EXPECT_EQ(float_to_half(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
+  EXPECT_EQ(float_to_half(1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20)), 0x3c01);
+  // Subnormals: smallest positive half is 2^-24; 2^-25 is a tie to even (0), just above it rounds up.
+  EXPECT_EQ(float_to_half(std::ldexp(1.0f, -24)), 0x0001);
+  EXPECT_EQ(float_to_half(std::ldexp(1.0f, -25)), 0x0000);
+  EXPECT_EQ(float_to_half(std::ldexp(1.5f, -25)), 0x0001);
+  EXPECT_EQ(float_to_half(std::ldexp(3.0f, -25)), 0x0002);  // 1.5 * 2^-24 ties to even (2)
+  EXPECT_EQ(half_to_float(0x0001), std::ldexp(1.0f, -24));
+  EXPECT_EQ(half_to_float(0x03ff), std::ldexp(1023.0f, -24));
+  EXPECT_EQ(float_to_half(std::ldexp(1023.0f, -24)), 0x03ff);
+  EXPECT_EQ(half_to_float(0x0400), std::ldexp(1.0f, -14));  // smallest normal
+  EXPECT_EQ(float_to_half(std::ldexp(1.0f, -14)), 0x0400);
+  // Just below the smallest normal rounds up into it.
+  EXPECT_EQ(float_to_half(std::ldexp(1.0f, -14) - std::ldexp(1.0f, -26)), 0x0400);
+}
+
+TEST(DType, HalfRoundTripsEveryValue) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = half_to_float(uint16_t(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(float_to_half(f), h) << "half 0x" << std::hex << h;
+  }
+}
+
+TEST(DType, BFloat16Rounding) {
+  EXPECT_EQ(float_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(bf16_to_float(0x3f80), 1.0f);
+  // 1 + 2^-8 is halfway between bf16 neighbours 1 and 1 + 2^-7: ties to even.
+  EXPECT_EQ(float_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);
+  EXPECT_EQ(float_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);
+  EXPECT_EQ(float_to_bf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)), 0x3f81);
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+  EXPECT_EQ(float_to_bf16(std::numeric_limits<float>::infinity()), 0x7f80);
+  EXPECT_EQ(float_to_bf16(std::numeric_limits<float>::max()), 0x7f80);  // rounds to inf
+}
+
+TEST(DType, ParseNames) {
+  DType d;
+  ASSERT_TRUE(parse_dtype("BF16", &d));
+  EXPECT_EQ(d, DType::BF16);
+  ASSERT_TRUE(parse_dtype("fp16", &d));
+  EXPECT_EQ(d, DType::F16);
+  EXPECT_FALSE(parse_dtype("F8", &d));
+  EXPECT_STREQ(dtype_name(DType::I64), "I64");
+  EXPECT_EQ(dtype_size(DType::BF16), 2u);
+}
+
+TEST(Tensor, ConvertBetweenDtypes) {
+  const std::vector<float> v{0.0f, -1.5f, 3.14159f, 65504.0f, 1e-6f, -7.9f};
+  Tensor f = Tensor::from_floats(v, {2, 3});
+  Tensor h = f.to(DType::F16);
+  EXPECT_EQ(h.dtype(), DType::F16);
+  EXPECT_EQ(h.shape(), f.shape());
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(h.data<uint16_t>()[i], float_to_half(v[i]));
+  Tensor back = h.to(DType::F32);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(back.f32()[i], half_to_float(float_to_half(v[i])));
+  Tensor b = f.to(DType::BF16);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(b.data<uint16_t>()[i], float_to_bf16(v[i]));
+  // bf16 -> f16 goes through the exact float value.
+  Tensor bh = b.to(DType::F16);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(bh.data<uint16_t>()[i], float_to_half(bf16_to_float(float_to_bf16(v[i]))));
+  Tensor d = f.to(DType::F64);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(d.data<double>()[i], double(v[i]));
+  EXPECT_EQ(d.to(DType::F32).to_floats(), v);
+  // Floats to integers truncate toward zero, as torch's .to(torch.int64).
+  Tensor ids = f.to(DType::I64);
+  const std::vector<int64_t> expect_ids{0, -1, 3, 65504, 0, -7};
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(ids.i64()[i], expect_ids[i]);
+  Tensor from_ids = Tensor::from_ints(std::vector<int64_t>{49407, -3}, {2}).to(DType::F32);
+  EXPECT_EQ(from_ids.f32()[0], 49407.0f);
+  EXPECT_EQ(from_ids.f32()[1], -3.0f);
+  EXPECT_THROW(f.to(DType::U8), Error);
+}
+
+TEST(Tensor, ConvertLargeTensorInParallel) {
+  std::vector<float> v(300000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i) * 0.37f - 5000.0f;
+  Tensor h = Tensor::from_floats(v, {int64_t(v.size())}).to(DType::F16);
+  for (size_t i = 0; i < v.size(); i += 997) ASSERT_EQ(h.data<uint16_t>()[i], float_to_half(v[i]));
+  EXPECT_EQ(h.data<uint16_t>()[v.size() - 1], float_to_half(v.back()));
+}
+
+TEST(Tensor, ToSameDeviceAndCpuF32) {
+  Tensor t = Tensor::full({2}, 2.0f);
+  Tensor same = t.to(Device::cpu());
+  EXPECT_EQ(same.raw(), t.raw());
+  EXPECT_EQ(t.to(DType::BF16).cpu_f32().to_floats(), (std::vector<float>{2.0f, 2.0f}));
+}
+
+}  // namespace
+}  // namespace sdpp

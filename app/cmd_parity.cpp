@@ -1,0 +1,40 @@
+// `sdpp parity --fixtures DIR [--filter REGEX] [--device cpu|cuda:N] [--dtype f32|f16|bf16]`: runs a fixture manifest
+// and exits non-zero when any case fails.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+#include "core/error.h"
+#include "parity/parity.h"
+
+namespace sdpp {
+
+void add_parity_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("parity", "Check numerical parity against a reference fixture manifest");
+  struct Args {
+    std::string fixtures, filter, device = "cpu", dtype = "f32";
+    double min_rel_l2 = 0;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--fixtures", args->fixtures, "Folder holding manifest.json")->required();
+  cmd->add_option("--filter", args->filter, "Only cases whose name matches this regular expression");
+  cmd->add_option("--device", args->device, "cpu | cuda | cuda:N");
+  cmd->add_option("--dtype", args->dtype, "Compute dtype: f32 | f16 | bf16");
+  cmd->add_option("--min-rel-l2", args->min_rel_l2,
+                  "Relative L2 bound used where it is looser than the manifest's (reduced-precision runs)");
+  cmd->callback([args] {
+    parity::Options options;
+    options.fixtures = args->fixtures;
+    options.filter = args->filter;
+    options.device = Device::parse(args->device);
+    if (!parse_dtype(args->dtype, &options.dtype) ||
+        !(options.dtype == DType::F32 || options.dtype == DType::F16 || options.dtype == DType::BF16))
+      throw Error(ErrorCode::InvalidArgument, "--dtype must be f32, f16 or bf16, got '" + args->dtype + "'");
+    options.min_rel_l2 = args->min_rel_l2;
+    const parity::Summary summary = parity::run(options, std::cout);
+    if (summary.failed > 0) throw CLI::RuntimeError(1);
+  });
+}
+
+}  // namespace sdpp

@@ -21,7 +21,7 @@ void same_device(const Tensor& a, const Tensor& b, const char* op) {
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const LinearOptions& options) {
   same_device(x, weight, "linear");
   same_device(x, bias, "linear");
-  if (x.dim(-1) != weight.dim(1))
+  if (x.ndim() < 1 || weight.ndim() != 2 || x.dim(-1) != weight.dim(1))
     throw Error(ErrorCode::ShapeMismatch, "linear: input " + shape_str(x.shape()) + " vs weight " + shape_str(weight.shape()));
   return backend_of(x, "linear").linear(x, weight, bias, options);
 }
@@ -35,7 +35,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, Activation act) {
-  if (x.ndim() < 2 || x.dim(1) % groups != 0)
+  if (x.ndim() < 2 || groups <= 0 || x.dim(1) % groups != 0)
     throw Error(ErrorCode::ShapeMismatch, "group_norm: " + std::to_string(groups) + " groups for " + shape_str(x.shape()));
   return backend_of(x, "group_norm").group_norm(x, groups, gamma, beta, eps, act);
 }
@@ -57,8 +57,8 @@ Tensor geglu(const Tensor& x) {
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
   same_device(q, k, "attention");
   same_device(q, v, "attention");
-  if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3 || q.dim(2) % options.heads != 0 || k.dim(1) != v.dim(1) ||
-      q.dim(0) != k.dim(0) || q.dim(2) != k.dim(2))
+  if (q.ndim() != 3 || k.ndim() != 3 || v.ndim() != 3 || options.heads < 1 || q.dim(2) % options.heads != 0 ||
+      k.dim(1) != v.dim(1) || q.dim(0) != k.dim(0) || q.dim(2) != k.dim(2))
     throw Error(ErrorCode::ShapeMismatch, "attention: q " + shape_str(q.shape()) + " k " + shape_str(k.shape()) +
                                               " v " + shape_str(v.shape()) + " heads " + std::to_string(options.heads));
   return backend_of(q, "attention").attention(q, k, v, options);

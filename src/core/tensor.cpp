@@ -20,8 +20,11 @@ int64_t shape_numel(const Shape& shape) {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  int64_t bytes = int64_t(dtype_size(dtype));
   for (int64_t d : shape) {
     if (d < 0) throw Error(ErrorCode::Internal, "negative dimension in shape " + shape_str(shape));
+    if (__builtin_mul_overflow(bytes, d, &bytes))
+      throw Error(ErrorCode::OutOfMemory, "tensor of shape " + shape_str(shape) + " exceeds the addressable size");
   }
   Tensor t;
   t.shape_ = shape;

@@ -79,6 +79,8 @@ TEST(Attention, ShapeMismatchThrows) {
   EXPECT_THROW(ops::attention(q, random_tensor({1, 6, 12}, rng), random_tensor({1, 6, 12}, rng), o), Error);
   o.heads = 3;
   EXPECT_THROW(ops::attention(q, k, k, o), Error);                            // 16 not divisible by 3
+  o.heads = 0;
+  EXPECT_THROW(ops::attention(q, k, k, o), Error);                            // not a division by zero
 }
 
 }  // namespace

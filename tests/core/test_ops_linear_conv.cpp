@@ -77,6 +77,7 @@ TEST(Linear, ShapeMismatchThrows) {
   std::mt19937 rng(1);
   Tensor x = random_tensor({2, 8}, rng), w = random_tensor({4, 9}, rng), b = random_tensor({5}, rng);
   EXPECT_THROW(ops::linear(x, w, Tensor()), Error);
+  EXPECT_THROW(ops::linear(x, random_tensor({8}, rng), Tensor()), Error);  // 1-d weight
   Tensor w8 = random_tensor({4, 8}, rng);
   try {
     ops::linear(x, w8, b);
@@ -141,6 +142,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{1, 3, 7, 6, 2, 3, 3, 3, 2, 0, 1, 2, false, true},      // asymmetric pads, stride 3
                       ConvCase{1, 2, 5, 5, 3, 5, 3, 1, 0, 1, 0, 1, true, false},      // non-square kernel
                       ConvCase{1, 64, 20, 20, 48, 3, 3, 1, 1, 1, 1, 1, true, false},  // channels > block sizes
+                      ConvCase{1, 256, 64, 64, 8, 3, 3, 1, 1, 1, 1, 1, true, true},   // many row bands per thread
                       ConvCase{1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, false, false}));
 
 TEST(Conv2d, ShapeErrorsThrow) {

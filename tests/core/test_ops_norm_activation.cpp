@@ -75,6 +75,8 @@ TEST(GroupNorm, BadGroupsOrGammaThrow) {
   std::mt19937 rng(1);
   Tensor x = random_tensor({1, 6, 2, 2}, rng);
   EXPECT_THROW(ops::group_norm(x, 4, Tensor(), Tensor(), 1e-5f), Error);
+  EXPECT_THROW(ops::group_norm(x, 0, Tensor(), Tensor(), 1e-5f), Error);  // not a division by zero
+  EXPECT_THROW(ops::group_norm(x, -2, Tensor(), Tensor(), 1e-5f), Error);
   try {
     ops::group_norm(x, 3, random_tensor({5}, rng), random_tensor({6}, rng), 1e-5f);
     FAIL() << "gamma of the wrong length accepted";

@@ -177,3 +177,18 @@ TEST(Tensor, ToSameDeviceAndCpuF32) {
 
 }  // namespace
 }  // namespace sdpp
+
+namespace sdpp {
+namespace {
+
+TEST(Tensor, ShapeWhoseSizeOverflowsThrows) {
+  try {
+    Tensor::empty({int64_t(1) << 40, int64_t(1) << 40});
+    FAIL() << "expected OutOfMemory";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::OutOfMemory);
+  }
+}
+
+}  // namespace
+}  // namespace sdpp

@@ -1,6 +1,5 @@
 // Helpers shared by the cpu kernels: input checks, output allocation, scalar activations and threaded GEMM.
 #pragma once
-#include <cmath>
 #include <string>
 
 #include "backend/ops.h"
@@ -36,26 +35,6 @@ inline const float* optional_residual(const Tensor* r, const Shape& shape, const
   const float* p = in_f32(*r, op, "residual");
   if (r->shape() != shape) shape_error(std::string(op) + ": residual " + shape_str(r->shape()) + " vs output " + shape_str(shape));
   return p;
-}
-
-inline float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
-inline float gelu_tanh(float x) {
-  const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-  return 0.5f * x * (1.0f + std::tanh(inner));
-}
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-
-inline float activate(float x, ops::Activation act) {
-  switch (act) {
-    case ops::Activation::None: return x;
-    case ops::Activation::SiLU: return x * sigmoid(x);
-    case ops::Activation::GELU: return gelu_erf(x);
-    case ops::Activation::GELUTanh: return gelu_tanh(x);
-    case ops::Activation::QuickGELU: return x * sigmoid(1.702f * x);
-    case ops::Activation::ReLU: return x > 0.0f ? x : 0.0f;
-    case ops::Activation::Tanh: return std::tanh(x);
-  }
-  return x;
 }
 
 // Applies `act` to p[0..n) in place; the switch sits outside the loop so each case vectorises on its own.

@@ -1,6 +1,8 @@
 // conv2d as GEMM: out[n] [O, Ho*Wo] = W [O, C*kh*kw] · cols [C*kh*kw, Ho*Wo]. A 1x1 stride-1 unpadded
 // convolution needs no column matrix (the input already is [C, H*W]); otherwise im2col builds it for a band of
-// output rows at a time, so memory stays bounded for large images.
+// output rows at a time. Large images: each thread takes whole bands (im2col + single-threaded GEMM) with a
+// column buffer that stays in its cache. Small images (too few bands to share): one band at a time with the
+// column build and the GEMM each split over the threads. Either way the column memory is bounded.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -12,7 +14,8 @@
 namespace sdpp::cpu {
 namespace {
 
-constexpr int64_t kMaxColumnBytes = int64_t(256) << 20;
+constexpr int64_t kMaxColumnBytes = int64_t(256) << 20;  // shared column buffer cap
+constexpr int64_t kCacheColumnBytes = int64_t(2) << 20;  // per-thread band target (about one core's L2)
 
 struct ConvGeometry {
   int64_t C, H, W, kh, kw, stride, pad_top, pad_left, Ho, Wo;
@@ -68,24 +71,33 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const o
 
   const int64_t CK = g.C * g.kh * g.kw, HWo = g.Ho * g.Wo;
   const bool direct = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.Ho == g.H && g.Wo == g.W;
-  std::vector<float> cols;
-  int64_t band = g.Ho;  // output rows per im2col
-  if (!direct) {
-    band = std::clamp<int64_t>(kMaxColumnBytes / std::max<int64_t>(1, CK * g.Wo * int64_t(sizeof(float))), 1, g.Ho);
-    cols.resize(size_t(CK * band * g.Wo));
-  }
-  for (int64_t n = 0; n < N; ++n) {
-    const float* xn = xp + n * g.C * g.H * g.W;
-    float* on = op + n * O * HWo;
-    if (direct) {
-      sgemm_parallel(false, false, O, HWo, g.C, 1.0f, wp, g.C, xn, HWo, 0.0f, on, HWo);
-    } else {
+  const int64_t column_row_bytes = CK * g.Wo * int64_t(sizeof(float));  // one output row's columns
+  const int64_t cache_band = std::clamp<int64_t>(kCacheColumnBytes / std::max<int64_t>(1, column_row_bytes), 1, g.Ho);
+  const int64_t cache_bands = (g.Ho + cache_band - 1) / cache_band;
+  if (direct) {
+    for (int64_t n = 0; n < N; ++n)
+      sgemm_parallel(false, false, O, HWo, g.C, 1.0f, wp, g.C, xp + n * g.C * g.H * g.W, HWo, 0.0f, op + n * O * HWo, HWo);
+  } else if (N * cache_bands >= 2 * int64_t(num_threads())) {
+    parallel_for(N * cache_bands, 1, [&](int64_t t0, int64_t t1) {
+      std::vector<float> cols(static_cast<size_t>(CK * cache_band * g.Wo));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n = t / cache_bands, oy0 = (t % cache_bands) * cache_band;
+        const int64_t rows = std::min(cache_band, g.Ho - oy0);
+        im2col(xp + n * g.C * g.H * g.W, g, oy0, rows, cols.data());
+        // The band's columns of out[n], written in place (ldc = Ho*Wo).
+        sgemm(false, false, O, rows * g.Wo, CK, 1.0f, wp, CK, cols.data(), rows * g.Wo, 0.0f,
+              op + n * O * HWo + oy0 * g.Wo, HWo);
+      }
+    });
+  } else {
+    const int64_t band = std::clamp<int64_t>(kMaxColumnBytes / std::max<int64_t>(1, column_row_bytes), 1, g.Ho);
+    std::vector<float> cols(static_cast<size_t>(CK * band * g.Wo));
+    for (int64_t n = 0; n < N; ++n) {
       for (int64_t oy0 = 0; oy0 < g.Ho; oy0 += band) {
         const int64_t rows = std::min(band, g.Ho - oy0);
-        im2col(xn, g, oy0, rows, cols.data());
-        // Writes the band's columns of out[n] in place (ldc = Ho*Wo).
+        im2col(xp + n * g.C * g.H * g.W, g, oy0, rows, cols.data());
         sgemm_parallel(false, false, O, rows * g.Wo, CK, 1.0f, wp, CK, cols.data(), rows * g.Wo, 0.0f,
-                       on + oy0 * g.Wo, HWo);
+                       op + n * O * HWo + oy0 * g.Wo, HWo);
       }
     }
   }

@@ -2,6 +2,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
@@ -12,6 +13,10 @@ namespace sdpp::cpu {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
+  constexpr int64_t kMax = std::numeric_limits<int>::max();  // cblas takes int dimensions
+  if (M > kMax || N > kMax || K > kMax || lda > kMax || ldb > kMax || ldc > kMax)
+    throw Error(ErrorCode::Unsupported, "cpu sgemm: dimensions " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+                                            std::to_string(K) + " exceed the BLAS int range");
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M), int(N),
               int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }

@@ -22,19 +22,24 @@ int64_t span_numel(const Shape& shape, int from, int to) {
   return n;
 }
 
-// [rows, cols] -> [cols, rows] for each of `batch` matrices, in cache-sized tiles.
+// [rows, cols] -> [cols, rows] for each of `batch` matrices. Each 16x16 tile goes through a local buffer so
+// both the reads and the writes touch whole 64-byte lines once; a direct strided loop thrashes the cache when
+// one dimension is a power of two (H*W = 4096), since its lines all map to the same cache sets.
 void transpose_batched(const float* src, float* dst, int64_t batch, int64_t rows, int64_t cols) {
-  constexpr int64_t T = 32;
+  constexpr int64_t T = 16;
   const int64_t row_tiles = (rows + T - 1) / T;
   parallel_for(batch * row_tiles, 1, [&](int64_t t0, int64_t t1) {
+    float tile[T][T];
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = t / row_tiles, r0 = (t % row_tiles) * T, r1 = std::min(rows, r0 + T);
+      const int64_t b = t / row_tiles, r0 = (t % row_tiles) * T, rn = std::min(T, rows - r0);
       const float* s = src + b * rows * cols;
       float* d = dst + b * rows * cols;
       for (int64_t c0 = 0; c0 < cols; c0 += T) {
-        const int64_t c1 = std::min(cols, c0 + T);
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t c = c0; c < c1; ++c) d[c * rows + r] = s[r * cols + c];
+        const int64_t cn = std::min(T, cols - c0);
+        for (int64_t r = 0; r < rn; ++r)
+          for (int64_t c = 0; c < cn; ++c) tile[c][r] = s[(r0 + r) * cols + c0 + c];
+        for (int64_t c = 0; c < cn; ++c)
+          for (int64_t r = 0; r < rn; ++r) d[(c0 + c) * rows + r0 + r] = tile[c][r];
       }
     }
   });

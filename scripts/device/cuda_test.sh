@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# ON THE GPU MACHINE, from the repo root, carry [".deps"]: build and run the CUDA op tests (tests/cuda).
+#   bash scripts/device/cuda_test.sh [gtest args...]
+set -uo pipefail
+source scripts/device/env.sh
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader
+sdpp_configure || exit 1
+cmake --build "$SDPP_DEVICE_BUILD" --target test_cuda -j16 >"${OUT:-/tmp}/build.log" 2>&1 ||
+  { grep -E "error|FAILED" -A3 "${OUT:-/tmp}/build.log" | head -60; exit 1; }
+"$SDPP_DEVICE_BUILD/tests/test_cuda" --gtest_brief=1 "$@" 2>&1 | tee "${OUT:-/tmp}/test_cuda.log" | grep -v "^\[       OK \]"

@@ -1,0 +1,480 @@
+// CudaBackend: device setup, memory, conversions, and the elementwise / layout ops (thin wrappers over kernels.h).
+#include "backend/cuda/cuda_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace sdpp {
+
+std::unique_ptr<Backend> make_cuda_backend(int index) { return std::make_unique<cuda::CudaBackend>(index); }
+
+int cuda_visible_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+}  // namespace sdpp
+
+namespace sdpp::cuda {
+namespace {
+
+constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;
+
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, value) == 0;
+}
+
+bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+
+int normalize_dim(int dim, int ndim, const char* op, const Shape& shape) {
+  const int d = dim < 0 ? dim + ndim : dim;
+  if (d < 0 || d >= ndim)
+    throw Error(ErrorCode::ShapeMismatch,
+                std::string(op) + ": dim " + std::to_string(dim) + " out of range for " + shape_str(shape));
+  return d;
+}
+
+int64_t span_numel(const Shape& shape, int from, int to) {
+  int64_t n = 1;
+  for (int i = from; i < to; ++i) n *= shape[size_t(i)];
+  return n;
+}
+
+// `rows` rows of `width` bytes between pitched device buffers; one plain copy when there is a single row (2-d
+// copies limit the pitch).
+void copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width, int64_t rows,
+               cudaStream_t stream) {
+  if (width == 0 || rows == 0) return;
+  if (rows == 1) {
+    SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, src, width, cudaMemcpyDeviceToDevice, stream));
+  } else {
+    SDPP_CUDA_CHECK(
+        cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, size_t(rows), cudaMemcpyDeviceToDevice, stream));
+  }
+}
+
+}  // namespace
+
+CudaBackend::CudaBackend(int index) : index_(index) {
+  int count = 0;
+  SDPP_CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (index < 0 || index >= count)
+    throw Error(ErrorCode::InvalidArgument,
+                "device cuda:" + std::to_string(index) + " does not exist (" + std::to_string(count) + " visible)");
+  activate();
+  SDPP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  // Keep freed blocks in the pool instead of returning them to the driver at every synchronisation.
+  cudaMemPool_t pool = nullptr;
+  SDPP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index));
+  uint64_t threshold = std::numeric_limits<uint64_t>::max();
+  SDPP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  SDPP_CUBLAS_CHECK(cublasCreate(&cublas_));
+  SDPP_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  SDPP_CUBLAS_CHECK(cublasLtCreate(&cublaslt_));
+  SDPP_CUDNN_CHECK(cudnnCreate(&cudnn_));
+  SDPP_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
+  gemm_workspace_bytes_ = kGemmWorkspaceBytes;
+  SDPP_CUDA_CHECK(cudaMalloc(&gemm_workspace_, gemm_workspace_bytes_));
+  SDPP_CUBLAS_CHECK(cublasSetWorkspace(cublas_, gemm_workspace_, gemm_workspace_bytes_));
+  // Debug/test switches: poison fresh allocations with NaN bytes (0xFF) so unwritten outputs show; force the
+  // generic attention path.
+  poison_ = env_is("SDPP_CUDA_POISON", "1");
+  fused_attention_ = !env_is("SDPP_CUDA_ATTENTION", "generic");
+}
+
+// Tensors can outlive the backend at process exit; their deleters then fail quietly, so the stream is left alive
+// and errors here are ignored.
+CudaBackend::~CudaBackend() {
+  cudaSetDevice(index_);
+  cudaStreamSynchronize(stream_);
+  linear_plans_.clear();
+  conv_plans_.clear();
+  if (cudnn_) cudnnDestroy(cudnn_);
+  if (cublaslt_) cublasLtDestroy(cublaslt_);
+  if (cublas_) cublasDestroy(cublas_);
+  if (gemm_workspace_) cudaFree(gemm_workspace_);
+  cudaGetLastError();
+}
+
+std::string CudaBackend::name() const {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index_) != cudaSuccess) {
+    cudaGetLastError();
+    return device().str();
+  }
+  return device().str() + " (" + prop.name + ")";
+}
+
+void CudaBackend::activate() const { SDPP_CUDA_CHECK(cudaSetDevice(index_)); }
+
+std::shared_ptr<Storage> CudaBackend::allocate(size_t bytes) {
+  activate();
+  if (bytes == 0) return std::make_shared<Storage>(nullptr, 0, device(), nullptr);
+  void* p = nullptr;
+  cudaError_t status = cudaMallocAsync(&p, bytes, stream_);
+  if (status == cudaErrorMemoryAllocation) {
+    // Blocks cached in the pool may be fragmented: return them to the driver and try once more.
+    cudaGetLastError();
+    cudaMemPool_t pool = nullptr;
+    SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    SDPP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_));
+    SDPP_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
+    status = cudaMallocAsync(&p, bytes, stream_);
+  }
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    cudaGetLastError();
+    throw Error(status == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::DeviceError,
+                device().str() + ": cannot allocate " + std::to_string(bytes) + " bytes (" +
+                    std::to_string(free_bytes >> 20) + " MiB free of " + std::to_string(total_bytes >> 20) +
+                    " MiB): " + cudaGetErrorString(status));
+  }
+  if (poison_) SDPP_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, stream_));
+  cudaStream_t stream = stream_;
+  std::shared_ptr<void> owner(p, [stream](void* ptr) {
+    if (cudaFreeAsync(ptr, stream) != cudaSuccess) cudaGetLastError();
+  });
+  return std::make_shared<Storage>(p, bytes, device(), std::move(owner));
+}
+
+void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  activate();
+  SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be released right after we return
+}
+
+void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  activate();
+  SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::fill_zero(void* dst, size_t bytes) {
+  if (bytes == 0) return;
+  activate();
+  SDPP_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_));
+}
+
+void CudaBackend::synchronize() {
+  activate();
+  SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::convert(const Tensor& src, Tensor& dst) {
+  if (!(src.device() == device()) || !(dst.device() == device()))
+    throw Error(ErrorCode::Internal, "cuda convert: tensors on " + src.device().str() + " and " + dst.device().str());
+  if (src.numel() != dst.numel())
+    throw Error(ErrorCode::ShapeMismatch, "cuda convert: " + shape_str(src.shape()) + " vs " + shape_str(dst.shape()));
+  activate();
+  if (src.dtype() == dst.dtype()) {
+    if (src.nbytes() && src.raw() != dst.raw())
+      SDPP_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream_));
+    return;
+  }
+  if (!is_float(src.dtype()) || !is_float(dst.dtype()))
+    throw Error(ErrorCode::Unsupported,
+                std::string("cuda convert: ") + dtype_name(src.dtype()) + " to " + dtype_name(dst.dtype()));
+  launch_convert(src.raw(), src.dtype(), dst.raw(), dst.dtype(), src.numel(), stream_);
+}
+
+Tensor CudaBackend::empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype, device()); }
+
+Tensor CudaBackend::as_dtype(const Tensor& x, DType dtype) { return x.dtype() == dtype ? x : x.to(dtype); }
+
+void CudaBackend::check_input(const Tensor& x, const char* op) const {
+  if (!x.defined()) throw Error(ErrorCode::Internal, std::string(op) + ": undefined input");
+  if (!(x.device() == device()))
+    throw Error(ErrorCode::Internal, std::string(op) + ": input on " + x.device().str() + ", backend " + device().str());
+  if (!is_float(x.dtype()))
+    throw Error(ErrorCode::Unsupported, std::string(op) + ": dtype " + dtype_name(x.dtype()) + " (f32/f16/bf16 only)");
+}
+
+// ---- elementwise ----
+
+Tensor CudaBackend::unary(const Tensor& x, int op, int act, float p0, float p1) {
+  check_input(x, "unary op");
+  activate();
+  Tensor out = empty(x.shape(), x.dtype());
+  launch_unary(x.raw(), x.dtype(), out.raw(), out.dtype(), x.numel(), UnaryOp(op), act, p0, p1, stream_);
+  return out;
+}
+
+Tensor CudaBackend::activation(const Tensor& x, ops::Activation act) {
+  return unary(x, int(UnaryOp::Activation), int(act), 0.0f, 0.0f);
+}
+
+Tensor CudaBackend::scale(const Tensor& x, float factor, float offset) {
+  return unary(x, int(UnaryOp::Scale), 0, factor, offset);
+}
+
+Tensor CudaBackend::clamp(const Tensor& x, float lo, float hi) {
+  if (!(lo <= hi)) throw Error(ErrorCode::InvalidArgument, "clamp: lo " + std::to_string(lo) + " > hi " + std::to_string(hi));
+  return unary(x, int(UnaryOp::Clamp), 0, lo, hi);
+}
+
+Tensor CudaBackend::exp(const Tensor& x) { return unary(x, int(UnaryOp::Exp), 0, 0.0f, 0.0f); }
+
+Tensor CudaBackend::binary(const Tensor& a, const Tensor& b, int op, const char* name) {
+  check_input(a, name);
+  check_input(b, name);
+  Broadcast bc;
+  int64_t inner = 1;
+  if (a.shape() == b.shape()) {
+    bc = Broadcast::Same;
+  } else if (b.ndim() == 2 && a.ndim() > 2 && b.dim(0) == a.dim(0) && b.dim(1) == a.dim(1)) {
+    bc = Broadcast::Outer;  // [N, C] over the spatial dims of [N, C, ...]
+    inner = b.numel() ? a.numel() / b.numel() : 1;
+  } else if (b.ndim() == 1 && a.ndim() >= 1 && b.dim(0) == a.dim(-1)) {
+    bc = Broadcast::Inner;  // [C] over the last dim
+    inner = b.dim(0);
+  } else {
+    throw Error(ErrorCode::ShapeMismatch,
+                std::string(name) + ": cannot broadcast " + shape_str(b.shape()) + " to " + shape_str(a.shape()));
+  }
+  activate();
+  Tensor out = empty(a.shape(), a.dtype());
+  launch_binary(a.raw(), a.dtype(), b.raw(), b.dtype(), out.raw(), out.dtype(), a.numel(), BinaryOp(op), bc, inner, 0,
+                stream_);
+  return out;
+}
+
+Tensor CudaBackend::add(const Tensor& a, const Tensor& b) { return binary(a, b, int(BinaryOp::Add), "add"); }
+Tensor CudaBackend::mul(const Tensor& a, const Tensor& b) { return binary(a, b, int(BinaryOp::Mul), "mul"); }
+
+Tensor CudaBackend::lincomb(std::span<const Tensor> xs, std::span<const double> coeffs) {
+  if (xs.empty() || xs.size() != coeffs.size())
+    throw Error(ErrorCode::Internal, "lincomb: " + std::to_string(xs.size()) + " inputs for " +
+                                         std::to_string(coeffs.size()) + " coefficients");
+  for (const Tensor& x : xs) {
+    check_input(x, "lincomb");
+    if (x.shape() != xs[0].shape())
+      throw Error(ErrorCode::ShapeMismatch, "lincomb: " + shape_str(x.shape()) + " vs " + shape_str(xs[0].shape()));
+  }
+  activate();
+  const DType out_type = xs[0].dtype();
+  const int64_t n = xs[0].numel();
+  // Up to kMaxLincombInputs terms per pass; longer sums carry an f32 partial result into the next pass.
+  Tensor partial;
+  size_t next = 0;
+  while (true) {
+    LincombInputs in{};
+    if (partial.defined()) {
+      in.data[0] = partial.raw();
+      in.dtype[0] = DType::F32;
+      in.coeff[0] = 1.0f;
+      in.count = 1;
+    }
+    while (next < xs.size() && in.count < kMaxLincombInputs) {
+      in.data[in.count] = xs[next].raw();
+      in.dtype[in.count] = xs[next].dtype();
+      in.coeff[in.count] = float(coeffs[next]);
+      ++in.count;
+      ++next;
+    }
+    const bool last = next == xs.size();
+    Tensor out = empty(xs[0].shape(), last ? out_type : DType::F32);
+    launch_lincomb(in, out.raw(), out.dtype(), n, stream_);
+    if (last) return out;
+    partial = out;
+  }
+}
+
+Tensor CudaBackend::geglu(const Tensor& x) {
+  check_input(x, "geglu");
+  const int64_t two_f = x.dim(-1);
+  if (two_f % 2 != 0) throw Error(ErrorCode::ShapeMismatch, "geglu: odd last dim in " + shape_str(x.shape()));
+  Shape out_shape = x.shape();
+  out_shape.back() = two_f / 2;
+  activate();
+  Tensor out = empty(out_shape, x.dtype());
+  launch_geglu(x.raw(), x.dtype(), out.raw(), out.dtype(), two_f ? x.numel() / two_f : 0, two_f / 2, stream_);
+  return out;
+}
+
+// ---- normalisation ----
+
+Tensor CudaBackend::group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                               ops::Activation act) {
+  check_input(x, "group_norm");
+  check_input(gamma, "group_norm");
+  check_input(beta, "group_norm");
+  if (x.ndim() < 2 || groups < 1 || x.dim(1) % groups != 0)
+    throw Error(ErrorCode::ShapeMismatch, "group_norm: " + std::to_string(groups) + " groups for " + shape_str(x.shape()));
+  const int64_t N = x.dim(0), C = x.dim(1), inner = span_numel(x.shape(), 2, x.ndim());
+  if (gamma.numel() != C || beta.numel() != C)
+    throw Error(ErrorCode::ShapeMismatch, "group_norm: gamma " + shape_str(gamma.shape()) + " / beta " +
+                                              shape_str(beta.shape()) + " for " + std::to_string(C) + " channels");
+  activate();
+  Tensor out = empty(x.shape(), x.dtype());
+  if (x.numel() == 0) return out;
+  Tensor scratch = empty({group_norm_scratch_floats(N, C, inner, groups)}, DType::F32);
+  launch_group_norm(x.raw(), x.dtype(), gamma.raw(), gamma.dtype(), beta.raw(), beta.dtype(), out.raw(), out.dtype(),
+                    N, C, inner, groups, eps, int(act), scratch.data<float>(), stream_);
+  return out;
+}
+
+Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+  check_input(x, "layer_norm");
+  check_input(gamma, "layer_norm");
+  check_input(beta, "layer_norm");
+  const int64_t C = x.ndim() ? x.dim(-1) : 0;
+  if (gamma.numel() != C || beta.numel() != C)
+    throw Error(ErrorCode::ShapeMismatch, "layer_norm: gamma " + shape_str(gamma.shape()) + " / beta " +
+                                              shape_str(beta.shape()) + " for " + shape_str(x.shape()));
+  activate();
+  Tensor out = empty(x.shape(), x.dtype());
+  launch_layer_norm(x.raw(), x.dtype(), gamma.raw(), gamma.dtype(), beta.raw(), beta.dtype(), out.raw(), out.dtype(),
+                    C ? x.numel() / C : 0, C, eps, stream_);
+  return out;
+}
+
+// ---- layout ----
+
+Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
+  check_input(x, "upsample_nearest2x");
+  if (x.ndim() != 4)
+    throw Error(ErrorCode::ShapeMismatch, "upsample_nearest2x: expected [N, C, H, W], got " + shape_str(x.shape()));
+  activate();
+  Tensor out = empty({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)}, x.dtype());
+  launch_upsample_nearest2x(x.raw(), out.raw(), dtype_size(x.dtype()), x.dim(0) * x.dim(1), x.dim(2), x.dim(3),
+                            stream_);
+  return out;
+}
+
+Tensor CudaBackend::concat(std::span<const Tensor> xs, int dim) {
+  if (xs.empty()) throw Error(ErrorCode::Internal, "concat: no inputs");
+  const Shape& first = xs[0].shape();
+  const int nd = int(first.size());
+  const int d = normalize_dim(dim, nd, "concat", first);
+  Shape out_shape = first;
+  out_shape[size_t(d)] = 0;
+  for (const Tensor& x : xs) {
+    check_input(x, "concat");
+    bool ok = x.ndim() == nd;
+    for (int i = 0; ok && i < nd; ++i) ok = i == d || x.shape()[size_t(i)] == first[size_t(i)];
+    if (!ok)
+      throw Error(ErrorCode::ShapeMismatch, "concat: " + shape_str(x.shape()) + " vs " + shape_str(first) +
+                                                " along dim " + std::to_string(dim));
+    out_shape[size_t(d)] += x.shape()[size_t(d)];
+  }
+  activate();
+  const DType dtype = xs[0].dtype();
+  const size_t es = dtype_size(dtype);
+  const int64_t outer = span_numel(first, 0, d), inner = span_numel(first, d + 1, nd);
+  Tensor out = empty(out_shape, dtype);
+  const size_t out_row = size_t(out_shape[size_t(d)] * inner) * es;
+  size_t offset = 0;
+  for (const Tensor& x : xs) {
+    const Tensor src = as_dtype(x, dtype);
+    const size_t row = size_t(x.shape()[size_t(d)] * inner) * es;
+    copy_rows(static_cast<char*>(out.raw()) + offset, out_row, src.raw(), row, row, outer, stream_);
+    offset += row;
+  }
+  return out;
+}
+
+Tensor CudaBackend::slice(const Tensor& x, int dim, int64_t start, int64_t end) {
+  check_input(x, "slice");
+  const int nd = x.ndim();
+  const int d = normalize_dim(dim, nd, "slice", x.shape());
+  const int64_t size = x.shape()[size_t(d)];
+  if (start < 0 || end < start || end > size)
+    throw Error(ErrorCode::ShapeMismatch, "slice: [" + std::to_string(start) + ", " + std::to_string(end) +
+                                              ") of dim " + std::to_string(dim) + " in " + shape_str(x.shape()));
+  Shape out_shape = x.shape();
+  out_shape[size_t(d)] = end - start;
+  activate();
+  const size_t es = dtype_size(x.dtype());
+  const int64_t outer = span_numel(x.shape(), 0, d), inner = span_numel(x.shape(), d + 1, nd);
+  Tensor out = empty(out_shape, x.dtype());
+  const size_t in_row = size_t(size * inner) * es, out_row = size_t((end - start) * inner) * es;
+  copy_rows(out.raw(), out_row, static_cast<const char*>(x.raw()) + size_t(start * inner) * es, in_row, out_row, outer,
+            stream_);
+  return out;
+}
+
+Tensor CudaBackend::to_tokens(const Tensor& x) {
+  check_input(x, "to_tokens");
+  if (x.ndim() != 4) throw Error(ErrorCode::ShapeMismatch, "to_tokens: expected [N, C, H, W], got " + shape_str(x.shape()));
+  activate();
+  const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
+  Tensor out = empty({N, HW, C}, x.dtype());
+  launch_transpose(x.raw(), out.raw(), dtype_size(x.dtype()), N, C, HW, stream_);
+  return out;
+}
+
+Tensor CudaBackend::from_tokens(const Tensor& x, int64_t height, int64_t width) {
+  check_input(x, "from_tokens");
+  if (x.ndim() != 3 || height < 0 || width < 0 || x.dim(1) != height * width)
+    throw Error(ErrorCode::ShapeMismatch, "from_tokens: " + shape_str(x.shape()) + " is not [N, " +
+                                              std::to_string(height) + "*" + std::to_string(width) + ", C]");
+  activate();
+  const int64_t N = x.dim(0), HW = x.dim(1), C = x.dim(2);
+  Tensor out = empty({N, C, height, width}, x.dtype());
+  launch_transpose(x.raw(), out.raw(), dtype_size(x.dtype()), N, HW, C, stream_);
+  return out;
+}
+
+Tensor CudaBackend::embedding(const Tensor& table, const Tensor& ids) {
+  check_input(table, "embedding");
+  if (table.ndim() != 2)
+    throw Error(ErrorCode::ShapeMismatch, "embedding: table must be [V, D], got " + shape_str(table.shape()));
+  if (ids.dtype() != DType::I64 || !ids.device().is_cpu())
+    throw Error(ErrorCode::Unsupported, std::string("embedding: ids must be i64 on the cpu, got ") +
+                                            dtype_name(ids.dtype()) + " on " + ids.device().str());
+  const int64_t V = table.dim(0), D = table.dim(1), n = ids.numel();
+  const int64_t* idp = ids.i64();
+  for (int64_t i = 0; i < n; ++i) {
+    if (idp[i] < 0 || idp[i] >= V)
+      throw Error(ErrorCode::InvalidArgument,
+                  "embedding: id " + std::to_string(idp[i]) + " outside vocabulary of " + std::to_string(V));
+  }
+  activate();
+  Shape out_shape = ids.shape();
+  out_shape.push_back(D);
+  Tensor out = empty(out_shape, table.dtype());
+  if (n == 0) return out;
+  Tensor device_ids = ids.to(device());
+  launch_embedding(table.raw(), table.dtype(), device_ids.data<int64_t>(), out.raw(), out.dtype(), n, D, stream_);
+  return out;
+}
+
+Tensor CudaBackend::gather_rows(const Tensor& x, std::span<const int64_t> index) {
+  check_input(x, "gather_rows");
+  if (x.ndim() != 3 || int64_t(index.size()) != x.dim(0))
+    throw Error(ErrorCode::ShapeMismatch,
+                "gather_rows: x " + shape_str(x.shape()) + " with " + std::to_string(index.size()) + " indices");
+  const int64_t B = x.dim(0), L = x.dim(1), D = x.dim(2);
+  for (int64_t b = 0; b < B; ++b) {
+    if (index[size_t(b)] < 0 || index[size_t(b)] >= L)
+      throw Error(ErrorCode::InvalidArgument, "gather_rows: index " + std::to_string(index[size_t(b)]) +
+                                                  " outside [0, " + std::to_string(L) + ")");
+  }
+  activate();
+  Tensor out = empty({B, D}, x.dtype());
+  const size_t row = size_t(D) * dtype_size(x.dtype());
+  for (int64_t b = 0; b < B; ++b) {
+    if (!row) break;
+    SDPP_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(out.raw()) + size_t(b) * row,
+                                    static_cast<const char*>(x.raw()) + size_t(b * L + index[size_t(b)]) * row, row,
+                                    cudaMemcpyDeviceToDevice, stream_));
+  }
+  return out;
+}
+
+}  // namespace sdpp::cuda

@@ -1,0 +1,92 @@
+// The CUDA backend's class. Everything runs on one stream per backend; memory comes from the device's stream-ordered
+// pool, so a tensor freed on the host is reused by the next op without a device synchronisation.
+// Ops are defined across files by concern: cuda_backend.cpp (memory, elementwise, layout), cuda_linear.cpp
+// (cuBLASLt), cuda_conv.cpp (cuDNN), cuda_attention.cpp.
+#pragma once
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "backend/backend.h"
+
+namespace sdpp::cuda {
+
+struct LinearPlan;
+struct ConvPlan;
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int index);
+  ~CudaBackend() override;
+
+  Device device() const override { return Device::cuda(index_); }
+  std::string name() const override;
+
+  std::shared_ptr<Storage> allocate(size_t bytes) override;
+  void copy_from_host(void* dst, const void* src, size_t bytes) override;
+  void copy_to_host(void* dst, const void* src, size_t bytes) override;
+  void fill_zero(void* dst, size_t bytes) override;
+  void convert(const Tensor& src, Tensor& dst) override;
+  Tensor contiguous(const Tensor& x) override { return x; }
+  void synchronize() override;
+
+  Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::LinearOptions& o) override;
+  Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dOptions& o) override;
+  Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                    ops::Activation act) override;
+  Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override;
+  Tensor activation(const Tensor& x, ops::Activation act) override;
+  Tensor geglu(const Tensor& x) override;
+  Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionOptions& o) override;
+  Tensor upsample_nearest2x(const Tensor& x) override;
+  Tensor concat(std::span<const Tensor> xs, int dim) override;
+  Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) override;
+  Tensor to_tokens(const Tensor& x) override;
+  Tensor from_tokens(const Tensor& x, int64_t height, int64_t width) override;
+  Tensor add(const Tensor& a, const Tensor& b) override;
+  Tensor mul(const Tensor& a, const Tensor& b) override;
+  Tensor scale(const Tensor& x, float factor, float offset) override;
+  Tensor clamp(const Tensor& x, float lo, float hi) override;
+  Tensor exp(const Tensor& x) override;
+  Tensor lincomb(std::span<const Tensor> xs, std::span<const double> coeffs) override;
+  Tensor embedding(const Tensor& table, const Tensor& ids) override;
+  Tensor gather_rows(const Tensor& x, std::span<const int64_t> index) override;
+
+  void set_poison_allocations(bool on) { poison_ = on; }
+
+ private:
+  // Makes this backend's device current for the calling thread (ops may come from any thread).
+  void activate() const;
+  Tensor empty(const Shape& shape, DType dtype);
+  // `x` on this device in `dtype` (converted copy when it differs), for ops that need one operand type.
+  Tensor as_dtype(const Tensor& x, DType dtype);
+  void check_input(const Tensor& x, const char* op) const;
+  Tensor binary(const Tensor& a, const Tensor& b, int op, const char* name);
+  Tensor unary(const Tensor& x, int op, int act, float p0, float p1);
+  // Generic attention: scores materialised per query chunk through cuBLAS, then a row softmax.
+  Tensor attention_generic(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal);
+  Tensor conv2d_im2col(const Tensor& x, const Tensor& w, int stride, int pad_top, int pad_left, int64_t out_h,
+                       int64_t out_w);
+  ConvPlan& conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w);
+
+  int index_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  cublasLtHandle_t cublaslt_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  void* gemm_workspace_ = nullptr;  // fixed, so captured graphs keep a valid pointer
+  size_t gemm_workspace_bytes_ = 0;
+  bool poison_ = false;
+  bool fused_attention_ = true;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int, int, int, int>, std::shared_ptr<LinearPlan>> linear_plans_;  // shared_ptr: LinearPlan is incomplete here
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int>,
+           std::shared_ptr<ConvPlan>>
+      conv_plans_;
+};
+
+}  // namespace sdpp::cuda

@@ -1,0 +1,181 @@
+// conv2d through cuDNN (NCHW, f32 accumulation), with an im2col + cuBLAS fallback for configurations cuDNN rejects.
+//
+// The algorithm is chosen once per shape by cudnnFind (timed on the call's own buffers) and cached; f32 convolutions
+// are held to FMA math so TF32 never rounds the reference-precision path. Asymmetric padding (the VAE encoder's
+// (0, 1, 0, 1) downsample) is materialised by a pad kernel, since cuDNN takes one pad per dimension. Bias and
+// residual are added in one elementwise pass after the convolution.
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace sdpp::cuda {
+
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnConvolutionFwdAlgo_t algo{};
+  size_t workspace_bytes = 0;
+  bool use_cudnn = false;  // false: im2col + GEMM
+  ~ConvPlan() {
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (x) cudnnDestroyTensorDescriptor(x);
+  }
+};
+
+namespace {
+
+constexpr size_t kFindWorkspaceBytes = size_t(256) << 20;
+
+cudnnDataType_t cudnn_type(DType t) {
+  switch (t) {
+    case DType::F16: return CUDNN_DATA_HALF;
+    case DType::BF16: return CUDNN_DATA_BFLOAT16;
+    default: return CUDNN_DATA_FLOAT;
+  }
+}
+
+cudaDataType_t blas_type(DType t) {
+  switch (t) {
+    case DType::F16: return CUDA_R_16F;
+    case DType::BF16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
+}
+
+bool fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffffLL; }
+
+}  // namespace
+
+ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w) {
+  const auto key = std::make_tuple(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), stride, pad_h,
+                                   pad_w, int(w.dtype()));
+  auto it = conv_plans_.find(key);
+  if (it != conv_plans_.end()) return *it->second;
+  auto plan = std::make_shared<ConvPlan>();
+  const cudnnDataType_t t = cudnn_type(w.dtype());
+  const int64_t ho = (x.dim(2) + 2 * pad_h - w.dim(2)) / stride + 1, wo = (x.dim(3) + 2 * pad_w - w.dim(3)) / stride + 1;
+  bool ok = fits_int(x.numel()) && fits_int(w.dim(0) * ho * wo * x.dim(0));
+  if (ok) {
+    SDPP_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x));
+    SDPP_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y));
+    SDPP_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
+    SDPP_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
+    SDPP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NCHW, t, int(x.dim(0)), int(x.dim(1)),
+                                                int(x.dim(2)), int(x.dim(3))));
+    SDPP_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, t, CUDNN_TENSOR_NCHW, int(w.dim(0)), int(w.dim(1)),
+                                                int(w.dim(2)), int(w.dim(3))));
+    SDPP_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan->conv, pad_h, pad_w, stride, stride, 1, 1,
+                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(
+        plan->conv, w.dtype() == DType::F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
+    SDPP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, CUDNN_TENSOR_NCHW, t, int(x.dim(0)), int(w.dim(0)), int(ho),
+                                                int(wo)));
+    // cudnnFind times candidates on real buffers; the output is written by the real call afterwards.
+    Tensor y = empty({x.dim(0), w.dim(0), ho, wo}, w.dtype());
+    Tensor workspace = empty({int64_t(kFindWorkspaceBytes)}, DType::U8);
+    cudnnConvolutionFwdAlgoPerf_t results[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int returned = 0;
+    const cudnnStatus_t status = cudnnFindConvolutionForwardAlgorithmEx(
+        cudnn_, plan->x, x.raw(), plan->w, w.raw(), plan->conv, plan->y, y.raw(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+        &returned, results, workspace.raw(), kFindWorkspaceBytes);
+    for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned && !plan->use_cudnn; ++i) {
+      if (results[i].status != CUDNN_STATUS_SUCCESS) continue;
+      if (w.dtype() == DType::F32 && results[i].mathType != CUDNN_FMA_MATH) continue;
+      plan->algo = results[i].algo;
+      plan->workspace_bytes = results[i].memory;
+      SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, results[i].mathType));
+      plan->use_cudnn = true;
+    }
+  }
+  return *conv_plans_.emplace(key, std::move(plan)).first->second;
+}
+
+Tensor CudaBackend::conv2d_im2col(const Tensor& x, const Tensor& w, int stride, int pad_top, int pad_left,
+                                  int64_t out_h, int64_t out_w) {
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), O = w.dim(0);
+  const int kh = int(w.dim(2)), kw = int(w.dim(3));
+  const int64_t P = out_h * out_w, K = C * kh * kw;
+  const size_t es = dtype_size(x.dtype());
+  Tensor out = empty({N, O, out_h, out_w}, x.dtype());
+  Tensor col = empty({K, P}, x.dtype());
+  const cudaDataType_t t = blas_type(x.dtype());
+  const float alpha = 1.0f, beta = 0.0f;
+  for (int64_t n = 0; n < N; ++n) {
+    launch_im2col(static_cast<const char*>(x.raw()) + size_t(n * C * H * W) * es, col.raw(), es, C, H, W, kh, kw,
+                  stride, pad_top, pad_left, out_h, out_w, stream_);
+    // column-major out_n^T [P, O] = col^T [P, K] * W^T [K, O]
+    SDPP_CUBLAS_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, int(P), int(O), int(K), &alpha, col.raw(), t,
+                                   int(P), w.raw(), t, int(K), &beta,
+                                   static_cast<char*>(out.raw()) + size_t(n * O * P) * es, t, int(P),
+                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+  return out;
+}
+
+Tensor CudaBackend::conv2d(const Tensor& x_in, const Tensor& weight, const Tensor& bias_in,
+                           const ops::Conv2dOptions& o) {
+  check_input(x_in, "conv2d");
+  check_input(weight, "conv2d");
+  if (x_in.ndim() != 4 || weight.ndim() != 4 || x_in.dim(1) != weight.dim(1))
+    throw Error(ErrorCode::ShapeMismatch,
+                "conv2d: input " + shape_str(x_in.shape()) + " vs weight " + shape_str(weight.shape()));
+  if (o.stride < 1 || o.pad_top < 0 || o.pad_left < 0 || o.pad_bottom < 0 || o.pad_right < 0)
+    throw Error(ErrorCode::InvalidArgument, "conv2d: stride " + std::to_string(o.stride) + " / negative padding");
+  const DType dtype = weight.dtype();
+  const int64_t N = x_in.dim(0), H = x_in.dim(2), W = x_in.dim(3), O = weight.dim(0);
+  const int64_t kh = weight.dim(2), kw = weight.dim(3);
+  const int64_t padded_h = H + o.pad_top + o.pad_bottom, padded_w = W + o.pad_left + o.pad_right;
+  if (padded_h < kh || padded_w < kw)
+    throw Error(ErrorCode::ShapeMismatch, "conv2d: kernel " + shape_str(weight.shape()) + " larger than padded input " +
+                                              shape_str(x_in.shape()));
+  const int64_t ho = (padded_h - kh) / o.stride + 1, wo = (padded_w - kw) / o.stride + 1;
+  if (bias_in.defined()) {
+    check_input(bias_in, "conv2d");
+    if (bias_in.numel() != O)
+      throw Error(ErrorCode::ShapeMismatch, "conv2d: bias " + shape_str(bias_in.shape()) + " for " + std::to_string(O) + " outputs");
+  }
+  const Shape out_shape{N, O, ho, wo};
+  const Tensor* residual = o.residual && o.residual->defined() ? o.residual : nullptr;
+  if (residual) {
+    check_input(*residual, "conv2d");
+    if (residual->shape() != out_shape)
+      throw Error(ErrorCode::ShapeMismatch,
+                  "conv2d: residual " + shape_str(residual->shape()) + " vs output " + shape_str(out_shape));
+  }
+  activate();
+  Tensor x = as_dtype(x_in, dtype);
+  if (x.numel() == 0 || shape_numel(out_shape) == 0) return empty(out_shape, x_in.dtype());
+
+  int pad_h = o.pad_top, pad_w = o.pad_left;
+  if (o.pad_top != o.pad_bottom || o.pad_left != o.pad_right) {
+    Tensor padded = empty({N, x.dim(1), padded_h, padded_w}, dtype);
+    launch_pad2d(x.raw(), padded.raw(), dtype_size(dtype), N * x.dim(1), H, W, o.pad_top, o.pad_left, padded_h,
+                 padded_w, stream_);
+    x = padded;
+    pad_h = pad_w = 0;
+  }
+  ConvPlan& plan = conv_plan(x, weight, o.stride, pad_h, pad_w);
+  Tensor out;
+  if (plan.use_cudnn) {
+    out = empty(out_shape, dtype);
+    Tensor workspace = plan.workspace_bytes ? empty({int64_t(plan.workspace_bytes)}, DType::U8) : Tensor();
+    const float alpha = 1.0f, beta = 0.0f;
+    SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, weight.raw(), plan.conv,
+                                             plan.algo, workspace.defined() ? workspace.raw() : nullptr,
+                                             plan.workspace_bytes, &beta, plan.y, out.raw()));
+  } else {
+    out = conv2d_im2col(x, weight, o.stride, pad_h, pad_w, ho, wo);
+  }
+  if (bias_in.defined() || residual) {
+    const Tensor bias = bias_in.defined() ? as_dtype(bias_in, dtype) : Tensor();
+    launch_bias_residual(out.raw(), dtype, bias.defined() ? bias.raw() : nullptr, dtype,
+                         residual ? residual->raw() : nullptr, residual ? residual->dtype() : dtype, out.raw(), dtype,
+                         N, O, ho * wo, stream_);
+  }
+  return x_in.dtype() == dtype ? out : out.to(x_in.dtype());
+}
+
+}  // namespace sdpp::cuda

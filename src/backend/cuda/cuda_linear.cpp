@@ -1,0 +1,147 @@
+// linear() through cuBLASLt: out[M, N] = act(x[M, K] W[N, K]^T + b) + residual, f32 accumulation.
+//
+// Row-major x W^T is computed as the column-major product D[N, M] = W^T(op T on W's [K, N] view) * x([K, M] view),
+// so no operand is transposed in memory. The bias rides in the epilogue; the residual rides in C (beta = 1) when no
+// activation follows, since cuBLASLt applies its epilogue activation after adding C. The tanh GELU is fused too;
+// the other activations (erf GELU, SiLU, ...) are one elementwise pass that also adds the residual.
+// Plans (descriptors + the heuristic's algorithm) are cached per shape, dtype, epilogue and pointer alignment.
+#include <algorithm>
+
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace sdpp::cuda {
+
+struct LinearPlan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  ~LinearPlan() {
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+namespace {
+
+cudaDataType_t cuda_type(DType t) {
+  switch (t) {
+    case DType::F16: return CUDA_R_16F;
+    case DType::BF16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
+}
+
+int alignment(const void* p) {
+  const auto v = reinterpret_cast<uintptr_t>(p);
+  for (int a = 16; a > 1; a /= 2)
+    if (v % uintptr_t(a) == 0) return a;
+  return 1;
+}
+
+}  // namespace
+
+Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tensor& bias_in,
+                           const ops::LinearOptions& o) {
+  check_input(x_in, "linear");
+  check_input(weight, "linear");
+  if (weight.ndim() != 2 || x_in.ndim() < 1 || x_in.dim(-1) != weight.dim(1))
+    throw Error(ErrorCode::ShapeMismatch,
+                "linear: input " + shape_str(x_in.shape()) + " vs weight " + shape_str(weight.shape()));
+  const DType dtype = weight.dtype();  // compute/storage type of the product
+  const int64_t K = weight.dim(1), N = weight.dim(0), M = K ? x_in.numel() / K : 0;
+  if (bias_in.defined()) {
+    check_input(bias_in, "linear");
+    if (bias_in.numel() != N)
+      throw Error(ErrorCode::ShapeMismatch, "linear: bias " + shape_str(bias_in.shape()) + " for " + std::to_string(N) + " outputs");
+  }
+  Shape out_shape = x_in.shape();
+  out_shape.back() = N;
+  const Tensor* residual_in = o.residual && o.residual->defined() ? o.residual : nullptr;
+  if (residual_in) {
+    check_input(*residual_in, "linear");
+    if (residual_in->shape() != out_shape)
+      throw Error(ErrorCode::ShapeMismatch, "linear: residual " + shape_str(residual_in->shape()) + " vs output " +
+                                                shape_str(out_shape));
+  }
+  activate();
+  const Tensor x = as_dtype(x_in, dtype);
+  const Tensor bias = bias_in.defined() ? as_dtype(bias_in, dtype) : Tensor();
+  const Tensor residual = residual_in ? as_dtype(*residual_in, dtype) : Tensor();
+  Tensor out = empty(out_shape, dtype);
+  if (M * N == 0) return out;
+
+  const bool act_none = o.activation == ops::Activation::None;
+  const bool fuse_gelu = o.activation == ops::Activation::GELUTanh && !residual.defined();
+  const bool residual_in_c = residual.defined() && act_none;
+  if (K == 0) {
+    fill_zero(out.raw(), out.nbytes());
+  } else {
+    cublasLtEpilogue_t epilogue = bias.defined() ? (fuse_gelu ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                                                 : (fuse_gelu ? CUBLASLT_EPILOGUE_GELU : CUBLASLT_EPILOGUE_DEFAULT);
+    int align = std::min({alignment(x.raw()), alignment(weight.raw()), alignment(out.raw()),
+                          residual_in_c ? alignment(residual.raw()) : 16});
+    auto key = std::make_tuple(M, N, K, int(dtype), int(epilogue), int(residual_in_c), align);
+    auto it = linear_plans_.find(key);
+    if (it == linear_plans_.end()) {
+      auto plan = std::make_shared<LinearPlan>();
+      const cudaDataType_t t = cuda_type(dtype);
+      SDPP_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+      const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
+      SDPP_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a)));
+      SDPP_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b)));
+      SDPP_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+      SDPP_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, t, uint64_t(K), uint64_t(N), K));
+      SDPP_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, t, uint64_t(K), uint64_t(M), K));
+      SDPP_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, t, uint64_t(N), uint64_t(M), N));
+      cublasLtMatmulPreference_t pref = nullptr;
+      SDPP_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+      const uint64_t ws = gemm_workspace_bytes_;
+      const uint32_t al = uint32_t(align);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof(al));
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof(al));
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof(al));
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof(al));
+      cublasLtMatmulHeuristicResult_t result{};
+      int found = 0;
+      const cublasStatus_t status =
+          cublasLtMatmulAlgoGetHeuristic(cublaslt_, plan->op, plan->a, plan->b, plan->c, plan->c, pref, 1, &result, &found);
+      cublasLtMatmulPreferenceDestroy(pref);
+      if (status != CUBLAS_STATUS_SUCCESS || found == 0)
+        throw Error(ErrorCode::Unsupported, "linear: no cuBLASLt algorithm for [" + std::to_string(M) + ", " +
+                                                std::to_string(K) + "] x [" + std::to_string(N) + ", " +
+                                                std::to_string(K) + "]^T in " + dtype_name(dtype));
+      plan->algo = result.algo;
+      it = linear_plans_.emplace(key, std::move(plan)).first;
+    }
+    LinearPlan& plan = *it->second;
+    if (bias.defined()) {
+      const void* bias_ptr = bias.raw();
+      SDPP_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
+    }
+    const float alpha = 1.0f, beta = residual_in_c ? 1.0f : 0.0f;
+    const void* c_ptr = residual_in_c ? residual.raw() : out.raw();
+    SDPP_CUBLAS_CHECK(cublasLtMatmul(cublaslt_, plan.op, &alpha, weight.raw(), plan.a, x.raw(), plan.b, &beta, c_ptr,
+                                     plan.c, out.raw(), plan.c, &plan.algo, gemm_workspace_, gemm_workspace_bytes_,
+                                     stream_));
+  }
+  if (K == 0 && (bias.defined() || residual_in_c))
+    launch_bias_residual(out.raw(), dtype, bias.defined() ? bias.raw() : nullptr, dtype,
+                         residual_in_c ? residual.raw() : nullptr, dtype, out.raw(), dtype, M, N, 1, stream_);
+  if (!act_none && !fuse_gelu) {
+    if (residual.defined())
+      launch_binary(out.raw(), dtype, residual.raw(), dtype, out.raw(), dtype, out.numel(), BinaryOp::Add,
+                    Broadcast::Same, 1, int(o.activation), stream_);
+    else
+      launch_unary(out.raw(), dtype, out.raw(), dtype, out.numel(), UnaryOp::Activation, int(o.activation), 0, 0,
+                   stream_);
+  }
+  return x_in.dtype() == dtype ? out : out.to(x_in.dtype());
+}
+
+}  // namespace sdpp::cuda

@@ -1,0 +1,59 @@
+// Device-side helpers shared by the kernels: f32 loads/stores from runtime-typed pointers, activations, launch sizes.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace sdpp::cuda {
+
+__device__ __forceinline__ float load_f32(const void* p, DType t, int64_t i) {
+  if (t == DType::F16) return __half2float(static_cast<const __half*>(p)[i]);
+  if (t == DType::BF16) return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+  return static_cast<const float*>(p)[i];
+}
+
+__device__ __forceinline__ void store_f32(void* p, DType t, int64_t i, float v) {
+  if (t == DType::F16) {
+    static_cast<__half*>(p)[i] = __float2half_rn(v);
+  } else if (t == DType::BF16) {
+    static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v);
+  } else {
+    static_cast<float*>(p)[i] = v;
+  }
+}
+
+// Typed conversions for templated kernels.
+template <class T> __device__ __forceinline__ float to_f32(T v);
+template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_f32<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <class T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Codes match ops::Activation: None, SiLU, GELU (erf), GELUTanh, QuickGELU, ReLU, Tanh. Full-precision expf/erff so
+// f32 results match the cpu reference closely.
+__device__ __forceinline__ float activate(float x, int act) {
+  switch (act) {
+    case 1: return x / (1.0f + expf(-x));
+    case 2: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case 3: return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case 4: return x / (1.0f + expf(-1.702f * x));
+    case 5: return fmaxf(x, 0.0f);
+    case 6: return tanhf(x);
+    default: return x;
+  }
+}
+
+// Grid for a grid-stride loop over n elements.
+inline unsigned blocks_for(int64_t n, int threads) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b > 65535LL * 16) b = 65535LL * 16;
+  return unsigned(b < 1 ? 1 : b);
+}
+
+}  // namespace sdpp::cuda

@@ -1,0 +1,89 @@
+// Host-side launchers for the backend's own kernels. Each enqueues on `stream` and checks the launch; none
+// allocates or synchronises. Pointers are device pointers; dtypes are runtime values because memory-bound kernels
+// lose nothing to a uniform branch and one kernel then serves every f32/f16/bf16 combination.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace sdpp::cuda {
+
+// ---- elementwise (elementwise.cu) ----
+// Activation codes are ops::Activation's underlying values.
+void launch_convert(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, cudaStream_t stream);
+
+enum class UnaryOp : int { Activation, Scale, Clamp, Exp };
+// Activation: act(x) with `activation`; Scale: x * p0 + p1; Clamp: min(max(x, p0), p1); Exp: exp(x).
+void launch_unary(const void* x, DType x_type, void* out, DType out_type, int64_t n, UnaryOp op, int activation,
+                  float p0, float p1, cudaStream_t stream);
+
+enum class BinaryOp : int { Add, Mul };
+// How b is indexed for output element i: Same -> i, Outer -> i / inner (b [N, C] over [N, C, inner]),
+// Inner -> i % inner (b [C] over [..., C]).
+enum class Broadcast : int { Same, Outer, Inner };
+// out = op(act(a), b[broadcast(i)])
+void launch_binary(const void* a, DType a_type, const void* b, DType b_type, void* out, DType out_type, int64_t n,
+                   BinaryOp op, Broadcast broadcast, int64_t inner, int activation_on_a, cudaStream_t stream);
+
+// out[n, c, s] = y[n, c, s] + bias[c] (if bias) + residual[n, c, s] (if residual); all of y's dtype-agnostic kinds.
+void launch_bias_residual(const void* y, DType y_type, const void* bias, DType bias_type, const void* residual,
+                          DType residual_type, void* out, DType out_type, int64_t batch, int64_t channels,
+                          int64_t inner, cudaStream_t stream);
+
+constexpr int kMaxLincombInputs = 8;
+struct LincombInputs {
+  const void* data[kMaxLincombInputs];
+  DType dtype[kMaxLincombInputs];
+  float coeff[kMaxLincombInputs];
+  int count;
+};
+void launch_lincomb(const LincombInputs& inputs, void* out, DType out_type, int64_t n, cudaStream_t stream);
+
+// x [rows, 2F] -> out [rows, F] = x[:, :F] * gelu_erf(x[:, F:])
+void launch_geglu(const void* x, DType x_type, void* out, DType out_type, int64_t rows, int64_t features,
+                  cudaStream_t stream);
+
+// ---- normalisation (norm.cu) ----
+// Floats of scratch that launch_group_norm needs for these sizes.
+int64_t group_norm_scratch_floats(int64_t batch, int64_t channels, int64_t inner, int groups);
+// x [N, C, inner] -> act((x - mean_g) * rstd_g * gamma[c] + beta[c]); statistics in f32 per (n, group).
+void launch_group_norm(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
+                       DType beta_type, void* out, DType out_type, int64_t batch, int64_t channels, int64_t inner,
+                       int groups, float eps, int activation, float* scratch, cudaStream_t stream);
+// x [rows, C] normalised per row.
+void launch_layer_norm(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
+                       DType beta_type, void* out, DType out_type, int64_t rows, int64_t channels, float eps,
+                       cudaStream_t stream);
+
+// ---- layout (layout.cu); element size in bytes is 2, 4 or 8 ----
+// [planes, H, W] -> [planes, 2H, 2W]
+void launch_upsample_nearest2x(const void* x, void* out, size_t element_size, int64_t planes, int64_t height,
+                               int64_t width, cudaStream_t stream);
+// in [batch, rows, cols] -> out [batch, cols, rows]
+void launch_transpose(const void* in, void* out, size_t element_size, int64_t batch, int64_t rows, int64_t cols,
+                      cudaStream_t stream);
+// [planes, H, W] -> [planes, H + top + bottom, W + left + right], zeros outside.
+void launch_pad2d(const void* in, void* out, size_t element_size, int64_t planes, int64_t height, int64_t width,
+                  int top, int left, int64_t out_height, int64_t out_width, cudaStream_t stream);
+// One image [C, H, W] -> col [C * kh * kw, Ho * Wo] (stride, zero padding top/left; bottom/right implied by Ho/Wo).
+void launch_im2col(const void* in, void* col, size_t element_size, int64_t channels, int64_t height, int64_t width,
+                   int kh, int kw, int stride, int pad_top, int pad_left, int64_t out_height, int64_t out_width,
+                   cudaStream_t stream);
+// out[i, :] = table[ids[i], :] (ids validated on the host).
+void launch_embedding(const void* table, DType table_type, const int64_t* ids, void* out, DType out_type,
+                      int64_t count, int64_t dim, cudaStream_t stream);
+
+// ---- attention (attention_kernels.cu, flash_attention.cu) ----
+// Rows of s [rows, Lk] (f32, already scaled) -> softmax into p (p_type). Row r is query q0 + r % queries_per_head;
+// with `causal`, keys after it are masked.
+void launch_softmax_rows(const float* s, void* p, DType p_type, int64_t rows, int64_t lk, int64_t queries_per_head,
+                         int64_t q0, bool causal, cudaStream_t stream);
+// Fused attention for f16/bf16, q [B, Lq, H*D], k/v [B, Lk, H*D], out like q. Returns false (launching nothing)
+// when the configuration is not covered (dtype, head dim, alignment); the caller then takes the generic path.
+bool launch_flash_attention(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
+                            int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
+                            cudaStream_t stream);
+
+}  // namespace sdpp::cuda

@@ -1,0 +1,142 @@
+// Data-movement kernels. They only copy elements, so they are written per element size, not per dtype.
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_util.cuh"
+#include "backend/cuda/kernels.h"
+
+namespace sdpp::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <class T>
+__global__ void upsample_kernel(const T* x, T* out, int64_t n, int64_t height, int64_t width) {
+  const int64_t ow = width * 2, oh = height * 2;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t xo = i % ow, yo = (i / ow) % oh, plane = i / (ow * oh);
+    out[i] = x[(plane * height + yo / 2) * width + xo / 2];
+  }
+}
+
+// 32x32 tiles through shared memory so both the read and the write are coalesced.
+template <class T>
+__global__ void transpose_kernel(const T* in, T* out, int64_t rows, int64_t cols) {
+  __shared__ T tile[32][33];
+  const int64_t b = blockIdx.z;
+  const T* src = in + b * rows * cols;
+  T* dst = out + b * rows * cols;
+  for (int64_t r0 = int64_t(blockIdx.y) * 32; r0 < rows; r0 += int64_t(gridDim.y) * 32) {
+    const int64_t c0 = int64_t(blockIdx.x) * 32;
+    for (int j = threadIdx.y; j < 32; j += blockDim.y) {
+      const int64_t r = r0 + j, c = c0 + threadIdx.x;
+      if (r < rows && c < cols) tile[j][threadIdx.x] = src[r * cols + c];
+    }
+    __syncthreads();
+    for (int j = threadIdx.y; j < 32; j += blockDim.y) {
+      const int64_t c = c0 + j, r = r0 + threadIdx.x;
+      if (r < rows && c < cols) dst[c * rows + r] = tile[threadIdx.x][j];
+    }
+    __syncthreads();
+  }
+}
+
+template <class T>
+__global__ void pad2d_kernel(const T* in, T* out, int64_t n, int64_t height, int64_t width, int top, int left,
+                             int64_t oh, int64_t ow) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t xo = i % ow, yo = (i / ow) % oh, plane = i / (ow * oh);
+    const int64_t yi = yo - top, xi = xo - left;
+    out[i] = (yi >= 0 && yi < height && xi >= 0 && xi < width) ? in[(plane * height + yi) * width + xi] : T(0);
+  }
+}
+
+// col[(c * kh + ki) * kw + kj][yo * Wo + xo] = in[c][yo * stride - pad_top + ki][xo * stride - pad_left + kj]
+template <class T>
+__global__ void im2col_kernel(const T* in, T* col, int64_t n, int64_t height, int64_t width, int kh, int kw,
+                              int stride, int pad_top, int pad_left, int64_t oh, int64_t ow) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t p = i % (oh * ow);
+    const int64_t row = i / (oh * ow);
+    const int kj = int(row % kw), ki = int((row / kw) % kh);
+    const int64_t c = row / (int64_t(kw) * kh);
+    const int64_t yi = (p / ow) * stride - pad_top + ki, xi = (p % ow) * stride - pad_left + kj;
+    col[i] = (yi >= 0 && yi < height && xi >= 0 && xi < width) ? in[(c * height + yi) * width + xi] : T(0);
+  }
+}
+
+__global__ void embedding_kernel(const void* table, DType tt, const int64_t* ids, void* out, DType ot, int64_t n,
+                                 int64_t dim) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    store_f32(out, ot, i, load_f32(table, tt, ids[i / dim] * dim + i % dim));
+}
+
+template <class F>
+void by_element_size(size_t element_size, const char* op, F&& f) {
+  switch (element_size) {
+    case 2: f(uint16_t{}); break;
+    case 4: f(uint32_t{}); break;
+    case 8: f(uint64_t{}); break;
+    default: throw Error(ErrorCode::Unsupported, std::string(op) + ": element size " + std::to_string(element_size));
+  }
+}
+
+}  // namespace
+
+void launch_upsample_nearest2x(const void* x, void* out, size_t es, int64_t planes, int64_t height, int64_t width,
+                               cudaStream_t stream) {
+  const int64_t n = planes * height * width * 4;
+  if (n == 0) return;
+  by_element_size(es, "upsample_nearest2x", [&](auto tag) {
+    using T = decltype(tag);
+    upsample_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(static_cast<const T*>(x),
+                                                                          static_cast<T*>(out), n, height, width);
+  });
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
+void launch_transpose(const void* in, void* out, size_t es, int64_t batch, int64_t rows, int64_t cols,
+                      cudaStream_t stream) {
+  if (batch * rows * cols == 0) return;
+  if (batch > 65535 || (cols + 31) / 32 > 0x7fffffffLL)
+    throw Error(ErrorCode::Unsupported, "transpose: batch " + std::to_string(batch) + " over 65535");
+  const int64_t gy = (rows + 31) / 32;
+  const dim3 grid(unsigned((cols + 31) / 32), unsigned(gy > 65535 ? 65535 : gy), unsigned(batch));
+  by_element_size(es, "transpose", [&](auto tag) {
+    using T = decltype(tag);
+    transpose_kernel<T><<<grid, dim3(32, 8), 0, stream>>>(static_cast<const T*>(in), static_cast<T*>(out), rows, cols);
+  });
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
+void launch_pad2d(const void* in, void* out, size_t es, int64_t planes, int64_t height, int64_t width, int top,
+                  int left, int64_t oh, int64_t ow, cudaStream_t stream) {
+  const int64_t n = planes * oh * ow;
+  if (n == 0) return;
+  by_element_size(es, "pad2d", [&](auto tag) {
+    using T = decltype(tag);
+    pad2d_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(static_cast<const T*>(in), static_cast<T*>(out),
+                                                                        n, height, width, top, left, oh, ow);
+  });
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
+void launch_im2col(const void* in, void* col, size_t es, int64_t channels, int64_t height, int64_t width, int kh,
+                   int kw, int stride, int pad_top, int pad_left, int64_t oh, int64_t ow, cudaStream_t stream) {
+  const int64_t n = channels * kh * kw * oh * ow;
+  if (n == 0) return;
+  by_element_size(es, "im2col", [&](auto tag) {
+    using T = decltype(tag);
+    im2col_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+        static_cast<const T*>(in), static_cast<T*>(col), n, height, width, kh, kw, stride, pad_top, pad_left, oh, ow);
+  });
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
+void launch_embedding(const void* table, DType tt, const int64_t* ids, void* out, DType ot, int64_t count,
+                      int64_t dim, cudaStream_t stream) {
+  const int64_t n = count * dim;
+  if (n == 0) return;
+  embedding_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(table, tt, ids, out, ot, n, dim);
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace sdpp::cuda

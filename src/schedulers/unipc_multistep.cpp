@@ -169,7 +169,12 @@ class UniPCMultistepScheduler final : public Scheduler {
   Tensor predictor(const Tensor& x, int index, int order) const {
     const double sigma_next = sigmas_[size_t(index) + 1], sigma_cur = sigmas_[size_t(index)];
     const AlphaSigma t = vp_alpha_sigma(sigma_next), s0 = vp_alpha_sigma(sigma_cur);
-    if (sigma_next == 0 && config_.predict_x0 && order == 1) return Update(m(0)).eval();  // h = inf: lands on x0
+    if (sigma_next == 0) {
+      // h = inf. The data-prediction update lands on x0; diffusers' noise-prediction update (and any order > 1)
+      // evaluates 0 * inf = NaN there, so take the limit, the first-order x0 estimate, instead.
+      if (config_.predict_x0) return Update(m(0)).eval();
+      return Update().add(x, 1 / s0.alpha).add(m(0), -s0.sigma / s0.alpha).eval();
+    }
     const double h = lambda_of(sigma_next) - lambda_of(sigma_cur);
     std::vector<double> rks;
     std::vector<Update> d1s;  // (m_k - m0) / r_k

@@ -1,0 +1,15 @@
+// The sdpp subcommands. Each cmd_<name>.cpp registers one on the root CLI11 app; main.cpp calls them all.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace sdpp {
+
+void add_info_command(CLI::App& app);      // sdpp info MODEL | --samplers
+void add_generate_command(CLI::App& app);  // sdpp generate --model PATH --prompt TEXT ...
+void add_parity_command(CLI::App& app);    // sdpp parity --fixtures DIR
+void add_bench_command(CLI::App& app);     // sdpp bench --model PATH
+
+}  // namespace sdpp

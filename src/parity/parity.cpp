@@ -4,12 +4,14 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <ostream>
 #include <regex>
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "schedulers/python_json.h"
 
 namespace sdpp::parity {
 namespace {
@@ -18,8 +20,10 @@ nlohmann::json read_manifest(const std::filesystem::path& dir) {
   const auto path = dir / "manifest.json";
   std::ifstream in(path);
   if (!in) throw Error(ErrorCode::NotFound, "no manifest.json in " + dir.string());
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   try {
-    nlohmann::json manifest = nlohmann::json::parse(in);
+    // Python's json writes -Infinity for some scheduler defaults (lambda_min_clipped).
+    nlohmann::json manifest = schedulers::parse_python_json(text);
     if (!manifest.contains("cases") || !manifest["cases"].is_array())
       throw Error(ErrorCode::BadFile, path.string() + ": no \"cases\" array");
     return manifest;

@@ -1,0 +1,62 @@
+// A loaded model: every component of one checkpoint on one device, ready for the pipelines.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "io/checkpoint.h"
+#include "models/clip_text.h"
+#include "models/unet_2d_condition.h"
+#include "models/vae.h"
+#include "models/vae_tiny.h"
+#include "text/clip_tokenizer.h"
+
+namespace sdpp {
+
+struct LatentRgbProjection;
+
+struct ComponentsOptions {
+  Device device = Device::cpu();
+  DType dtype = DType::F32;
+  // VAE dtype: SDXL's VAE overflows in f16, so "auto" runs it in bf16 there (f32 on the cpu).
+  std::optional<DType> vae_dtype;
+  // Tokenizer folder (vocab.json + merges.txt) for single-file checkpoints, which carry none.
+  std::filesystem::path tokenizer_dir;
+  std::filesystem::path taesd_dir;  // optional AutoencoderTiny folder (cheap previews)
+  bool load_vae_encoder = true;     // img2img / inpaint need it
+};
+
+struct Components {
+  std::filesystem::path path;
+  ModelFamily family = ModelFamily::Unknown;
+  Device device;
+  DType dtype = DType::F32;
+  DType vae_dtype = DType::F32;
+  std::unique_ptr<ClipTokenizer> tokenizer;
+  std::unique_ptr<ClipTokenizer> tokenizer_2;  // SDXL
+  std::unique_ptr<ClipTextModel> text_encoder;
+  std::unique_ptr<ClipTextModel> text_encoder_2;  // SDXL (with projection)
+  std::unique_ptr<nn::UNet2DConditionModel> unet;
+  std::unique_ptr<AutoencoderKL> vae;
+  std::unique_ptr<AutoencoderTiny> taesd;
+  nlohmann::json scheduler_config;  // the model's, or the family default for single files
+  // The approximate-preview projection (pipeline/preview.h), fitted on first use.
+  mutable std::once_flag preview_fit_once;
+  mutable std::shared_ptr<const LatentRgbProjection> preview_projection;
+
+  bool is_sdxl() const { return family == ModelFamily::SDXL; }
+  bool is_inpainting() const { return unet && unet->config().in_channels == 9; }
+  int vae_scale_factor() const { return vae ? vae->downscale_factor() : 8; }
+};
+
+// Loads every component of `checkpoint` (a Checkpoint from open_checkpoint()). Throws sdpp::Error naming what is missing.
+std::unique_ptr<Components> load_components(const Checkpoint& checkpoint, const ComponentsOptions& options);
+
+// The scheduler config a family's original release shipped (used for single-file checkpoints).
+nlohmann::json default_scheduler_config(ModelFamily family);
+
+}  // namespace sdpp

@@ -1,0 +1,208 @@
+#include "pipeline/stable_diffusion.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "schedulers/noise_schedule.h"
+#include "schedulers/scheduler.h"
+
+namespace sdpp {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Repeats a [1, ...] tensor to [n, ...] (diffusers' .repeat for num_images_per_prompt).
+Tensor repeat_batch(const Tensor& x, int64_t n) {
+  if (n == 1) return x;
+  std::vector<Tensor> copies(size_t(n), x);
+  return ops::concat(copies, 0);
+}
+
+Tensor cat_batch(const Tensor& a, const Tensor& b) {
+  const Tensor parts[] = {a, b};
+  return ops::concat(parts, 0);
+}
+
+// The VAE's posterior sample of an image, scaled into UNet latent space; draws its noise from `generator` first, as
+// diffusers' retrieve_latents(vae.encode(image), generator) does.
+Tensor encode_image(const Components& c, const Tensor& image, Generator& generator) {
+  const Tensor pixels = image.to(c.device).to(c.vae_dtype);
+  DiagonalGaussian posterior = c.vae->encode(pixels);
+  const Tensor noise = generator.randn(posterior.mean.shape(), c.device).to(posterior.mean.dtype());
+  return ops::scale(posterior.sample(noise), c.vae->config().scaling_factor).to(c.dtype);
+}
+
+// torch.nn.functional.interpolate(mask, size=(h, w)) in its default nearest mode: source index floor(i * in / out).
+Tensor downsample_mask_nearest(const Tensor& mask, int64_t h, int64_t w) {
+  const Tensor m = mask.cpu_f32();
+  const int64_t H = m.dim(2), W = m.dim(3);
+  Tensor out = Tensor::empty({1, 1, h, w});
+  const float* src = m.f32();
+  float* dst = out.f32();
+  for (int64_t y = 0; y < h; ++y) {
+    const int64_t sy = std::min(H - 1, int64_t(std::floor(double(y) * double(H) / double(h))));
+    for (int64_t x = 0; x < w; ++x) {
+      const int64_t sx = std::min(W - 1, int64_t(std::floor(double(x) * double(W) / double(w))));
+      dst[y * w + x] = src[sy * W + sx];
+    }
+  }
+  return out;
+}
+
+// `mask` [1, 1, h, w] broadcast to [n, c, h, w] (our elementwise ops broadcast only along fixed patterns).
+Tensor expand_mask(const Tensor& mask, int64_t n, int64_t c) {
+  const Tensor m = mask.cpu_f32();
+  const int64_t hw = m.numel();
+  Tensor out = Tensor::empty({n, c, m.dim(2), m.dim(3)});
+  for (int64_t i = 0; i < n * c; ++i) std::copy(m.f32(), m.f32() + hw, out.f32() + i * hw);
+  return out;
+}
+
+// alphas_cumprod at a (possibly fractional) timestep, linearly interpolated: for the x0 estimate behind previews.
+double alpha_cumprod_at(const std::vector<double>& alphas_cumprod, double t) {
+  const double clamped = std::clamp(t, 0.0, double(alphas_cumprod.size() - 1));
+  const size_t lo = size_t(std::floor(clamped));
+  const size_t hi = std::min(lo + 1, alphas_cumprod.size() - 1);
+  const double frac = clamped - double(lo);
+  return alphas_cumprod[lo] * (1 - frac) + alphas_cumprod[hi] * frac;
+}
+
+}  // namespace
+
+PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const PipelineControl& control) {
+  if (!c.unet || !c.vae) throw Error(ErrorCode::Internal, "model components are not loaded");
+  const auto start = Clock::now();
+  const bool cfg = p.guidance_scale > 1.0f && c.unet->config().time_cond_proj_dim == 0;
+  const bool has_image = p.init_image.defined();
+  const bool inpaint = has_image && p.mask.defined();
+  const bool nine_channel = c.is_inpainting();
+  if (nine_channel && !inpaint)
+    throw Error(ErrorCode::InvalidArgument, "this is an inpainting model: it needs an init image and a mask");
+  const int64_t n = p.batch;
+  const int f = c.vae_scale_factor();
+  const int64_t h = p.height / f, w = p.width / f;
+  const int64_t latent_channels = c.vae->config().latent_channels;
+
+  PipelineOutput out;
+  PromptOptions prompt_options;
+  prompt_options.classifier_free_guidance = cfg;
+  prompt_options.clip_skip = p.clip_skip;
+  out.embeddings = encode_prompt(c, p.prompt, p.negative_prompt, prompt_options);
+  const PromptEmbeddings& e = out.embeddings;
+  Tensor context = repeat_batch(e.prompt, n);
+  if (cfg) context = cat_batch(repeat_batch(e.negative, n), context);
+  nn::UNetAddedCond added;
+  if (c.is_sdxl()) {
+    // time_ids = original size + crop top-left + target size, all (height, width) of the output, as diffusers' default.
+    const std::vector<float> ids = {float(p.height), float(p.width), 0.f, 0.f, float(p.height), float(p.width)};
+    const Tensor time_ids = Tensor::from_floats(ids, {1, 6});
+    added.text_embeds = repeat_batch(e.pooled, n);
+    added.time_ids = repeat_batch(time_ids, n);
+    if (cfg) {
+      added.text_embeds = cat_batch(repeat_batch(e.negative_pooled, n), added.text_embeds);
+      added.time_ids = cat_batch(added.time_ids, added.time_ids);
+    }
+    added.time_ids = added.time_ids.to(c.device).to(c.dtype);
+  }
+  out.encode_seconds = seconds_since(start);
+  const auto denoise_start = Clock::now();
+
+  auto scheduler = !p.scheduler_config.is_null() ? schedulers::make_scheduler(p.scheduler_config)
+                   : p.sampler.empty()             ? schedulers::make_scheduler(c.scheduler_config)
+                                                   : schedulers::make_scheduler_by_name(p.sampler, c.scheduler_config);
+  scheduler->set_timesteps(p.steps);
+  const int begin = has_image ? scheduler->begin_index_for_strength(p.strength) : 0;
+  const int calls = int(scheduler->timesteps().size());
+  if (begin >= calls)
+    throw Error(ErrorCode::InvalidArgument, "strength " + std::to_string(p.strength) + " with " + std::to_string(p.steps) +
+                                                " steps leaves no denoising step; raise strength or steps");
+
+  auto generator = make_cpu_generator(p.seed);
+  const Shape latent_shape = {n, latent_channels, h, w};
+  const bool strength_max = p.strength >= 1.0f;
+  Tensor latents, noise, image_latents, mask_latent, masked_image_latents;
+  if (!has_image) {
+    noise = generator->randn(latent_shape, c.device).to(c.dtype);
+    latents = ops::scale(noise, float(scheduler->init_noise_sigma()));
+  } else {
+    // img2img always, inpainting for 4-channel models (the blend needs them) or when the start is not pure noise.
+    if (!inpaint || !nine_channel || !strength_max) image_latents = repeat_batch(encode_image(c, p.init_image, *generator), n);
+    noise = generator->randn(latent_shape, c.device).to(c.dtype);
+    latents = inpaint && strength_max ? ops::scale(noise, float(scheduler->init_noise_sigma()))
+                                      : scheduler->add_noise(image_latents, noise, begin);
+  }
+  if (inpaint) {
+    // masked image = init * (mask < 0.5); its latents condition 9-channel models (diffusers encodes it either way).
+    Tensor keep = ops::scale(p.mask.cpu_f32(), -1.0f, 1.0f);  // 1 where kept
+    const Tensor keep3[] = {keep, keep, keep};
+    const Tensor masked = ops::mul(p.init_image.cpu_f32(), ops::concat(keep3, 1));
+    masked_image_latents = repeat_batch(encode_image(c, masked, *generator), n);
+    mask_latent = downsample_mask_nearest(p.mask, h, w);
+  }
+  const int64_t model_batch = cfg ? 2 * n : n;
+  Tensor unet_mask, unet_masked_latents, blend_mask;
+  if (inpaint && nine_channel) {
+    unet_mask = expand_mask(mask_latent, model_batch, 1).to(c.device).to(c.dtype);
+    unet_masked_latents = cfg ? cat_batch(masked_image_latents, masked_image_latents) : masked_image_latents;
+  } else if (inpaint) {
+    blend_mask = expand_mask(mask_latent, n, latent_channels).to(c.device).to(c.dtype);
+  }
+
+  const auto alphas = schedulers::make_noise_schedule(scheduler->config(), schedulers::ZeroSnr::Ignore).alphas_cumprod;
+  const bool v_prediction = scheduler->config().prediction_type == schedulers::PredictionType::VPrediction;
+  const float g = p.guidance_scale;
+  for (int i = begin; i < calls; ++i) {
+    if (control.cancel && control.cancel->load()) throw Error(ErrorCode::Cancelled, "generation cancelled");
+    const double t = scheduler->timesteps()[size_t(i)];
+    const Tensor scaled = scheduler->scale_model_input(latents, i);
+    Tensor model_input = cfg ? cat_batch(scaled, scaled) : scaled;
+    if (unet_mask.defined()) {
+      const Tensor parts[] = {model_input, unet_mask, unet_masked_latents};
+      model_input = ops::concat(parts, 1);
+    }
+    const Tensor timestep = Tensor::from_floats(std::vector<float>{float(t)}, {1});
+    Tensor prediction = c.unet->forward(model_input, timestep, context, c.is_sdxl() ? &added : nullptr);
+    if (cfg) {
+      const Tensor halves[] = {prediction.narrow0(0, n), prediction.narrow0(n, n)};  // uncond, text
+      const double coeffs[] = {1.0 - g, g};
+      prediction = ops::lincomb(halves, coeffs);
+    }
+    latents = scheduler->step(prediction, i, latents, generator.get());
+    if (blend_mask.defined()) {
+      // 4-channel inpainting: keep the (re-noised) original outside the mask.
+      const Tensor original = i + 1 < calls ? scheduler->add_noise(image_latents, noise, i + 1) : image_latents;
+      const Tensor diff[] = {latents, original};
+      const double signs[] = {1.0, -1.0};
+      latents = ops::add(original, ops::mul(blend_mask, ops::lincomb(diff, signs)));
+    }
+    if (control.on_step) {
+      const double a = alpha_cumprod_at(alphas, t);
+      const Tensor terms[] = {scaled, prediction};
+      const double x0_coeffs_eps[] = {1.0 / std::sqrt(a), -std::sqrt(1.0 - a) / std::sqrt(a)};
+      const double x0_coeffs_v[] = {std::sqrt(a), -std::sqrt(1.0 - a)};
+      const Tensor denoised = ops::lincomb(terms, v_prediction ? x0_coeffs_v : x0_coeffs_eps);
+      StepInfo info;
+      info.step = i - begin + 1;
+      info.total = calls - begin;
+      info.timestep = t;
+      info.latents = &latents;
+      info.denoised = &denoised;
+      control.on_step(info);
+    }
+  }
+  out.final_latents = latents.cpu_f32();
+  out.denoise_seconds = seconds_since(denoise_start);
+  if (!control.decode) return out;
+
+  const auto decode_start = Clock::now();
+  const Tensor raw = ops::scale(latents.to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor);
+  // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1)
+  out.image = ops::clamp(ops::scale(c.vae->decode(raw), 0.5f, 0.5f), 0.0f, 1.0f).cpu_f32();
+  out.decode_seconds = seconds_since(decode_start);
+  return out;
+}
+
+}  // namespace sdpp

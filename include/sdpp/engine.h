@@ -82,6 +82,7 @@ struct EngineOptions {
   std::string device = "cpu";   // "cpu" | "cuda" | "cuda:N"
   std::string dtype = "auto";   // "auto" (f32 cpu, f16 cuda) | "f32" | "f16" | "bf16"
   std::string taesd_path;       // optional AutoencoderTiny folder for previews
+  std::string tokenizer_dir;    // CLIP vocab.json + merges.txt for single-file checkpoints (they carry none)
 };
 
 class EngineImpl;

@@ -23,11 +23,15 @@ const char* error_code_name(ErrorCode code);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  Error(ErrorCode code, const std::string& message, std::string field = "")
+      : std::runtime_error(message), code_(code), field_(std::move(field)) {}
   ErrorCode code() const { return code_; }
+  // The request field an InvalidArgument is about ("width", "init_image"...); empty when none.
+  const std::string& field() const { return field_; }
 
  private:
   ErrorCode code_;
+  std::string field_;
 };
 
 }  // namespace sdpp

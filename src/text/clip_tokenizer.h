@@ -30,6 +30,9 @@ class ClipTokenizer {
   int64_t bos_id() const { return bos_id_; }
   int64_t eos_id() const { return eos_id_; }
   int64_t pad_id() const { return pad_id_; }
+  // Pads with `token` instead (SD 2.x / SDXL encoder 2 pad with "!"): for a vocabulary shared across encoders.
+  // Throws BadFile when the vocabulary lacks the token.
+  void set_pad_token(const std::string& token);
   int64_t unk_id() const { return unk_id_; }
   size_t vocab_size() const { return vocab_.size(); }
   int model_max_length() const { return model_max_length_; }

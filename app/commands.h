@@ -11,5 +11,6 @@ void add_info_command(CLI::App& app);      // sdpp info MODEL | --samplers
 void add_generate_command(CLI::App& app);  // sdpp generate --model PATH --prompt TEXT ...
 void add_parity_command(CLI::App& app);    // sdpp parity --fixtures DIR
 void add_bench_command(CLI::App& app);     // sdpp bench --model PATH
+void add_serve_command(CLI::App& app);     // sdpp serve --models DIR|FILE...
 
 }  // namespace sdpp

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   sdpp::add_generate_command(app);
   sdpp::add_parity_command(app);
   sdpp::add_bench_command(app);
+  sdpp::add_serve_command(app);
   try {
     sdpp::init_backends();
     app.parse(argc, argv);  // subcommand callbacks run inside parse()

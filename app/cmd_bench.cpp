@@ -1,0 +1,150 @@
+// `sdpp bench`: per-component medians (text encoder, one UNet step with the CFG batch, VAE decode, previews) and
+// end-to-end seconds per image for one model / size / step count. Warm-up runs are excluded; every timed region
+// ends with a device synchronisation.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+#include "backend/backend.h"
+#include "commands.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "io/checkpoint.h"
+#include "pipeline/components.h"
+#include "pipeline/preview.h"
+#include "pipeline/prompt_encoder.h"
+#include "pipeline/stable_diffusion.h"
+
+namespace sdpp {
+namespace {
+
+struct BenchArgs {
+  std::string model, device = "cpu", dtype = "auto", taesd, tokenizer, sampler;
+  int width = 0, height = 0, steps = 20, warmup = 2, repeats = 10, e2e_repeats = 3, preview_every = 5;
+  bool skip_e2e = false;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Median seconds of `fn` over `repeats` runs after `warmup` untimed ones.
+double time_median(const std::function<void()>& fn, Backend& backend, int warmup, int repeats) {
+  for (int i = 0; i < warmup; ++i) fn();
+  backend.synchronize();
+  std::vector<double> samples;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    backend.synchronize();
+    samples.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return median(samples);
+}
+
+void run_bench(const BenchArgs& a) {
+  ComponentsOptions options;
+  options.device = Device::parse(a.device);
+  options.dtype = options.device.is_cpu() ? DType::F32 : DType::F16;
+  if (a.dtype != "auto" && !parse_dtype(a.dtype, &options.dtype))
+    throw Error(ErrorCode::InvalidArgument, "--dtype must be auto, f32, f16 or bf16");
+  options.tokenizer_dir = a.tokenizer;
+  options.taesd_dir = a.taesd;
+  const auto load_start = std::chrono::steady_clock::now();
+  const auto components = load_components(open_checkpoint(a.model), options);
+  const Components& c = *components;
+  Backend& backend = backend_for(c.device);
+  backend.synchronize();
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+
+  const int f = c.vae_scale_factor();
+  const int width = a.width ? a.width : int(c.unet->config().sample_size) * f;
+  const int height = a.height ? a.height : int(c.unet->config().sample_size) * f;
+  const int64_t h = height / f, w = width / f;
+  std::printf("model %s  family %s  device %s  dtype %s  size %dx%d  load %.2f s\n", a.model.c_str(),
+              family_name(c.family), c.device.str().c_str(), dtype_name(c.dtype), width, height, load_s);
+
+  PromptOptions prompt_options;
+  const std::string prompt = "a photograph of an astronaut riding a horse";
+  PromptEmbeddings embeddings;
+  const double text_s = time_median([&] { embeddings = encode_prompt(c, prompt, "", prompt_options); }, backend,
+                                    a.warmup, a.repeats);
+
+  auto generator = make_cpu_generator(0);
+  const Tensor latents = generator->randn({2, c.unet->config().in_channels, h, w}, c.device).to(c.dtype);
+  const Tensor parts[] = {embeddings.negative, embeddings.prompt};
+  const Tensor context = ops::concat(parts, 0);
+  nn::UNetAddedCond added;
+  if (c.is_sdxl()) {
+    const Tensor pooled[] = {embeddings.negative_pooled, embeddings.pooled};
+    added.text_embeds = ops::concat(pooled, 0);
+    const std::vector<float> ids = {float(height), float(width), 0, 0, float(height), float(width),
+                                    float(height), float(width), 0, 0, float(height), float(width)};
+    added.time_ids = Tensor::from_floats(ids, {2, 6}).to(c.device).to(c.dtype);
+  }
+  const Tensor timestep = Tensor::from_floats(std::vector<float>{500.0f}, {1});
+  const double unet_s = time_median([&] { c.unet->forward(latents, timestep, context, c.is_sdxl() ? &added : nullptr); },
+                                    backend, a.warmup, a.repeats);
+
+  const Tensor one = latents.narrow0(0, 1);
+  const Tensor raw = ops::scale(one.to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor);
+  const double decode_s = time_median([&] { c.vae->decode(raw); }, backend, a.warmup, a.repeats);
+  const PreviewRenderer approx(c, PreviewMethod::Approx);
+  const double approx_s = time_median([&] { approx.render(one); }, backend, a.warmup, a.repeats);
+
+  std::printf("text_encoder      %9.3f ms  (prompt + negative: CFG pair)\n", text_s * 1e3);
+  std::printf("unet_step         %9.3f ms  (batch 2, %lldx%lld latent)\n", unet_s * 1e3, (long long)h, (long long)w);
+  std::printf("vae_decode        %9.3f ms\n", decode_s * 1e3);
+  std::printf("preview_approx    %9.3f ms  (%.1fx cheaper than a full decode)\n", approx_s * 1e3, decode_s / approx_s);
+  if (c.taesd) {
+    const PreviewRenderer taesd(c, PreviewMethod::Taesd);
+    const double taesd_s = time_median([&] { taesd.render(one); }, backend, a.warmup, a.repeats);
+    std::printf("preview_taesd     %9.3f ms  (%.1fx cheaper than a full decode)\n", taesd_s * 1e3, decode_s / taesd_s);
+  }
+  if (a.skip_e2e) return;
+
+  PipelineParams params;
+  params.prompt = prompt;
+  params.width = width;
+  params.height = height;
+  params.steps = a.steps;
+  params.guidance_scale = c.is_sdxl() ? 5.0f : 7.5f;
+  params.sampler = a.sampler;
+  PipelineControl control;
+  // previews every N steps, as a request with preview_every = N makes them
+  control.on_step = [&](const StepInfo& step) {
+    if (a.preview_every > 0 && step.step % a.preview_every == 0) approx.render(*step.denoised);
+  };
+  const double e2e_s = time_median([&] { run_pipeline(c, params, control); }, backend, 1, a.e2e_repeats);
+  std::printf("end_to_end        %9.3f s   (%d steps, CFG, previews every %d, text encode + decode included)\n", e2e_s,
+              a.steps, a.preview_every);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Time each component and whole images (medians, warm-up excluded)");
+  auto a = std::make_shared<BenchArgs>();
+  cmd->add_option("--model", a->model, "Diffusers folder or single-file checkpoint")->required();
+  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N");
+  cmd->add_option("--dtype", a->dtype, "auto | f32 | f16 | bf16");
+  cmd->add_option("--width", a->width, "Image width (default: the model's native size)");
+  cmd->add_option("--height", a->height, "Image height (default: the model's native size)");
+  cmd->add_option("--steps", a->steps, "Steps of the end-to-end run (default 20)");
+  cmd->add_option("--sampler", a->sampler, "Sampler of the end-to-end run (default: the model's)");
+  cmd->add_option("--warmup", a->warmup, "Untimed runs before each measurement (default 2)");
+  cmd->add_option("--repeats", a->repeats, "Timed runs per component (default 10)");
+  cmd->add_option("--e2e-repeats", a->e2e_repeats, "Timed end-to-end images (default 3)");
+  cmd->add_option("--preview-every", a->preview_every, "Preview interval in the end-to-end run (default 5)");
+  cmd->add_flag("--skip-e2e", a->skip_e2e, "Components only");
+  cmd->add_option("--taesd", a->taesd, "AutoencoderTiny folder: also time TAESD previews");
+  cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder for single-file checkpoints");
+  cmd->callback([a] { run_bench(*a); });
+}
+
+}  // namespace sdpp

@@ -1,0 +1,167 @@
+// `sdpp generate` as a user runs it: a real process on the tiny fixture models, checking the PNG it writes (size,
+// `parameters` chunk), determinism for a seed, the progress output, and the message + exit code of each bad value.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <sys/wait.h>
+
+#include "image/image_io.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string output;  // stdout + stderr
+};
+
+// Runs the sdpp binary with `args` (already shell-quoted where needed).
+Run run_sdpp(const std::string& args) {
+  const std::string command = std::string(SDPP_BINARY) + " " + args + " 2>&1";
+  Run run;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return run;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) run.output.append(buffer, n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+fs::path fixtures() {
+  const char* env = std::getenv("SDPP_FIXTURES");
+  return env && *env ? fs::path(env) : fs::path(SDPP_FIXTURES_DIR);
+}
+
+std::string model(const char* name) { return (fixtures() / "models" / name).string(); }
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+class GenerateCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("sdpp_cli_" + std::to_string(::getpid()) + "_" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string out(const char* name) const { return (dir / name).string(); }
+  fs::path dir;
+};
+
+const std::string kBase = " generate --prompt \"a red chair\" --steps 4 --width 64 --height 64 --seed 7 ";
+
+TEST_F(GenerateCli, Txt2ImgWritesPngWithParametersAndProgress) {
+  const Run run = run_sdpp("--model " + model("sd15") + kBase + "--negative-prompt blurry --preview-every 2 -o " + out("a.png"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::string bytes = read_file(out("a.png"));
+  std::string parameters;
+  const sdpp::Image image = sdpp::decode_image(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), &parameters);
+  EXPECT_EQ(image.width, 64);
+  EXPECT_EQ(image.height, 64);
+  EXPECT_EQ(image.channels, 3);
+  EXPECT_NE(parameters.find("a red chair\nNegative prompt: blurry\nSteps: 4"), std::string::npos) << parameters;
+  EXPECT_NE(parameters.find("Seed: 7"), std::string::npos) << parameters;
+  EXPECT_NE(parameters.find("Size: 64x64"), std::string::npos) << parameters;
+  EXPECT_NE(parameters.find("CFG scale: 7.5"), std::string::npos) << parameters;  // SD 1.x default
+  // one progress line per step (stderr is not a terminal here)
+  for (int step = 1; step <= 4; ++step)
+    EXPECT_NE(run.output.find("] " + std::to_string(step) + "/4"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("it/s"), std::string::npos);
+  EXPECT_NE(run.output.find("seed 7"), std::string::npos);
+}
+
+TEST_F(GenerateCli, SameSeedGivesByteIdenticalPng) {
+  ASSERT_EQ(run_sdpp("--model " + model("sd15") + kBase + "--sampler euler_a -o " + out("1.png")).exit_code, 0);
+  ASSERT_EQ(run_sdpp("--model " + model("sd15") + kBase + "--sampler euler_a -o " + out("2.png")).exit_code, 0);
+  const std::string first = read_file(out("1.png")), second = read_file(out("2.png"));
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(first, second);
+  ASSERT_EQ(run_sdpp("--model " + model("sd15") + " generate --prompt \"a red chair\" --steps 4 --width 64 --height 64 "
+                     "--seed 8 --sampler euler_a -o " + out("3.png")).exit_code, 0);
+  EXPECT_NE(first, read_file(out("3.png")));
+}
+
+TEST_F(GenerateCli, PreviewsAtTheConfiguredInterval) {
+  const fs::path previews = dir / "previews";
+  const Run run = run_sdpp("--model " + model("sd15") + " generate --prompt cat --steps 6 --width 64 --height 64 --seed 1 "
+                           "--preview-every 2 --preview-dir " + previews.string() + " -o " + out("p.png"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  for (int step : {2, 4, 6}) EXPECT_TRUE(fs::exists(previews / ("preview-" + std::to_string(step) + ".png"))) << step;
+  for (int step : {1, 3, 5}) EXPECT_FALSE(fs::exists(previews / ("preview-" + std::to_string(step) + ".png"))) << step;
+}
+
+TEST_F(GenerateCli, Img2ImgAndInpainting) {
+  const std::string init = (fixtures() / "cases" / "sd15_img2img_init.png").string();
+  const std::string mask = (fixtures() / "cases" / "sd15_inpaint_model_mask.png").string();
+  Run run = run_sdpp("--model " + model("sd15") + " generate --prompt cat --steps 4 --seed 3 --init-image " + init +
+                     " --strength 0.5 -o " + out("i2i.png"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::string parameters;
+  std::string bytes = read_file(out("i2i.png"));
+  sdpp::Image image = sdpp::decode_image(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), &parameters);
+  EXPECT_EQ(image.width, 128);  // the model's native size for this tiny UNet (sample_size 16 x 8)
+  EXPECT_NE(parameters.find("Denoising strength: 0.5"), std::string::npos) << parameters;
+  EXPECT_NE(run.output.find("] 2/2"), std::string::npos) << run.output;  // 4 steps x strength 0.5
+
+  run = run_sdpp("--model " + model("sd15_inpaint") + " generate --prompt cat --steps 3 --seed 3 --init-image " + init +
+                 " --mask " + mask + " --strength 1 -o " + out("inpaint.png"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(fs::exists(out("inpaint.png")));
+}
+
+struct BadValue {
+  const char* name;
+  std::string args;
+  const char* message;
+};
+
+TEST_F(GenerateCli, BadValuesFailWithMessageAndExitCode) {
+  const std::string init = (fixtures() / "cases" / "sd15_img2img_init.png").string();
+  const std::string small_mask = (fixtures() / "cases" / "sd15_inpaint_model_mask.png").string();
+  const std::string sd15 = "--model " + model("sd15") + " generate --prompt cat -o " + out("x.png") + " ";
+  const BadValue cases[] = {
+      {"width not multiple of 8", sd15 + "--width 100 --height 64", "width: must be a multiple of 8, got 100"},
+      {"height too large", sd15 + "--width 64 --height 4096", "height: must be between 64 and 2048, got 4096"},
+      {"width too small", sd15 + "--width 32 --height 64", "width: must be between 64 and 2048, got 32"},
+      {"steps zero", sd15 + "--steps 0", "steps: must be between 1 and 150, got 0"},
+      {"steps negative", sd15 + "--steps -1", "steps: must be between 1 and 150, got -1"},
+      {"steps too many", sd15 + "--steps 1000", "steps: must be between 1 and 150, got 1000"},
+      {"strength above 1", sd15 + "--init-image " + init + " --strength 1.5", "strength: must be between 0 and 1"},
+      {"strength below 0", sd15 + "--init-image " + init + " --strength -0.1", "strength: must be between 0 and 1"},
+      {"missing model", "generate --model /nonexistent/model --prompt cat", "/nonexistent/model"},
+      {"missing init image", sd15 + "--init-image /nonexistent/in.png", "/nonexistent/in.png"},
+      {"unknown sampler", sd15 + "--sampler nosuch", "sampler: unknown sampler 'nosuch'"},
+      {"mask without image", sd15 + "--mask " + small_mask, "mask: a mask needs an init_image"},
+  };
+  for (const BadValue& bad : cases) {
+    const Run run = run_sdpp(bad.args);
+    EXPECT_EQ(run.exit_code, 1) << bad.name << "\n" << run.output;
+    EXPECT_NE(run.output.find("error: "), std::string::npos) << bad.name << "\n" << run.output;
+    EXPECT_NE(run.output.find(bad.message), std::string::npos) << bad.name << "\n" << run.output;
+    EXPECT_FALSE(fs::exists(out("x.png"))) << bad.name;
+  }
+}
+
+TEST_F(GenerateCli, MaskSizeMismatchIsRefused) {
+  // a 64x64 mask for the 128x128 init image
+  sdpp::Image mask{64, 64, 1, std::vector<uint8_t>(64 * 64, 255)};
+  sdpp::write_png_file(dir / "mask64.png", mask);
+  const std::string init = (fixtures() / "cases" / "sd15_img2img_init.png").string();
+  const Run run = run_sdpp("--model " + model("sd15") + " generate --prompt cat --init-image " + init + " --mask " +
+                           (dir / "mask64.png").string() + " -o " + out("x.png"));
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("mask: is 64x64 but init_image is 128x128"), std::string::npos) << run.output;
+}
+
+}  // namespace

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -81,8 +82,12 @@ inline std::string dtype_param_name(const testing::TestParamInfo<DType>& info) {
 
 }  // namespace sdpp::cuda_test
 
+// SDPP_TEST_VERBOSE=1 also prints every measured error (for the record in docs/PERFORMANCE.md).
 #define SDPP_EXPECT_CLOSE(got, ref, tol)                                                             \
   do {                                                                                               \
     const double sdpp_err_ = ::sdpp::cuda_test::rel_l2((got), (ref));                                \
     EXPECT_LE(sdpp_err_, (tol)) << "rel L2 error vs cpu, shape " << ::sdpp::shape_str((ref).shape()); \
+    if (std::getenv("SDPP_TEST_VERBOSE"))                                                            \
+      std::printf("  rel_l2 %.3g (tol %.0e) %s line %d\n", sdpp_err_, double(tol),                   \
+                  ::sdpp::shape_str((ref).shape()).c_str(), __LINE__);                               \
   } while (0)

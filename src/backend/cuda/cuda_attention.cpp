@@ -36,6 +36,7 @@ Tensor CudaBackend::attention(const Tensor& q_in, const Tensor& k_in, const Tens
   if (Lk == 0 && Lq > 0) throw Error(ErrorCode::ShapeMismatch, "attention: empty key sequence " + shape_str(k_in.shape()));
   const float scale = o.scale != 0.0f ? o.scale : 1.0f / std::sqrt(float(D));
   activate();
+  auto scope = profiler_.begin(o.causal ? "attention(causal)" : "attention", q_in, &k_in);
   const DType dtype = q_in.dtype();
   const Tensor k = as_dtype(k_in, dtype), v = as_dtype(v_in, dtype);
   if (q_in.numel() == 0) return empty(q_in.shape(), dtype);

@@ -91,6 +91,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
   // generic attention path.
   poison_ = env_is("SDPP_CUDA_POISON", "1");
   fused_attention_ = !env_is("SDPP_CUDA_ATTENTION", "generic");
+  if (env_is("SDPP_CUDA_PROFILE", "1")) profiler_.enable(stream_);
 }
 
 // Tensors can outlive the backend at process exit; their deleters then fail quietly, so the stream is left alive
@@ -98,6 +99,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
 CudaBackend::~CudaBackend() {
   cudaSetDevice(index_);
   cudaStreamSynchronize(stream_);
+  for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
   linear_plans_.clear();
   conv_plans_.clear();
   if (cudnn_) cudnnDestroy(cudnn_);
@@ -153,12 +155,21 @@ std::shared_ptr<Storage> CudaBackend::allocate(size_t bytes) {
 void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   activate();
+  if (capturing_) {
+    void* staging = nullptr;
+    SDPP_CUDA_CHECK(cudaMallocHost(&staging, bytes));
+    capture_uploads_.emplace_back(staging, [](void* p) { cudaFreeHost(p); });
+    std::memcpy(staging, src, bytes);
+    SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, staging, bytes, cudaMemcpyHostToDevice, stream_));
+    return;
+  }
   SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be released right after we return
 }
 
 void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
+  if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": copy to the host during graph capture");
   activate();
   SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -172,6 +183,7 @@ void CudaBackend::fill_zero(void* dst, size_t bytes) {
 
 void CudaBackend::synchronize() {
   activate();
+  if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": synchronize during graph capture");
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
@@ -181,6 +193,7 @@ void CudaBackend::convert(const Tensor& src, Tensor& dst) {
   if (src.numel() != dst.numel())
     throw Error(ErrorCode::ShapeMismatch, "cuda convert: " + shape_str(src.shape()) + " vs " + shape_str(dst.shape()));
   activate();
+  auto scope = profiler_.begin("convert", src);
   if (src.dtype() == dst.dtype()) {
     if (src.nbytes() && src.raw() != dst.raw())
       SDPP_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDeviceToDevice, stream_));
@@ -209,6 +222,7 @@ void CudaBackend::check_input(const Tensor& x, const char* op) const {
 Tensor CudaBackend::unary(const Tensor& x, int op, int act, float p0, float p1) {
   check_input(x, "unary op");
   activate();
+  auto scope = profiler_.begin(op == int(UnaryOp::Activation) ? "activation" : "unary", x);
   Tensor out = empty(x.shape(), x.dtype());
   launch_unary(x.raw(), x.dtype(), out.raw(), out.dtype(), x.numel(), UnaryOp(op), act, p0, p1, stream_);
   return out;
@@ -247,6 +261,7 @@ Tensor CudaBackend::binary(const Tensor& a, const Tensor& b, int op, const char*
                 std::string(name) + ": cannot broadcast " + shape_str(b.shape()) + " to " + shape_str(a.shape()));
   }
   activate();
+  auto scope = profiler_.begin(name, a, &b);
   Tensor out = empty(a.shape(), a.dtype());
   launch_binary(a.raw(), a.dtype(), b.raw(), b.dtype(), out.raw(), out.dtype(), a.numel(), BinaryOp(op), bc, inner, 0,
                 stream_);
@@ -266,6 +281,7 @@ Tensor CudaBackend::lincomb(std::span<const Tensor> xs, std::span<const double> 
       throw Error(ErrorCode::ShapeMismatch, "lincomb: " + shape_str(x.shape()) + " vs " + shape_str(xs[0].shape()));
   }
   activate();
+  auto scope = profiler_.begin("lincomb", xs[0]);
   const DType out_type = xs[0].dtype();
   const int64_t n = xs[0].numel();
   // Up to kMaxLincombInputs terms per pass; longer sums carry an f32 partial result into the next pass.
@@ -301,6 +317,7 @@ Tensor CudaBackend::geglu(const Tensor& x) {
   Shape out_shape = x.shape();
   out_shape.back() = two_f / 2;
   activate();
+  auto scope = profiler_.begin("geglu", x);
   Tensor out = empty(out_shape, x.dtype());
   launch_geglu(x.raw(), x.dtype(), out.raw(), out.dtype(), two_f ? x.numel() / two_f : 0, two_f / 2, stream_);
   return out;
@@ -320,6 +337,7 @@ Tensor CudaBackend::group_norm(const Tensor& x, int groups, const Tensor& gamma,
     throw Error(ErrorCode::ShapeMismatch, "group_norm: gamma " + shape_str(gamma.shape()) + " / beta " +
                                               shape_str(beta.shape()) + " for " + std::to_string(C) + " channels");
   activate();
+  auto scope = profiler_.begin(act == ops::Activation::None ? "group_norm" : "group_norm+act", x);
   Tensor out = empty(x.shape(), x.dtype());
   if (x.numel() == 0) return out;
   Tensor scratch = empty({group_norm_scratch_floats(N, C, inner, groups)}, DType::F32);
@@ -337,6 +355,7 @@ Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor& gamma, const Tenso
     throw Error(ErrorCode::ShapeMismatch, "layer_norm: gamma " + shape_str(gamma.shape()) + " / beta " +
                                               shape_str(beta.shape()) + " for " + shape_str(x.shape()));
   activate();
+  auto scope = profiler_.begin("layer_norm", x);
   Tensor out = empty(x.shape(), x.dtype());
   launch_layer_norm(x.raw(), x.dtype(), gamma.raw(), gamma.dtype(), beta.raw(), beta.dtype(), out.raw(), out.dtype(),
                     C ? x.numel() / C : 0, C, eps, stream_);
@@ -350,6 +369,7 @@ Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
   if (x.ndim() != 4)
     throw Error(ErrorCode::ShapeMismatch, "upsample_nearest2x: expected [N, C, H, W], got " + shape_str(x.shape()));
   activate();
+  auto scope = profiler_.begin("upsample_nearest2x", x);
   Tensor out = empty({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)}, x.dtype());
   launch_upsample_nearest2x(x.raw(), out.raw(), dtype_size(x.dtype()), x.dim(0) * x.dim(1), x.dim(2), x.dim(3),
                             stream_);
@@ -373,6 +393,7 @@ Tensor CudaBackend::concat(std::span<const Tensor> xs, int dim) {
     out_shape[size_t(d)] += x.shape()[size_t(d)];
   }
   activate();
+  auto scope = profiler_.begin("concat", xs[0], xs.size() > 1 ? &xs[1] : nullptr);
   const DType dtype = xs[0].dtype();
   const size_t es = dtype_size(dtype);
   const int64_t outer = span_numel(first, 0, d), inner = span_numel(first, d + 1, nd);
@@ -399,6 +420,7 @@ Tensor CudaBackend::slice(const Tensor& x, int dim, int64_t start, int64_t end) 
   Shape out_shape = x.shape();
   out_shape[size_t(d)] = end - start;
   activate();
+  auto scope = profiler_.begin("slice", x);
   const size_t es = dtype_size(x.dtype());
   const int64_t outer = span_numel(x.shape(), 0, d), inner = span_numel(x.shape(), d + 1, nd);
   Tensor out = empty(out_shape, x.dtype());
@@ -412,6 +434,7 @@ Tensor CudaBackend::to_tokens(const Tensor& x) {
   check_input(x, "to_tokens");
   if (x.ndim() != 4) throw Error(ErrorCode::ShapeMismatch, "to_tokens: expected [N, C, H, W], got " + shape_str(x.shape()));
   activate();
+  auto scope = profiler_.begin("to_tokens", x);
   const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   Tensor out = empty({N, HW, C}, x.dtype());
   launch_transpose(x.raw(), out.raw(), dtype_size(x.dtype()), N, C, HW, stream_);
@@ -424,6 +447,7 @@ Tensor CudaBackend::from_tokens(const Tensor& x, int64_t height, int64_t width) 
     throw Error(ErrorCode::ShapeMismatch, "from_tokens: " + shape_str(x.shape()) + " is not [N, " +
                                               std::to_string(height) + "*" + std::to_string(width) + ", C]");
   activate();
+  auto scope = profiler_.begin("from_tokens", x);
   const int64_t N = x.dim(0), HW = x.dim(1), C = x.dim(2);
   Tensor out = empty({N, C, height, width}, x.dtype());
   launch_transpose(x.raw(), out.raw(), dtype_size(x.dtype()), N, HW, C, stream_);

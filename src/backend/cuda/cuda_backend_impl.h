@@ -11,8 +11,10 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "backend/backend.h"
+#include "backend/cuda/op_profiler.h"
 
 namespace sdpp::cuda {
 
@@ -58,6 +60,17 @@ class CudaBackend final : public Backend {
   Tensor gather_rows(const Tensor& x, std::span<const int64_t> index) override;
 
   void set_poison_allocations(bool on) { poison_ = on; }
+  // Per-op device times since the last report (SDPP_CUDA_PROFILE=1; empty otherwise). Synchronises.
+  std::string profile_report() { return profiler_.enabled() ? profiler_.report() : std::string(); }
+  cudaStream_t stream() const { return stream_; }
+
+  // CUDA graph capture of everything this backend enqueues between begin_capture() and end_capture()
+  // (cuda_graph.cpp). Host uploads inside the capture are staged in pinned buffers that live as long as the
+  // backend, so a replay re-uploads the values seen at capture time. Outputs allocated inside the capture keep their
+  // address across replays (each launch first frees the previous launch's).
+  void begin_capture();
+  cudaGraphExec_t end_capture();
+  void launch_graph(cudaGraphExec_t graph);
 
  private:
   // Makes this backend's device current for the calling thread (ops may come from any thread).
@@ -83,6 +96,10 @@ class CudaBackend final : public Backend {
   size_t gemm_workspace_bytes_ = 0;
   bool poison_ = false;
   bool fused_attention_ = true;
+  bool capturing_ = false;
+  std::vector<std::shared_ptr<void>> capture_uploads_;  // pinned staging buffers referenced by captured graphs
+  std::vector<cudaGraphExec_t> graphs_;
+  OpProfiler profiler_;
   std::map<std::tuple<int64_t, int64_t, int64_t, int, int, int, int>, std::shared_ptr<LinearPlan>> linear_plans_;  // shared_ptr: LinearPlan is incomplete here
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int>,
            std::shared_ptr<ConvPlan>>

@@ -146,6 +146,7 @@ Tensor CudaBackend::conv2d(const Tensor& x_in, const Tensor& weight, const Tenso
                   "conv2d: residual " + shape_str(residual->shape()) + " vs output " + shape_str(out_shape));
   }
   activate();
+  auto scope = profiler_.begin("conv2d", x_in, &weight);
   Tensor x = as_dtype(x_in, dtype);
   if (x.numel() == 0 || shape_numel(out_shape) == 0) return empty(out_shape, x_in.dtype());
 

@@ -1,0 +1,274 @@
+// Times one UNet2DConditionModel forward (one sampling step's model call) at full size with random weights, so no
+// checkpoint is needed:
+//   sdpp_unet_bench [--model sd15|sd21|sdxl] [--batch 2] [--latent 64] [--dtype f16|bf16|f32] [--iters 20]
+//                   [--warmup 3] [--graph] [--profile] [--device cuda:0]
+// --graph captures the forward once into a CUDA graph and times its replays (inputs fixed at capture time).
+// --profile prints per-op device times of one eager forward (SDPP_CUDA_PROFILE).
+// The weight shapes are discovered from the model code itself: a source that answers every key with an empty
+// shape makes WeightLoader report the shape it expected, which is recorded before constructing again.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/init.h"
+#include "core/error.h"
+#include "io/weight_loader.h"
+#include "models/unet_2d_condition.h"
+
+namespace sdpp {
+namespace {
+
+struct Args {
+  std::string model = "sd15", dtype = "f16", device = "cuda:0";
+  int64_t batch = 2, latent = 64;
+  int iters = 20, warmup = 3;
+  bool graph = false, profile = false;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw Error(ErrorCode::InvalidArgument, k + " needs a value");
+      return argv[++i];
+    };
+    if (k == "--model") a.model = value();
+    else if (k == "--dtype") a.dtype = value();
+    else if (k == "--device") a.device = value();
+    else if (k == "--batch") a.batch = std::stoll(value());
+    else if (k == "--latent") a.latent = std::stoll(value());
+    else if (k == "--iters") a.iters = std::stoi(value());
+    else if (k == "--warmup") a.warmup = std::stoi(value());
+    else if (k == "--graph") a.graph = true;
+    else if (k == "--profile") a.profile = true;
+    else throw Error(ErrorCode::InvalidArgument, "unknown argument '" + k + "'");
+  }
+  return a;
+}
+
+// diffusers config.json of each model's UNet (the fields that differ from UNetConfig::from_json's defaults).
+nlohmann::json unet_config_json(const std::string& model) {
+  if (model == "sd15") return {{"cross_attention_dim", 768}, {"attention_head_dim", 8}};
+  if (model == "sd21")
+    return {{"cross_attention_dim", 1024}, {"attention_head_dim", {5, 10, 20, 20}}, {"use_linear_projection", true}};
+  if (model == "sdxl")
+    return {{"block_out_channels", {320, 640, 1280}},
+            {"down_block_types", {"DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"}},
+            {"up_block_types", {"CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"}},
+            {"cross_attention_dim", 2048},
+            {"attention_head_dim", {5, 10, 20}},
+            {"transformer_layers_per_block", {1, 2, 10}},
+            {"use_linear_projection", true},
+            {"addition_embed_type", "text_time"},
+            {"addition_time_embed_dim", 256},
+            {"projection_class_embeddings_input_dim", 2816}};
+  throw Error(ErrorCode::InvalidArgument, "--model must be sd15, sd21 or sdxl, got '" + model + "'");
+}
+
+// Answers every key; unknown keys get shape [0] so WeightLoader names the expected one.
+class ShapeDiscoverySource : public TensorSource {
+ public:
+  std::map<std::string, Shape> shapes;
+  std::vector<std::string> keys() const override {
+    std::vector<std::string> k;
+    for (const auto& [key, shape] : shapes) k.push_back(key);
+    return k;
+  }
+  std::optional<TensorInfo> info(const std::string& key) const override {
+    auto it = shapes.find(key);
+    return TensorInfo{DType::F32, it == shapes.end() ? Shape{0} : it->second, "F32", true};
+  }
+  Tensor read(const std::string& key) const override {
+    const Shape& shape = shapes.at(key);
+    const size_t bytes = size_t(shape_numel(shape)) * sizeof(float);
+    if (blob_bytes_ < bytes) {
+      blob_.reset(std::calloc(bytes, 1), std::free);
+      blob_bytes_ = bytes;
+    }
+    return Tensor::wrap(blob_.get(), shape, DType::F32, Device::cpu(), blob_);
+  }
+  std::string describe() const override { return "shape discovery"; }
+
+ private:
+  mutable std::shared_ptr<void> blob_;
+  mutable size_t blob_bytes_ = 0;
+};
+
+std::map<std::string, Shape> discover_shapes(const UNetConfig& config) {
+  auto source = std::make_shared<ShapeDiscoverySource>();
+  for (;;) {
+    try {
+      nn::UNet2DConditionModel probe(WeightLoader(source, Device::cpu(), DType::F32), config);
+      return source->shapes;
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      const size_t k0 = m.find("tensor '"), k1 = m.find('\'', k0 + 8);
+      const size_t s0 = m.find("expected shape ["), s1 = m.find(']', s0);
+      if (e.code() != ErrorCode::ShapeMismatch || k0 == std::string::npos || s0 == std::string::npos) throw;
+      Shape shape;
+      const std::string dims = m.substr(s0 + 16, s1 - s0 - 16);
+      for (size_t p = 0; p < dims.size();) {
+        size_t q = dims.find(',', p);
+        if (q == std::string::npos) q = dims.size();
+        shape.push_back(std::stoll(dims.substr(p, q - p)));
+        p = q + 1;
+      }
+      source->shapes[m.substr(k0 + 8, k1 - k0 - 8)] = shape;
+    }
+  }
+}
+
+// Random weights scaled by fan-in (norm gammas 1), so activations stay in range through the depth of the net.
+class RandomSource : public TensorSource {
+ public:
+  explicit RandomSource(std::map<std::string, Shape> shapes) : shapes_(std::move(shapes)) {}
+  std::vector<std::string> keys() const override {
+    std::vector<std::string> k;
+    for (const auto& [key, shape] : shapes_) k.push_back(key);
+    return k;
+  }
+  std::optional<TensorInfo> info(const std::string& key) const override {
+    auto it = shapes_.find(key);
+    if (it == shapes_.end()) return std::nullopt;
+    return TensorInfo{DType::F32, it->second, "F32", true};
+  }
+  Tensor read(const std::string& key) const override {
+    const Shape& shape = shapes_.at(key);
+    std::vector<float> v(size_t(shape_numel(shape)));
+    const bool norm_gamma = shape.size() == 1 && key.find("norm") != std::string::npos &&
+                            key.size() > 7 && key.compare(key.size() - 7, 7, ".weight") == 0;
+    const float scale = shape.size() > 1 ? 1.0f / std::sqrt(float(shape_numel(shape) / shape[0])) : 0.02f;
+    for (float& x : v) {
+      state_ ^= state_ << 13;
+      state_ ^= state_ >> 7;
+      state_ ^= state_ << 17;
+      const float u = float(state_ >> 40) / float(1 << 24) * 2.0f - 1.0f;
+      x = norm_gamma ? 1.0f : u * scale;
+    }
+    return Tensor::from_floats(v, shape);
+  }
+  std::string describe() const override { return "random weights"; }
+
+ private:
+  std::map<std::string, Shape> shapes_;
+  mutable uint64_t state_ = 0x9E3779B97F4A7C15ull;
+};
+
+Tensor random_input(const Shape& shape, DType dtype, Device device, uint64_t seed) {
+  std::vector<float> v(size_t(shape_numel(shape)));
+  for (float& x : v) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    x = float(seed >> 40) / float(1 << 24) * 2.0f - 1.0f;
+  }
+  return Tensor::from_floats(v, shape).to(dtype).to(device);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int run(const Args& a) {
+  if (a.profile) setenv("SDPP_CUDA_PROFILE", "1", 1);
+  init_backends();
+  const Device device = Device::parse(a.device);
+  DType dtype;
+  if (!parse_dtype(a.dtype, &dtype)) throw Error(ErrorCode::InvalidArgument, "bad --dtype " + a.dtype);
+  const UNetConfig config = UNetConfig::from_json(unet_config_json(a.model));
+
+  auto t0 = std::chrono::steady_clock::now();
+  const auto shapes = discover_shapes(config);
+  int64_t params = 0;
+  for (const auto& [key, shape] : shapes) params += shape_numel(shape);
+  const nn::UNet2DConditionModel unet(WeightLoader(std::make_shared<RandomSource>(shapes), device, dtype), config);
+  Backend& backend = backend_for(device);
+  backend.synchronize();
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("model %s: %zu tensors, %.1f M parameters, built in %.1f s on %s\n", a.model.c_str(), shapes.size(),
+              double(params) / 1e6, load_s, backend.name().c_str());
+
+  const Tensor sample = random_input({a.batch, config.in_channels, a.latent, a.latent}, dtype, device, 1);
+  const Tensor timestep = Tensor::from_floats(std::vector<float>{500.0f}, {1});
+  const Tensor context = random_input({a.batch, 77, config.cross_attention_dim}, dtype, device, 2);
+  nn::UNetAddedCond added;
+  const bool sdxl = config.addition_embed_type == "text_time";
+  if (sdxl) {
+    added.text_embeds = random_input({a.batch, 1280}, dtype, device, 3);
+    std::vector<float> ids;
+    for (int64_t b = 0; b < a.batch; ++b)
+      for (float v : {1024.0f, 1024.0f, 0.0f, 0.0f, 1024.0f, 1024.0f}) ids.push_back(v);
+    added.time_ids = Tensor::from_floats(ids, {a.batch, 6});
+  }
+  auto forward = [&] { return unet.forward(sample, timestep, context, sdxl ? &added : nullptr); };
+
+  for (int i = 0; i < a.warmup; ++i) forward();
+  backend.synchronize();
+  auto* cuda = dynamic_cast<cuda::CudaBackend*>(&backend);
+  if (a.profile && cuda) {
+    cuda->profile_report();  // drop warm-up records
+    forward();
+    std::printf("per-op device time of one forward:\n%s", cuda->profile_report().c_str());
+  }
+
+  std::vector<double> ms;
+  Tensor out;
+  if (a.graph) {
+    if (!cuda) throw Error(ErrorCode::Unsupported, "--graph needs a cuda device");
+    cuda->begin_capture();
+    out = forward();
+    cudaGraphExec_t graph = cuda->end_capture();
+    for (int i = 0; i < a.warmup; ++i) cuda->launch_graph(graph);
+    backend.synchronize();
+    for (int i = 0; i < a.iters; ++i) {
+      auto s = std::chrono::steady_clock::now();
+      cuda->launch_graph(graph);
+      backend.synchronize();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
+    }
+  } else {
+    for (int i = 0; i < a.iters; ++i) {
+      auto s = std::chrono::steady_clock::now();
+      out = forward();
+      backend.synchronize();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
+    }
+  }
+  const std::vector<float> values = out.to_floats();
+  double sum = 0, sum_sq = 0;
+  size_t bad = 0;
+  for (float v : values) {
+    if (!std::isfinite(v)) ++bad;
+    sum += v;
+    sum_sq += double(v) * v;
+  }
+  std::printf("unet %s %s batch %lld latent %lldx%lld %s: median %.3f ms, min %.3f ms over %d iters "
+              "(output mean %.4f rms %.4f, %zu non-finite)\n",
+              a.model.c_str(), a.dtype.c_str(), (long long)a.batch, (long long)a.latent, (long long)a.latent,
+              a.graph ? "graph" : "eager", median(ms), *std::min_element(ms.begin(), ms.end()), a.iters,
+              sum / double(values.size()), std::sqrt(sum_sq / double(values.size())), bad);
+  return bad == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace sdpp
+
+int main(int argc, char** argv) {
+  try {
+    return sdpp::run(sdpp::parse(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sdpp_unet_bench: %s\n", e.what());
+    return 2;
+  }
+}

@@ -4,20 +4,49 @@
 #include <iterator>
 
 #include "core/error.h"
+#include "image/jpeg.h"
+#include "image/png.h"
 
 namespace sdpp {
 
-Image decode_png(std::string_view bytes, const std::string& field);   // png.cpp
-Image decode_jpeg(std::string_view bytes, const std::string& field);  // jpeg.cpp
+const char* image_format_name(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::PNG: return "PNG";
+    case ImageFormat::JPEG: return "JPEG";
+    case ImageFormat::GIF: return "GIF";
+    case ImageFormat::WebP: return "WebP";
+    case ImageFormat::BMP: return "BMP";
+    case ImageFormat::TIFF: return "TIFF";
+    case ImageFormat::Unknown: break;
+  }
+  return "unknown";
+}
+
+ImageFormat detect_image_format(std::string_view bytes) {
+  auto has = [&](std::string_view magic, size_t at = 0) { return bytes.substr(std::min(at, bytes.size())).starts_with(magic); };
+  using namespace std::string_view_literals;
+  if (has("\x89PNG\r\n\x1a\n"sv)) return ImageFormat::PNG;
+  if (has("\xFF\xD8\xFF"sv)) return ImageFormat::JPEG;
+  if (has("GIF87a"sv) || has("GIF89a"sv)) return ImageFormat::GIF;
+  if (has("RIFF"sv) && has("WEBP"sv, 8)) return ImageFormat::WebP;
+  if (has("BM"sv)) return ImageFormat::BMP;
+  if (has("II*\0"sv) || has("MM\0*"sv)) return ImageFormat::TIFF;
+  return ImageFormat::Unknown;
+}
 
 Image decode_image(std::string_view bytes, const std::string& field) {
-  static const char png_magic[] = "\x89PNG\r\n\x1a\n";
-  if (bytes.size() >= 8 && bytes.substr(0, 8) == std::string_view(png_magic, 8)) return decode_png(bytes, field);
-  if (bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF && static_cast<unsigned char>(bytes[1]) == 0xD8 &&
-      static_cast<unsigned char>(bytes[2]) == 0xFF)
-    return decode_jpeg(bytes, field);
-  throw Error(ErrorCode::InvalidArgument, field + ": not a PNG or JPEG image (" + std::to_string(bytes.size()) + " bytes)",
-              field);
+  const ImageFormat format = detect_image_format(bytes);
+  switch (format) {
+    case ImageFormat::PNG: return decode_png(bytes, field);
+    case ImageFormat::JPEG: return decode_jpeg(bytes, field);
+    case ImageFormat::Unknown:
+      throw Error(ErrorCode::InvalidArgument,
+                  field + ": not a PNG or JPEG image (" + std::to_string(bytes.size()) + " bytes, unrecognised signature)",
+                  field);
+    default:
+      throw Error(ErrorCode::Unsupported,
+                  field + ": " + image_format_name(format) + " images are not supported (PNG or JPEG expected)", field);
+  }
 }
 
 Image read_image_file(const std::filesystem::path& path, const std::string& field) {
@@ -27,34 +56,21 @@ Image read_image_file(const std::filesystem::path& path, const std::string& fiel
   return decode_image(bytes, field + " (" + path.string() + ")");
 }
 
-Image to_rgb(const Image& image) {
-  if (image.channels == 3) return image;
-  Image out{image.width, image.height, 3, {}};
-  const size_t pixels = size_t(image.width) * size_t(image.height);
-  out.pixels.resize(pixels * 3);
-  for (size_t i = 0; i < pixels; ++i)
-    for (int c = 0; c < 3; ++c)
-      out.pixels[i * 3 + size_t(c)] = image.channels >= 3 ? image.pixels[i * size_t(image.channels) + size_t(c)]
-                                                         : image.pixels[i * size_t(image.channels)];
-  return out;
+std::map<std::string, std::string> read_png_text(std::string_view bytes) {
+  if (detect_image_format(bytes) != ImageFormat::PNG)
+    throw Error(ErrorCode::InvalidArgument, "png: not a PNG image", "png");
+  std::map<std::string, std::string> text;
+  decode_png(bytes, "png", &text);
+  return text;
 }
 
-Image to_gray(const Image& image) {
-  if (image.channels == 1) return image;
-  if (image.channels == 2) {
-    Image out{image.width, image.height, 1, {}};
-    for (size_t i = 0; i < image.pixels.size() / 2; ++i) out.pixels.push_back(image.pixels[i * 2]);
-    return out;
-  }
-  Image out{image.width, image.height, 1, {}};
-  const size_t pixels = size_t(image.width) * size_t(image.height);
-  out.pixels.resize(pixels);
-  for (size_t i = 0; i < pixels; ++i) {
-    const uint8_t* p = &image.pixels[i * size_t(image.channels)];
-    // PIL's convert("L"): ITU-R 601-2 luma with integer rounding
-    out.pixels[i] = uint8_t((p[0] * 299 + p[1] * 587 + p[2] * 114 + 500) / 1000);
-  }
-  return out;
+void write_png_file(const std::filesystem::path& path, const Image& image,
+                    const std::map<std::string, std::string>& text) {
+  const std::string bytes = encode_png(image, text);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), std::streamsize(bytes.size()));
+  out.close();
+  if (!out) throw Error(ErrorCode::BadFile, path.string() + ": cannot write PNG");
 }
 
 }  // namespace sdpp

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -232,6 +233,39 @@ TEST(SafetensorsCorrupt, MissingTensorOnRead) {
 TEST(SafetensorsCorrupt, DirectoryInsteadOfFile) {
   TempDir dir;
   expect_error([&] { SafetensorsFile::open(dir.path()); }, ErrorCode::BadFile, {"directory"});
+}
+
+// Every truncation and many random byte flips of a valid file: each open either succeeds (and every tensor then
+// reads) or throws sdpp::Error — never another exception, never a crash.
+TEST(SafetensorsCorrupt, MutatedFilesNeverEscapeAsOtherFailures) {
+  TempDir dir;
+  write_safetensors(dir / "ok.safetensors",
+                    {{"a", Tensor::from_floats(std::vector<float>{1, 2, 3, 4}, {2, 2})},
+                     {"b", Tensor::from_floats(std::vector<float>{5, 6}, {2}).to(DType::F16)}},
+                    {{"format", "pt"}});
+  std::ifstream in(dir / "ok.safetensors", std::ios::binary);
+  const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto try_open = [&](const std::string& bytes) {
+    write_bytes(dir / "m.safetensors", bytes);
+    try {
+      auto file = SafetensorsFile::open(dir / "m.safetensors");
+      for (const auto& [name, entry] : file->entries()) {
+        if (entry.dtype) file->read(name).to_floats();
+      }
+    } catch (const Error&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "non-sdpp exception: " << e.what();
+    }
+  };
+  for (size_t len = 0; len < good.size(); ++len) try_open(good.substr(0, len));
+  std::mt19937 rng(7);
+  const size_t header_end = good.size() - 20;  // the 20 data bytes: flips there only change values
+  for (int i = 0; i < 500; ++i) {
+    std::string bytes = good;
+    const int flips = 1 + int(rng() % 3);
+    for (int f = 0; f < flips; ++f) bytes[rng() % header_end] = char(rng() & 0xff);
+    try_open(bytes);
+  }
 }
 
 }  // namespace

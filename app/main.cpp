@@ -21,9 +21,8 @@ int main(int argc, char** argv) {
     sdpp::init_backends();
     app.parse(argc, argv);  // subcommand callbacks run inside parse()
   } catch (const CLI::ParseError& e) {
+    // Also a command's CLI::RuntimeError (e.g. parity cases failed): exit() returns its code and prints nothing.
     return app.exit(e);
-  } catch (const CLI::RuntimeError& e) {  // a command that reported its own failure (e.g. parity cases failed)
-    return e.get_exit_code();
   } catch (const sdpp::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

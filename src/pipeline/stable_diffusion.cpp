@@ -151,6 +151,11 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
     blend_mask = expand_mask(mask_latent, n, latent_channels).to(c.device).to(c.dtype);
   }
 
+  // Progress counts sampler steps, not model calls, as diffusers' progress bar does: PNDM's warm-up call and the
+  // second call of two-stage samplers (heun, dpm2) are not steps of their own.
+  const int order = scheduler->order();
+  const int total_steps = p.steps - begin / order;
+  const int warmup_calls = (calls - begin) - total_steps * order;
   const auto alphas = schedulers::make_noise_schedule(scheduler->config(), schedulers::ZeroSnr::Ignore).alphas_cumprod;
   const bool v_prediction = scheduler->config().prediction_type == schedulers::PredictionType::VPrediction;
   const float g = p.guidance_scale;
@@ -178,15 +183,16 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
       const double signs[] = {1.0, -1.0};
       latents = ops::add(original, ops::mul(blend_mask, ops::lincomb(diff, signs)));
     }
-    if (control.on_step) {
+    const int call = i - begin + 1;
+    if (control.on_step && call > warmup_calls && (call - warmup_calls) % order == 0) {
       const double a = alpha_cumprod_at(alphas, t);
       const Tensor terms[] = {scaled, prediction};
       const double x0_coeffs_eps[] = {1.0 / std::sqrt(a), -std::sqrt(1.0 - a) / std::sqrt(a)};
       const double x0_coeffs_v[] = {std::sqrt(a), -std::sqrt(1.0 - a)};
       const Tensor denoised = ops::lincomb(terms, v_prediction ? x0_coeffs_v : x0_coeffs_eps);
       StepInfo info;
-      info.step = i - begin + 1;
-      info.total = calls - begin;
+      info.step = (call - warmup_calls) / order;
+      info.total = total_steps;
       info.timestep = t;
       info.latents = &latents;
       info.denoised = &denoised;

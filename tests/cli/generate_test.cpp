@@ -16,15 +16,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
+struct ProcessResult {
   int exit_code = -1;
   std::string output;  // stdout + stderr
 };
 
 // Runs the sdpp binary with `args` (already shell-quoted where needed).
-Run run_sdpp(const std::string& args) {
+ProcessResult run_sdpp(const std::string& args) {
   const std::string command = std::string(SDPP_BINARY) + " " + args + " 2>&1";
-  Run run;
+  ProcessResult run;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return run;
   char buffer[4096];
@@ -41,6 +41,11 @@ fs::path fixtures() {
 }
 
 std::string model(const char* name) { return (fixtures() / "models" / name).string(); }
+
+sdpp::Image decode_png_bytes(const std::string& bytes, std::string* parameters) {
+  *parameters = sdpp::read_png_text(bytes)["parameters"];
+  return sdpp::decode_image(bytes);
+}
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -59,14 +64,14 @@ class GenerateCli : public ::testing::Test {
   fs::path dir;
 };
 
-const std::string kBase = " generate --prompt \"a red chair\" --steps 4 --width 64 --height 64 --seed 7 ";
+const std::string kBase = " --prompt \"a red chair\" --steps 4 --width 64 --height 64 --seed 7 ";
 
 TEST_F(GenerateCli, Txt2ImgWritesPngWithParametersAndProgress) {
-  const Run run = run_sdpp("--model " + model("sd15") + kBase + "--negative-prompt blurry --preview-every 2 -o " + out("a.png"));
+  const ProcessResult run = run_sdpp("generate --model " + model("sd15") + kBase + "--negative-prompt blurry --preview-every 2 -o " + out("a.png"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const std::string bytes = read_file(out("a.png"));
   std::string parameters;
-  const sdpp::Image image = sdpp::decode_image(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), &parameters);
+  const sdpp::Image image = decode_png_bytes(bytes, &parameters);
   EXPECT_EQ(image.width, 64);
   EXPECT_EQ(image.height, 64);
   EXPECT_EQ(image.channels, 3);
@@ -82,19 +87,19 @@ TEST_F(GenerateCli, Txt2ImgWritesPngWithParametersAndProgress) {
 }
 
 TEST_F(GenerateCli, SameSeedGivesByteIdenticalPng) {
-  ASSERT_EQ(run_sdpp("--model " + model("sd15") + kBase + "--sampler euler_a -o " + out("1.png")).exit_code, 0);
-  ASSERT_EQ(run_sdpp("--model " + model("sd15") + kBase + "--sampler euler_a -o " + out("2.png")).exit_code, 0);
+  ASSERT_EQ(run_sdpp("generate --model " + model("sd15") + kBase + "--sampler euler_a -o " + out("1.png")).exit_code, 0);
+  ASSERT_EQ(run_sdpp("generate --model " + model("sd15") + kBase + "--sampler euler_a -o " + out("2.png")).exit_code, 0);
   const std::string first = read_file(out("1.png")), second = read_file(out("2.png"));
   ASSERT_FALSE(first.empty());
   EXPECT_EQ(first, second);
-  ASSERT_EQ(run_sdpp("--model " + model("sd15") + " generate --prompt \"a red chair\" --steps 4 --width 64 --height 64 "
+  ASSERT_EQ(run_sdpp("generate --model " + model("sd15") + " --prompt \"a red chair\" --steps 4 --width 64 --height 64 "
                      "--seed 8 --sampler euler_a -o " + out("3.png")).exit_code, 0);
   EXPECT_NE(first, read_file(out("3.png")));
 }
 
 TEST_F(GenerateCli, PreviewsAtTheConfiguredInterval) {
   const fs::path previews = dir / "previews";
-  const Run run = run_sdpp("--model " + model("sd15") + " generate --prompt cat --steps 6 --width 64 --height 64 --seed 1 "
+  const ProcessResult run = run_sdpp("generate --model " + model("sd15") + " --prompt cat --steps 6 --width 64 --height 64 --seed 1 "
                            "--preview-every 2 --preview-dir " + previews.string() + " -o " + out("p.png"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   for (int step : {2, 4, 6}) EXPECT_TRUE(fs::exists(previews / ("preview-" + std::to_string(step) + ".png"))) << step;
@@ -104,17 +109,17 @@ TEST_F(GenerateCli, PreviewsAtTheConfiguredInterval) {
 TEST_F(GenerateCli, Img2ImgAndInpainting) {
   const std::string init = (fixtures() / "cases" / "sd15_img2img_init.png").string();
   const std::string mask = (fixtures() / "cases" / "sd15_inpaint_model_mask.png").string();
-  Run run = run_sdpp("--model " + model("sd15") + " generate --prompt cat --steps 4 --seed 3 --init-image " + init +
+  ProcessResult run = run_sdpp("generate --model " + model("sd15") + " --prompt cat --steps 4 --seed 3 --init-image " + init +
                      " --strength 0.5 -o " + out("i2i.png"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   std::string parameters;
   std::string bytes = read_file(out("i2i.png"));
-  sdpp::Image image = sdpp::decode_image(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), &parameters);
+  sdpp::Image image = decode_png_bytes(bytes, &parameters);
   EXPECT_EQ(image.width, 128);  // the model's native size for this tiny UNet (sample_size 16 x 8)
   EXPECT_NE(parameters.find("Denoising strength: 0.5"), std::string::npos) << parameters;
   EXPECT_NE(run.output.find("] 2/2"), std::string::npos) << run.output;  // 4 steps x strength 0.5
 
-  run = run_sdpp("--model " + model("sd15_inpaint") + " generate --prompt cat --steps 3 --seed 3 --init-image " + init +
+  run = run_sdpp("generate --model " + model("sd15_inpaint") + " --prompt cat --steps 3 --seed 3 --init-image " + init +
                  " --mask " + mask + " --strength 1 -o " + out("inpaint.png"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_TRUE(fs::exists(out("inpaint.png")));
@@ -129,7 +134,7 @@ struct BadValue {
 TEST_F(GenerateCli, BadValuesFailWithMessageAndExitCode) {
   const std::string init = (fixtures() / "cases" / "sd15_img2img_init.png").string();
   const std::string small_mask = (fixtures() / "cases" / "sd15_inpaint_model_mask.png").string();
-  const std::string sd15 = "--model " + model("sd15") + " generate --prompt cat -o " + out("x.png") + " ";
+  const std::string sd15 = "generate --model " + model("sd15") + " --prompt cat -o " + out("x.png") + " ";
   const BadValue cases[] = {
       {"width not multiple of 8", sd15 + "--width 100 --height 64", "width: must be a multiple of 8, got 100"},
       {"height too large", sd15 + "--width 64 --height 4096", "height: must be between 64 and 2048, got 4096"},
@@ -145,7 +150,7 @@ TEST_F(GenerateCli, BadValuesFailWithMessageAndExitCode) {
       {"mask without image", sd15 + "--mask " + small_mask, "mask: a mask needs an init_image"},
   };
   for (const BadValue& bad : cases) {
-    const Run run = run_sdpp(bad.args);
+    const ProcessResult run = run_sdpp(bad.args);
     EXPECT_EQ(run.exit_code, 1) << bad.name << "\n" << run.output;
     EXPECT_NE(run.output.find("error: "), std::string::npos) << bad.name << "\n" << run.output;
     EXPECT_NE(run.output.find(bad.message), std::string::npos) << bad.name << "\n" << run.output;
@@ -158,7 +163,7 @@ TEST_F(GenerateCli, MaskSizeMismatchIsRefused) {
   sdpp::Image mask{64, 64, 1, std::vector<uint8_t>(64 * 64, 255)};
   sdpp::write_png_file(dir / "mask64.png", mask);
   const std::string init = (fixtures() / "cases" / "sd15_img2img_init.png").string();
-  const Run run = run_sdpp("--model " + model("sd15") + " generate --prompt cat --init-image " + init + " --mask " +
+  const ProcessResult run = run_sdpp("generate --model " + model("sd15") + " --prompt cat --init-image " + init + " --mask " +
                            (dir / "mask64.png").string() + " -o " + out("x.png"));
   EXPECT_EQ(run.exit_code, 1) << run.output;
   EXPECT_NE(run.output.find("mask: is 64x64 but init_image is 128x128"), std::string::npos) << run.output;

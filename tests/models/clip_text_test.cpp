@@ -2,6 +2,8 @@
 // options and input validation the pipeline relies on.
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -31,6 +33,23 @@ TEST(ClipTextParity, SdxlTextEncoder) {
 TEST(ClipTextParity, SdxlTextEncoder2WithProjection) {
   const auto checks = test::expect_case_passes("sdxl_text_encoder_2", parity::run_text_encoder_case);
   EXPECT_EQ(checks.size(), output_count("sdxl_text_encoder_2") * 2);
+}
+
+TEST(ClipTextWeights, EveryWeightIsUsed) {
+  for (const char* model : {"sd15", "sdxl"}) {
+    for (bool single_file : {false, true}) {
+      const Checkpoint checkpoint =
+          single_file ? test::open_fixture_single_file(model) : test::open_fixture_model(model);
+      for (const auto* part : {&checkpoint.text_encoder, &checkpoint.text_encoder_2}) {
+        if (!*part) continue;
+        auto source = std::make_shared<test::RecordingSource>((*part)->weights);
+        const ClipTextModel encoder((*part)->config, WeightLoader(source, Device::cpu(), DType::F32));
+        // position_ids is a non-persistent buffer some exports still carry; it is always arange(L).
+        EXPECT_EQ(source->unread({"text_model.embeddings.position_ids"}), std::vector<std::string>())
+            << model << (single_file ? " (single file)" : "");
+      }
+    }
+  }
 }
 
 class ClipTextModelTest : public ::testing::Test {

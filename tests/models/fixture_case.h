@@ -9,11 +9,14 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint.h"
+#include "io/tensor_source.h"
 #include "parity/kinds.h"
 
 namespace sdpp::test {
@@ -109,8 +112,40 @@ inline size_t variant_count(const std::string& case_name) {
   return fixture_manifest().at("models").at(model).contains("single_file") ? 2 : 1;
 }
 
+// A TensorSource that records which keys were read: lets a test assert a model consumed every weight of its
+// component (a skipped layer would otherwise go unnoticed wherever its absence happens to be numerically small).
+class RecordingSource : public TensorSource {
+ public:
+  explicit RecordingSource(std::shared_ptr<const TensorSource> base) : base_(std::move(base)) {}
+  std::vector<std::string> keys() const override { return base_->keys(); }
+  std::optional<TensorInfo> info(const std::string& key) const override { return base_->info(key); }
+  Tensor read(const std::string& key) const override {
+    read_.insert(key);
+    return base_->read(key);
+  }
+  std::string describe() const override { return base_->describe(); }
+  // Keys of the source that were never read, minus those starting with one of `ignored_prefixes`.
+  std::vector<std::string> unread(const std::vector<std::string>& ignored_prefixes = {}) const {
+    std::vector<std::string> out;
+    for (const std::string& key : base_->keys()) {
+      bool ignored = false;
+      for (const std::string& prefix : ignored_prefixes) ignored = ignored || key.rfind(prefix, 0) == 0;
+      if (!ignored && !read_.count(key)) out.push_back(key);
+    }
+    return out;
+  }
+
+ private:
+  std::shared_ptr<const TensorSource> base_;
+  mutable std::set<std::string> read_;
+};
+
 inline Checkpoint open_fixture_model(const std::string& model) {
   return open_checkpoint(fixtures_dir() / fixture_manifest().at("models").at(model).at("path").get<std::string>());
+}
+inline Checkpoint open_fixture_single_file(const std::string& model) {
+  return open_checkpoint(fixtures_dir() /
+                         fixture_manifest().at("models").at(model).at("single_file").get<std::string>());
 }
 
 }  // namespace sdpp::test

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "fixture_case.h"
@@ -18,6 +21,15 @@ AutoencoderTiny load_taesd(const TaesdConfig* override_config = nullptr) {
   const Checkpoint checkpoint = test::open_fixture_model("taesd");
   return AutoencoderTiny(override_config ? *override_config : checkpoint.taesd->config,
                          WeightLoader(checkpoint.taesd->weights, Device::cpu(), DType::F32));
+}
+
+// No fixture covers EncoderTiny's numerics; consuming every encoder.layers.* key with the checked shapes pins its
+// layer order (conv / blocks / bias-free stride-2 convs) to diffusers'.
+TEST(AutoencoderTinyTest, EveryWeightIsUsed) {
+  const Checkpoint checkpoint = test::open_fixture_model("taesd");
+  auto source = std::make_shared<test::RecordingSource>(checkpoint.taesd->weights);
+  const AutoencoderTiny taesd(checkpoint.taesd->config, WeightLoader(source, Device::cpu(), DType::F32));
+  EXPECT_EQ(source->unread(), std::vector<std::string>());
 }
 
 TEST(AutoencoderTinyTest, EncodeDecodeShapes) {

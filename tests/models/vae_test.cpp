@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -35,6 +37,15 @@ AutoencoderKL load_vae(const AutoencoderKLOptions& options = {}) {
   const Checkpoint checkpoint = test::open_fixture_model("sd15");
   return AutoencoderKL(checkpoint.vae->config, WeightLoader(checkpoint.vae->weights, Device::cpu(), DType::F32),
                        options);
+}
+
+TEST(AutoencoderKLTest, EveryWeightIsUsed) {
+  for (const char* model : {"sd15", "sd21", "sdxl"}) {
+    const Checkpoint checkpoint = test::open_fixture_model(model);
+    auto source = std::make_shared<test::RecordingSource>(checkpoint.vae->weights);
+    const AutoencoderKL vae(checkpoint.vae->config, WeightLoader(source, Device::cpu(), DType::F32));
+    EXPECT_EQ(source->unread(), std::vector<std::string>()) << model;
+  }
 }
 
 TEST(AutoencoderKLTest, SampleIsMeanPlusStdTimesNoise) {

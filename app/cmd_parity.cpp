@@ -15,6 +15,7 @@ void add_parity_command(CLI::App& app) {
   struct Args {
     std::string fixtures, filter, device = "cpu", dtype = "f32";
     double min_rel_l2 = 0;
+    std::string variants = "both";
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--fixtures", args->fixtures, "Folder holding manifest.json")->required();
@@ -23,6 +24,9 @@ void add_parity_command(CLI::App& app) {
   cmd->add_option("--dtype", args->dtype, "Compute dtype: f32 | f16 | bf16");
   cmd->add_option("--min-rel-l2", args->min_rel_l2,
                   "Relative L2 bound used where it is looser than the manifest's (reduced-precision runs)");
+  cmd->add_option("--variants", args->variants,
+                  "Models with a single-file checkpoint: load the folder, the single file, or both")
+      ->check(CLI::IsMember({"folder", "single_file", "both"}));
   cmd->callback([args] {
     parity::Options options;
     options.fixtures = args->fixtures;
@@ -32,6 +36,8 @@ void add_parity_command(CLI::App& app) {
         !(options.dtype == DType::F32 || options.dtype == DType::F16 || options.dtype == DType::BF16))
       throw Error(ErrorCode::InvalidArgument, "--dtype must be f32, f16 or bf16, got '" + args->dtype + "'");
     options.min_rel_l2 = args->min_rel_l2;
+    options.folder = args->variants != "single_file";
+    options.single_file = args->variants != "folder";
     const parity::Summary summary = parity::run(options, std::cout);
     if (summary.failed > 0) throw CLI::RuntimeError(1);
   });

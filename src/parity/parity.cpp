@@ -66,8 +66,11 @@ const Checkpoint& CaseContext::checkpoint(const std::string& name, bool single_f
 
 std::vector<bool> CaseContext::variants(const std::string& model) const {
   const auto& models = manifest.at("models");
-  if (models.contains(model) && models[model].contains("single_file")) return {false, true};
-  return {false};
+  const bool has_single_file = models.contains(model) && models[model].contains("single_file");
+  std::vector<bool> result;
+  if (options.folder || !has_single_file) result.push_back(false);
+  if (options.single_file && has_single_file) result.push_back(true);
+  return result;
 }
 
 Check CaseContext::compare(const std::string& name, const Tensor& actual, const Tensor& expected) const {

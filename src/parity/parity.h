@@ -24,6 +24,9 @@ struct Options {
   // Extra tolerance for reduced-precision runs (f16/bf16 on cuda): rel L2 bound used instead of the manifest's
   // when larger. 0 = manifest tolerances only.
   double min_rel_l2 = 0.0;
+  // Which loadings of a model with a single-file checkpoint to run: the diffusers folder, the single file, or both.
+  bool folder = true;
+  bool single_file = true;
 };
 
 struct Check {

@@ -18,6 +18,7 @@
 #include "io/checkpoint.h"
 #include "io/tensor_source.h"
 #include "parity/kinds.h"
+#include "schedulers/python_json.h"
 
 namespace sdpp::test {
 
@@ -26,42 +27,12 @@ inline std::filesystem::path fixtures_dir() {
   return SDPP_FIXTURES_DIR;
 }
 
-// Python's json module writes non-finite floats as bare NaN / Infinity / -Infinity (the manifest has some in
-// scheduler configs), which strict JSON parsers reject. The model tests never read those values: they become null.
-inline std::string without_nonfinite_literals(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char ch = text[i];
-    if (in_string) {
-      out += ch;
-      if (ch == '\\' && i + 1 < text.size()) out += text[++i];
-      else if (ch == '"') in_string = false;
-      continue;
-    }
-    if (ch == '"') in_string = true;
-    bool replaced = false;
-    for (const char* literal : {"-Infinity", "Infinity", "NaN"}) {
-      const size_t n = std::char_traits<char>::length(literal);
-      if (text.compare(i, n, literal) == 0) {
-        out += "null";
-        i += n - 1;
-        replaced = true;
-        break;
-      }
-    }
-    if (!replaced) out += ch;
-  }
-  return out;
-}
-
 inline const nlohmann::json& fixture_manifest() {
   static const nlohmann::json manifest = [] {
     std::ifstream in(fixtures_dir() / "manifest.json");
     if (!in) return nlohmann::json();
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return nlohmann::json::parse(without_nonfinite_literals(text));
+    return schedulers::parse_python_json(text);  // the manifest has Python's -Infinity literals
   }();
   return manifest;
 }

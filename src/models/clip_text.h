@@ -1,7 +1,7 @@
 // transformers `CLIPTextModel` / `CLIPTextModelWithProjection` (models/clip/modeling_clip.py): token + position
 // embeddings, pre-LN encoder layers with causal self-attention, final_layer_norm, pooled output at the EOS token and,
-// with a projection, text_embeds = text_projection(pooled). Keys: text_model.embeddings.*, text_model.encoder.layers.N.*,
-// text_model.final_layer_norm.*, text_projection.weight.
+// with a projection, text_embeds = text_projection(pooled). Keys: text_model.embeddings.*,
+// text_model.encoder.layers.N.*, text_model.final_layer_norm.*, text_projection.weight.
 #pragma once
 #include <vector>
 

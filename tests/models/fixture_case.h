@@ -59,8 +59,10 @@ inline parity::Options cpu_f32_options() {
   return options;
 }
 
-// Runs case `name` with `runner` and expects every check to pass; returns the checks for further assertions.
-inline std::vector<parity::Check> expect_case_passes(const std::string& name, const parity::CaseRunner& runner) {
+// Runs case `name` with `runner` and expects every check to pass, except those named in `known_gaps` (fixture
+// defects documented in docs/PARITY.md, each asserted by a test of its own); returns the checks.
+inline std::vector<parity::Check> expect_case_passes(const std::string& name, const parity::CaseRunner& runner,
+                                                     const std::set<std::string>& known_gaps = {}) {
   const nlohmann::json* spec = fixture_spec(name);
   EXPECT_NE(spec, nullptr) << "case '" << name << "' not in " << (fixtures_dir() / "manifest.json");
   if (!spec) return {};
@@ -69,6 +71,7 @@ inline std::vector<parity::Check> expect_case_passes(const std::string& name, co
   std::vector<parity::Check> checks = runner(context);
   EXPECT_FALSE(checks.empty()) << name;
   for (const parity::Check& check : checks) {
+    if (known_gaps.count(check.name)) continue;
     EXPECT_TRUE(check.pass) << name << " / " << check.name << ": " << check.metric << " " << check.error
                             << " > tolerance " << check.tolerance;
   }

@@ -1,9 +1,10 @@
 // Times one UNet2DConditionModel forward (one sampling step's model call) at full size with random weights, so no
 // checkpoint is needed:
 //   sdpp_unet_bench [--model sd15|sd21|sdxl] [--batch 2] [--latent 64] [--dtype f16|bf16|f32] [--iters 20]
-//                   [--warmup 3] [--graph] [--profile] [--device cuda:0]
+//                   [--warmup 3] [--graph] [--profile] [--nchw] [--device cuda:0]
 // --graph captures the forward once into a CUDA graph and times its replays (inputs fixed at capture time).
-// --profile prints per-op device times of one eager forward (SDPP_CUDA_PROFILE).
+// --profile prints per-op device times of one forward (SDPP_CUDA_PROFILE): eager, or one graph replay with --graph
+// (timed replays then include the profiling events). --nchw keeps activations NCHW (SDPP_CUDA_LAYOUT=nchw).
 // The weight shapes are discovered from the model code itself: a source that answers every key with an empty
 // shape makes WeightLoader report the shape it expected, which is recorded before constructing again.
 #include <algorithm>
@@ -33,7 +34,7 @@ struct Args {
   std::string model = "sd15", dtype = "f16", device = "cuda:0";
   int64_t batch = 2, latent = 64;
   int iters = 20, warmup = 3;
-  bool graph = false, profile = false;
+  bool graph = false, profile = false, nchw = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -53,6 +54,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--warmup") a.warmup = std::stoi(value());
     else if (k == "--graph") a.graph = true;
     else if (k == "--profile") a.profile = true;
+    else if (k == "--nchw") a.nchw = true;
     else throw Error(ErrorCode::InvalidArgument, "unknown argument '" + k + "'");
   }
   return a;
@@ -182,6 +184,7 @@ double median(std::vector<double> v) {
 
 int run(const Args& a) {
   if (a.profile) setenv("SDPP_CUDA_PROFILE", "1", 1);
+  if (a.nchw) setenv("SDPP_CUDA_LAYOUT", "nchw", 1);
   init_backends();
   const Device device = Device::parse(a.device);
   DType dtype;
@@ -216,8 +219,8 @@ int run(const Args& a) {
   for (int i = 0; i < a.warmup; ++i) forward();
   backend.synchronize();
   auto* cuda = dynamic_cast<cuda::CudaBackend*>(&backend);
-  if (a.profile && cuda) {
-    cuda->profile_report();  // drop warm-up records
+  if (a.profile && cuda) cuda->profile_report();  // drop the warm-up records (they include algorithm searches)
+  if (a.profile && cuda && !a.graph) {
     forward();
     std::printf("per-op device time of one forward:\n%s", cuda->profile_report().c_str());
   }
@@ -229,6 +232,10 @@ int run(const Args& a) {
     cuda->begin_capture();
     out = forward();
     cudaGraphExec_t graph = cuda->end_capture();
+    if (a.profile) {
+      cuda->launch_graph(graph);
+      std::printf("per-op device time of one graph replay:\n%s", cuda->profile_report().c_str());
+    }
     for (int i = 0; i < a.warmup; ++i) cuda->launch_graph(graph);
     backend.synchronize();
     for (int i = 0; i < a.iters; ++i) {

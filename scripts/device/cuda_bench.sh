@@ -12,6 +12,9 @@ cmake --build "$SDPP_DEVICE_BUILD" --target test_cuda sdpp_unet_bench -j16 >"$OU
 SDPP_TEST_VERBOSE=1 "$SDPP_DEVICE_BUILD/tests/test_cuda" >"$OUTDIR/test_cuda_verbose.log" 2>&1
 echo "test_cuda: $(grep -E '^\[  (PASSED|FAILED) ' "$OUTDIR/test_cuda_verbose.log" | tr '\n' ' ')"
 grep -E "^\[  FAILED" "$OUTDIR/test_cuda_verbose.log" | head -20
+SDPP_CUDA_LAYOUT=nchw "$SDPP_DEVICE_BUILD/tests/test_cuda" >"$OUTDIR/test_cuda_nchw.log" 2>&1
+echo "test_cuda (SDPP_CUDA_LAYOUT=nchw): $(grep -E '^\[  (PASSED|FAILED) ' "$OUTDIR/test_cuda_nchw.log" | tr '\n' ' ')"
+grep -E "^\[  FAILED" "$OUTDIR/test_cuda_nchw.log" | head -10
 IFS=';' read -ra runs <<<"${BENCH:---model sd15}"
 i=0
 for args in "${runs[@]}"; do

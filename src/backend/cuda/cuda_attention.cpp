@@ -38,7 +38,7 @@ Tensor CudaBackend::attention(const Tensor& q_in, const Tensor& k_in, const Tens
   activate();
   auto scope = profiler_.begin(o.causal ? "attention(causal)" : "attention", q_in, &k_in);
   const DType dtype = q_in.dtype();
-  const Tensor k = as_dtype(k_in, dtype), v = as_dtype(v_in, dtype);
+  const Tensor k = as_dtype(contiguous(k_in), dtype), v = as_dtype(contiguous(v_in), dtype);
   if (q_in.numel() == 0) return empty(q_in.shape(), dtype);
   if (fused_attention_ && D <= 160) {
     Tensor out = empty(q_in.shape(), dtype);

@@ -92,6 +92,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
   poison_ = env_is("SDPP_CUDA_POISON", "1");
   fused_attention_ = !env_is("SDPP_CUDA_ATTENTION", "generic");
   if (env_is("SDPP_CUDA_PROFILE", "1")) profiler_.enable(stream_);
+  channels_last_ = !env_is("SDPP_CUDA_LAYOUT", "nchw");
 }
 
 // Tensors can outlive the backend at process exit; their deleters then fail quietly, so the stream is left alive
@@ -101,6 +102,7 @@ CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
   for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
   linear_plans_.clear();
+  krsc_weights_.clear();
   conv_plans_.clear();
   if (cudnn_) cudnnDestroy(cudnn_);
   if (cublaslt_) cublasLtDestroy(cublaslt_);
@@ -205,7 +207,36 @@ void CudaBackend::convert(const Tensor& src, Tensor& dst) {
   launch_convert(src.raw(), src.dtype(), dst.raw(), dst.dtype(), src.numel(), stream_);
 }
 
-Tensor CudaBackend::empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype, device()); }
+Tensor CudaBackend::empty(const Shape& shape, DType dtype, MemoryFormat format) {
+  Tensor t = Tensor::empty(shape, dtype, device());
+  t.set_format(format);
+  return t;
+}
+
+Tensor CudaBackend::view(const Tensor& x, const Shape& shape, MemoryFormat format) const {
+  Tensor t = Tensor::wrap(x.raw(), shape, x.dtype(), device(), x.storage());
+  t.set_format(format);
+  return t;
+}
+
+Tensor CudaBackend::contiguous(const Tensor& x) {
+  if (!is_channels_last(x)) return x;
+  activate();
+  auto scope = profiler_.begin("to_nchw", x);
+  Tensor out = empty(x.shape(), x.dtype());
+  launch_transpose(x.raw(), out.raw(), dtype_size(x.dtype()), x.dim(0), x.dim(2) * x.dim(3), x.dim(1), stream_);
+  return out;
+}
+
+Tensor CudaBackend::to_channels_last(const Tensor& x) {
+  if (is_channels_last(x)) return x;
+  if (x.ndim() != 4) throw Error(ErrorCode::Internal, "to_channels_last: " + shape_str(x.shape()) + " is not 4-d");
+  activate();
+  auto scope = profiler_.begin("to_nhwc", x);
+  Tensor out = empty(x.shape(), x.dtype(), MemoryFormat::ChannelsLast);
+  launch_transpose(x.raw(), out.raw(), dtype_size(x.dtype()), x.dim(0), x.dim(1), x.dim(2) * x.dim(3), stream_);
+  return out;
+}
 
 Tensor CudaBackend::as_dtype(const Tensor& x, DType dtype) { return x.dtype() == dtype ? x : x.to(dtype); }
 
@@ -223,7 +254,7 @@ Tensor CudaBackend::unary(const Tensor& x, int op, int act, float p0, float p1) 
   check_input(x, "unary op");
   activate();
   auto scope = profiler_.begin(op == int(UnaryOp::Activation) ? "activation" : "unary", x);
-  Tensor out = empty(x.shape(), x.dtype());
+  Tensor out = empty(x.shape(), x.dtype(), x.format());
   launch_unary(x.raw(), x.dtype(), out.raw(), out.dtype(), x.numel(), UnaryOp(op), act, p0, p1, stream_);
   return out;
 }
@@ -243,12 +274,22 @@ Tensor CudaBackend::clamp(const Tensor& x, float lo, float hi) {
 
 Tensor CudaBackend::exp(const Tensor& x) { return unary(x, int(UnaryOp::Exp), 0, 0.0f, 0.0f); }
 
-Tensor CudaBackend::binary(const Tensor& a, const Tensor& b, int op, const char* name) {
-  check_input(a, name);
-  check_input(b, name);
+Tensor CudaBackend::binary(const Tensor& a_in, const Tensor& b_in, int op, const char* name) {
+  check_input(a_in, name);
+  check_input(b_in, name);
+  Tensor a = a_in, b = b_in;
   Broadcast bc;
-  int64_t inner = 1;
-  if (a.shape() == b.shape()) {
+  int64_t inner = 1, channels = 1;
+  // A channels-last `a` keeps its layout: b follows it, or is a per-(sample, channel) [N, C] vector.
+  const bool cl_per_channel = is_channels_last(a) && b.ndim() == 2 && b.dim(0) == a.dim(0) && b.dim(1) == a.dim(1);
+  if (is_channels_last(a) && a.shape() == b.shape()) b = to_channels_last(b);
+  if (is_channels_last(a) && a.shape() != b.shape() && !cl_per_channel) a = contiguous(a);
+  if (!is_channels_last(a)) b = contiguous(b);
+  if (cl_per_channel) {
+    bc = Broadcast::ChannelsLast;
+    channels = a.dim(1);
+    inner = a.numel() / a.dim(0);
+  } else if (a.shape() == b.shape()) {
     bc = Broadcast::Same;
   } else if (b.ndim() == 2 && a.ndim() > 2 && b.dim(0) == a.dim(0) && b.dim(1) == a.dim(1)) {
     bc = Broadcast::Outer;  // [N, C] over the spatial dims of [N, C, ...]
@@ -262,9 +303,9 @@ Tensor CudaBackend::binary(const Tensor& a, const Tensor& b, int op, const char*
   }
   activate();
   auto scope = profiler_.begin(name, a, &b);
-  Tensor out = empty(a.shape(), a.dtype());
+  Tensor out = empty(a.shape(), a.dtype(), a.format());
   launch_binary(a.raw(), a.dtype(), b.raw(), b.dtype(), out.raw(), out.dtype(), a.numel(), BinaryOp(op), bc, inner, 0,
-                stream_);
+                stream_, channels);
   return out;
 }
 
@@ -282,6 +323,12 @@ Tensor CudaBackend::lincomb(std::span<const Tensor> xs, std::span<const double> 
   }
   activate();
   auto scope = profiler_.begin("lincomb", xs[0]);
+  // Elementwise over the data: all inputs must share one layout (channels-last only when all are).
+  bool all_cl = true;
+  for (const Tensor& x : xs) all_cl = all_cl && is_channels_last(x);
+  std::vector<Tensor> same_layout;
+  for (const Tensor& x : xs) same_layout.push_back(all_cl ? x : contiguous(x));
+  const MemoryFormat format = all_cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   const DType out_type = xs[0].dtype();
   const int64_t n = xs[0].numel();
   // Up to kMaxLincombInputs terms per pass; longer sums carry an f32 partial result into the next pass.
@@ -296,22 +343,23 @@ Tensor CudaBackend::lincomb(std::span<const Tensor> xs, std::span<const double> 
       in.count = 1;
     }
     while (next < xs.size() && in.count < kMaxLincombInputs) {
-      in.data[in.count] = xs[next].raw();
-      in.dtype[in.count] = xs[next].dtype();
+      in.data[in.count] = same_layout[next].raw();
+      in.dtype[in.count] = same_layout[next].dtype();
       in.coeff[in.count] = float(coeffs[next]);
       ++in.count;
       ++next;
     }
     const bool last = next == xs.size();
-    Tensor out = empty(xs[0].shape(), last ? out_type : DType::F32);
+    Tensor out = empty(xs[0].shape(), last ? out_type : DType::F32, format);
     launch_lincomb(in, out.raw(), out.dtype(), n, stream_);
     if (last) return out;
     partial = out;
   }
 }
 
-Tensor CudaBackend::geglu(const Tensor& x) {
-  check_input(x, "geglu");
+Tensor CudaBackend::geglu(const Tensor& x_in) {
+  check_input(x_in, "geglu");
+  const Tensor x = contiguous(x_in);
   const int64_t two_f = x.dim(-1);
   if (two_f % 2 != 0) throw Error(ErrorCode::ShapeMismatch, "geglu: odd last dim in " + shape_str(x.shape()));
   Shape out_shape = x.shape();
@@ -338,16 +386,17 @@ Tensor CudaBackend::group_norm(const Tensor& x, int groups, const Tensor& gamma,
                                               shape_str(beta.shape()) + " for " + std::to_string(C) + " channels");
   activate();
   auto scope = profiler_.begin(act == ops::Activation::None ? "group_norm" : "group_norm+act", x);
-  Tensor out = empty(x.shape(), x.dtype());
+  Tensor out = empty(x.shape(), x.dtype(), x.format());
   if (x.numel() == 0) return out;
   Tensor scratch = empty({group_norm_scratch_floats(N, C, inner, groups)}, DType::F32);
   launch_group_norm(x.raw(), x.dtype(), gamma.raw(), gamma.dtype(), beta.raw(), beta.dtype(), out.raw(), out.dtype(),
-                    N, C, inner, groups, eps, int(act), scratch.data<float>(), stream_);
+                    N, C, inner, groups, eps, int(act), is_channels_last(x), scratch.data<float>(), stream_);
   return out;
 }
 
-Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
-  check_input(x, "layer_norm");
+Tensor CudaBackend::layer_norm(const Tensor& x_in, const Tensor& gamma, const Tensor& beta, float eps) {
+  check_input(x_in, "layer_norm");
+  const Tensor x = contiguous(x_in);
   check_input(gamma, "layer_norm");
   check_input(beta, "layer_norm");
   const int64_t C = x.ndim() ? x.dim(-1) : 0;
@@ -370,9 +419,13 @@ Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
     throw Error(ErrorCode::ShapeMismatch, "upsample_nearest2x: expected [N, C, H, W], got " + shape_str(x.shape()));
   activate();
   auto scope = profiler_.begin("upsample_nearest2x", x);
-  Tensor out = empty({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)}, x.dtype());
-  launch_upsample_nearest2x(x.raw(), out.raw(), dtype_size(x.dtype()), x.dim(0) * x.dim(1), x.dim(2), x.dim(3),
-                            stream_);
+  Tensor out = empty({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)}, x.dtype(), x.format());
+  if (is_channels_last(x))
+    launch_upsample_nearest2x_cl(x.raw(), out.raw(), dtype_size(x.dtype()), x.dim(0), x.dim(2), x.dim(3), x.dim(1),
+                                 stream_);
+  else
+    launch_upsample_nearest2x(x.raw(), out.raw(), dtype_size(x.dtype()), x.dim(0) * x.dim(1), x.dim(2), x.dim(3),
+                              stream_);
   return out;
 }
 
@@ -396,12 +449,21 @@ Tensor CudaBackend::concat(std::span<const Tensor> xs, int dim) {
   auto scope = profiler_.begin("concat", xs[0], xs.size() > 1 ? &xs[1] : nullptr);
   const DType dtype = xs[0].dtype();
   const size_t es = dtype_size(dtype);
-  const int64_t outer = span_numel(first, 0, d), inner = span_numel(first, d + 1, nd);
-  Tensor out = empty(out_shape, dtype);
+  // Channels-last inputs concatenated along batch or channels stay channels-last: in [N, H, W, C] data those are
+  // the outermost dim, or the innermost one with N * H * W rows.
+  bool any_cl = false;
+  for (const Tensor& x : xs) any_cl = any_cl || is_channels_last(x);
+  const bool cl = any_cl && nd == 4 && d <= 1;
+  int64_t outer = span_numel(first, 0, d), inner = span_numel(first, d + 1, nd);
+  if (cl && d == 1) {
+    outer = first[0] * first[2] * first[3];
+    inner = 1;
+  }
+  Tensor out = empty(out_shape, dtype, cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
   const size_t out_row = size_t(out_shape[size_t(d)] * inner) * es;
   size_t offset = 0;
   for (const Tensor& x : xs) {
-    const Tensor src = as_dtype(x, dtype);
+    const Tensor src = cl ? to_channels_last(as_dtype(x, dtype)) : contiguous(as_dtype(x, dtype));
     const size_t row = size_t(x.shape()[size_t(d)] * inner) * es;
     copy_rows(static_cast<char*>(out.raw()) + offset, out_row, src.raw(), row, row, outer, stream_);
     offset += row;
@@ -409,8 +471,12 @@ Tensor CudaBackend::concat(std::span<const Tensor> xs, int dim) {
   return out;
 }
 
-Tensor CudaBackend::slice(const Tensor& x, int dim, int64_t start, int64_t end) {
-  check_input(x, "slice");
+Tensor CudaBackend::slice(const Tensor& x_in, int dim, int64_t start, int64_t end) {
+  check_input(x_in, "slice");
+  // Channels-last slices along batch or channels stay channels-last (see concat); others go through NCHW.
+  const int d_in = x_in.ndim() == 4 ? (dim < 0 ? dim + 4 : dim) : -1;
+  const bool cl = is_channels_last(x_in) && (d_in == 0 || d_in == 1);
+  const Tensor x = cl ? x_in : contiguous(x_in);
   const int nd = x.ndim();
   const int d = normalize_dim(dim, nd, "slice", x.shape());
   const int64_t size = x.shape()[size_t(d)];
@@ -422,8 +488,12 @@ Tensor CudaBackend::slice(const Tensor& x, int dim, int64_t start, int64_t end) 
   activate();
   auto scope = profiler_.begin("slice", x);
   const size_t es = dtype_size(x.dtype());
-  const int64_t outer = span_numel(x.shape(), 0, d), inner = span_numel(x.shape(), d + 1, nd);
-  Tensor out = empty(out_shape, x.dtype());
+  int64_t outer = span_numel(x.shape(), 0, d), inner = span_numel(x.shape(), d + 1, nd);
+  if (cl && d == 1) {
+    outer = x.dim(0) * x.dim(2) * x.dim(3);
+    inner = 1;
+  }
+  Tensor out = empty(out_shape, x.dtype(), x.format());
   const size_t in_row = size_t(size * inner) * es, out_row = size_t((end - start) * inner) * es;
   copy_rows(out.raw(), out_row, static_cast<const char*>(x.raw()) + size_t(start * inner) * es, in_row, out_row, outer,
             stream_);
@@ -436,6 +506,7 @@ Tensor CudaBackend::to_tokens(const Tensor& x) {
   activate();
   auto scope = profiler_.begin("to_tokens", x);
   const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
+  if (is_channels_last(x)) return view(x, {N, HW, C}, MemoryFormat::Contiguous);  // [N, H, W, C] data is [N, HW, C]
   Tensor out = empty({N, HW, C}, x.dtype());
   launch_transpose(x.raw(), out.raw(), dtype_size(x.dtype()), N, C, HW, stream_);
   return out;
@@ -449,6 +520,7 @@ Tensor CudaBackend::from_tokens(const Tensor& x, int64_t height, int64_t width) 
   activate();
   auto scope = profiler_.begin("from_tokens", x);
   const int64_t N = x.dim(0), HW = x.dim(1), C = x.dim(2);
+  if (channels_last_) return view(x, {N, C, height, width}, MemoryFormat::ChannelsLast);
   Tensor out = empty({N, C, height, width}, x.dtype());
   launch_transpose(x.raw(), out.raw(), dtype_size(x.dtype()), N, HW, C, stream_);
   return out;

@@ -34,7 +34,8 @@ class CudaBackend final : public Backend {
   void copy_to_host(void* dst, const void* src, size_t bytes) override;
   void fill_zero(void* dst, size_t bytes) override;
   void convert(const Tensor& src, Tensor& dst) override;
-  Tensor contiguous(const Tensor& x) override { return x; }
+  // Channels-last [N, C, H, W] tensors (data [N, H, W, C]) become a logical NCHW copy; anything else is returned.
+  Tensor contiguous(const Tensor& x) override;
   void synchronize() override;
 
   Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::LinearOptions& o) override;
@@ -75,7 +76,11 @@ class CudaBackend final : public Backend {
  private:
   // Makes this backend's device current for the calling thread (ops may come from any thread).
   void activate() const;
-  Tensor empty(const Shape& shape, DType dtype);
+  Tensor empty(const Shape& shape, DType dtype, MemoryFormat format = MemoryFormat::Contiguous);
+  static bool is_channels_last(const Tensor& x) { return x.ndim() == 4 && x.format() == MemoryFormat::ChannelsLast; }
+  Tensor to_channels_last(const Tensor& x);
+  // A tensor over x's bytes with another shape / format (no copy; keeps x's storage alive).
+  Tensor view(const Tensor& x, const Shape& shape, MemoryFormat format) const;
   // `x` on this device in `dtype` (converted copy when it differs), for ops that need one operand type.
   Tensor as_dtype(const Tensor& x, DType dtype);
   void check_input(const Tensor& x, const char* op) const;
@@ -85,7 +90,12 @@ class CudaBackend final : public Backend {
   Tensor attention_generic(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal);
   Tensor conv2d_im2col(const Tensor& x, const Tensor& w, int stride, int pad_top, int pad_left, int64_t out_h,
                        int64_t out_w);
-  ConvPlan& conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w);
+  // NHWC convolution with bias and residual applied; undefined when cuDNN offers no NHWC algorithm.
+  Tensor conv2d_channels_last(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual, int stride,
+                              int pad_h, int pad_w, const Shape& out_shape);
+  ConvPlan& conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w, bool nhwc);
+  // Weight [O, C, kh, kw] repacked as [O, kh, kw, C] for NHWC convolutions, cached per weight storage.
+  const Tensor& weight_krsc(const Tensor& w);
 
   int index_;
   cudaStream_t stream_ = nullptr;
@@ -97,6 +107,10 @@ class CudaBackend final : public Backend {
   bool poison_ = false;
   bool fused_attention_ = true;
   bool capturing_ = false;
+  // Activation layout: convolutions produce channels-last tensors that the image ops keep (SDPP_CUDA_LAYOUT=nchw
+  // turns this off, for comparison).
+  bool channels_last_ = true;
+  std::map<const void*, std::pair<std::weak_ptr<Storage>, Tensor>> krsc_weights_;
   std::vector<std::shared_ptr<void>> capture_uploads_;  // pinned staging buffers referenced by captured graphs
   std::vector<cudaGraphExec_t> graphs_;
   OpProfiler profiler_;

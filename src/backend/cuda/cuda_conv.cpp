@@ -1,5 +1,8 @@
-// conv2d through cuDNN (NCHW, f32 accumulation), with an im2col + cuBLAS fallback for configurations cuDNN rejects.
+// conv2d through cuDNN (f32 accumulation), with an im2col + cuBLAS fallback for configurations cuDNN rejects.
 //
+// Channels-last (the default): activations are NHWC and stay so; weights are repacked once to KRSC and cached;
+// 1x1 convolutions are plain GEMMs (cuBLASLt, bias and residual in the epilogue). NCHW remains the fallback when
+// cuDNN offers no NHWC algorithm (and the whole path with SDPP_CUDA_LAYOUT=nchw).
 // The algorithm is chosen once per shape by cudnnFind (timed on the call's own buffers) and cached; f32 convolutions
 // are held to FMA math so TF32 never rounds the reference-precision path. Asymmetric padding (the VAE encoder's
 // (0, 1, 0, 1) downsample) is materialised by a pad kernel, since cuDNN takes one pad per dimension. Bias and
@@ -49,9 +52,11 @@ bool fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffffLL; }
 
 }  // namespace
 
-ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w) {
+// x and w hold NCHW / KCRS data, or NHWC / KRSC data when `nhwc` (logical dims are the same either way).
+ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w, bool nhwc) {
   const auto key = std::make_tuple(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), stride, pad_h,
-                                   pad_w, int(w.dtype()));
+                                   pad_w, int(w.dtype()) | (nhwc ? 0x100 : 0));
+  const cudnnTensorFormat_t format = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
   auto it = conv_plans_.find(key);
   if (it != conv_plans_.end()) return *it->second;
   auto plan = std::make_shared<ConvPlan>();
@@ -63,16 +68,15 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     SDPP_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y));
     SDPP_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
     SDPP_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
-    SDPP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NCHW, t, int(x.dim(0)), int(x.dim(1)),
-                                                int(x.dim(2)), int(x.dim(3))));
-    SDPP_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, t, CUDNN_TENSOR_NCHW, int(w.dim(0)), int(w.dim(1)),
-                                                int(w.dim(2)), int(w.dim(3))));
+    SDPP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, format, t, int(x.dim(0)), int(x.dim(1)), int(x.dim(2)),
+                                                int(x.dim(3))));
+    SDPP_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, t, format, int(w.dim(0)), int(w.dim(1)), int(w.dim(2)),
+                                                int(w.dim(3))));
     SDPP_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan->conv, pad_h, pad_w, stride, stride, 1, 1,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(
         plan->conv, w.dtype() == DType::F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
-    SDPP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, CUDNN_TENSOR_NCHW, t, int(x.dim(0)), int(w.dim(0)), int(ho),
-                                                int(wo)));
+    SDPP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, format, t, int(x.dim(0)), int(w.dim(0)), int(ho), int(wo)));
     // cudnnFind times candidates on real buffers; the output is written by the real call afterwards.
     Tensor y = empty({x.dim(0), w.dim(0), ho, wo}, w.dtype());
     Tensor workspace = empty({int64_t(kFindWorkspaceBytes)}, DType::U8);
@@ -91,6 +95,56 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     }
   }
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
+}
+
+const Tensor& CudaBackend::weight_krsc(const Tensor& w) {
+  auto it = krsc_weights_.find(w.raw());
+  if (it != krsc_weights_.end() && it->second.first.lock() == w.storage()) return it->second.second;
+  Tensor packed = empty(w.shape(), w.dtype());  // logical [O, C, kh, kw], data [O, kh, kw, C]
+  launch_transpose(w.raw(), packed.raw(), dtype_size(w.dtype()), w.dim(0), w.dim(1), w.dim(2) * w.dim(3), stream_);
+  auto& entry = krsc_weights_[w.raw()];
+  entry = {w.storage(), packed};
+  return entry.second;
+}
+
+Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
+                                         const Tensor& residual_in, int stride, int pad_h, int pad_w,
+                                         const Shape& out_shape) {
+  const DType dtype = weight.dtype();
+  const int64_t N = x_in.dim(0), C = x_in.dim(1), O = weight.dim(0);
+  const int64_t pixels_out = N * out_shape[2] * out_shape[3];
+  if (weight.dim(2) == 1 && weight.dim(3) == 1 && stride == 1 && pad_h == 0 && pad_w == 0) {
+    // A 1x1 convolution over [N, H, W, C] data is the GEMM [N*H*W, C] x [O, C]^T, bias and residual fused.
+    const Tensor x = to_channels_last(x_in);
+    const Tensor residual = residual_in.defined() ? view(to_channels_last(residual_in), {pixels_out, O}, MemoryFormat::Contiguous)
+                                                  : Tensor();
+    ops::LinearOptions lo;
+    lo.residual = residual.defined() ? &residual : nullptr;
+    const Tensor y = linear(view(x, {pixels_out, C}, MemoryFormat::Contiguous),
+                            view(weight, {O, C}, MemoryFormat::Contiguous), bias, lo);
+    return view(y, out_shape, MemoryFormat::ChannelsLast);
+  }
+  // Repacking allocates the cached weight: never for the first time inside a graph capture (that memory would
+  // belong to the graph).
+  if (capturing_ && !krsc_weights_.count(weight.raw())) return Tensor();
+  const Tensor x = to_channels_last(x_in);
+  const Tensor& w_krsc = weight_krsc(weight);
+  ConvPlan& plan = conv_plan(x, w_krsc, stride, pad_h, pad_w, true);
+  if (!plan.use_cudnn) return Tensor();
+  Tensor y = empty(out_shape, dtype, MemoryFormat::ChannelsLast);
+  Tensor workspace = plan.workspace_bytes ? empty({int64_t(plan.workspace_bytes)}, DType::U8) : Tensor();
+  const float alpha = 1.0f, beta = 0.0f;
+  SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, w_krsc.raw(), plan.conv, plan.algo,
+                                           workspace.defined() ? workspace.raw() : nullptr, plan.workspace_bytes,
+                                           &beta, plan.y, y.raw()));
+  if (bias.defined() || residual_in.defined()) {
+    const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
+    // channel = i % O in [N, H, W, O] data
+    launch_bias_residual(y.raw(), dtype, bias.defined() ? bias.raw() : nullptr, dtype,
+                         residual.defined() ? residual.raw() : nullptr, dtype, y.raw(), dtype, pixels_out, O, 1,
+                         stream_);
+  }
+  return y;
 }
 
 Tensor CudaBackend::conv2d_im2col(const Tensor& x, const Tensor& w, int stride, int pad_top, int pad_left,
@@ -138,43 +192,49 @@ Tensor CudaBackend::conv2d(const Tensor& x_in, const Tensor& weight, const Tenso
       throw Error(ErrorCode::ShapeMismatch, "conv2d: bias " + shape_str(bias_in.shape()) + " for " + std::to_string(O) + " outputs");
   }
   const Shape out_shape{N, O, ho, wo};
-  const Tensor* residual = o.residual && o.residual->defined() ? o.residual : nullptr;
-  if (residual) {
-    check_input(*residual, "conv2d");
-    if (residual->shape() != out_shape)
+  const Tensor* residual_in = o.residual && o.residual->defined() ? o.residual : nullptr;
+  if (residual_in) {
+    check_input(*residual_in, "conv2d");
+    if (residual_in->shape() != out_shape)
       throw Error(ErrorCode::ShapeMismatch,
-                  "conv2d: residual " + shape_str(residual->shape()) + " vs output " + shape_str(out_shape));
+                  "conv2d: residual " + shape_str(residual_in->shape()) + " vs output " + shape_str(out_shape));
   }
   activate();
   auto scope = profiler_.begin("conv2d", x_in, &weight);
   Tensor x = as_dtype(x_in, dtype);
+  const Tensor bias = bias_in.defined() ? as_dtype(bias_in, dtype) : Tensor();
+  const Tensor residual = residual_in ? as_dtype(*residual_in, dtype) : Tensor();
   if (x.numel() == 0 || shape_numel(out_shape) == 0) return empty(out_shape, x_in.dtype());
 
   int pad_h = o.pad_top, pad_w = o.pad_left;
   if (o.pad_top != o.pad_bottom || o.pad_left != o.pad_right) {
+    x = contiguous(x);
     Tensor padded = empty({N, x.dim(1), padded_h, padded_w}, dtype);
     launch_pad2d(x.raw(), padded.raw(), dtype_size(dtype), N * x.dim(1), H, W, o.pad_top, o.pad_left, padded_h,
                  padded_w, stream_);
     x = padded;
     pad_h = pad_w = 0;
   }
-  ConvPlan& plan = conv_plan(x, weight, o.stride, pad_h, pad_w);
   Tensor out;
-  if (plan.use_cudnn) {
-    out = empty(out_shape, dtype);
-    Tensor workspace = plan.workspace_bytes ? empty({int64_t(plan.workspace_bytes)}, DType::U8) : Tensor();
-    const float alpha = 1.0f, beta = 0.0f;
-    SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, weight.raw(), plan.conv,
-                                             plan.algo, workspace.defined() ? workspace.raw() : nullptr,
-                                             plan.workspace_bytes, &beta, plan.y, out.raw()));
-  } else {
-    out = conv2d_im2col(x, weight, o.stride, pad_h, pad_w, ho, wo);
-  }
-  if (bias_in.defined() || residual) {
-    const Tensor bias = bias_in.defined() ? as_dtype(bias_in, dtype) : Tensor();
-    launch_bias_residual(out.raw(), dtype, bias.defined() ? bias.raw() : nullptr, dtype,
-                         residual ? residual->raw() : nullptr, residual ? residual->dtype() : dtype, out.raw(), dtype,
-                         N, O, ho * wo, stream_);
+  if (channels_last_) out = conv2d_channels_last(x, weight, bias, residual, o.stride, pad_h, pad_w, out_shape);
+  if (!out.defined()) {
+    x = contiguous(x);
+    ConvPlan& plan = conv_plan(x, weight, o.stride, pad_h, pad_w, false);
+    if (plan.use_cudnn) {
+      out = empty(out_shape, dtype);
+      Tensor workspace = plan.workspace_bytes ? empty({int64_t(plan.workspace_bytes)}, DType::U8) : Tensor();
+      const float alpha = 1.0f, beta = 0.0f;
+      SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, weight.raw(), plan.conv,
+                                               plan.algo, workspace.defined() ? workspace.raw() : nullptr,
+                                               plan.workspace_bytes, &beta, plan.y, out.raw()));
+    } else {
+      out = conv2d_im2col(x, weight, o.stride, pad_h, pad_w, ho, wo);
+    }
+    if (bias.defined() || residual.defined()) {
+      const Tensor r = contiguous(residual);
+      launch_bias_residual(out.raw(), dtype, bias.defined() ? bias.raw() : nullptr, dtype,
+                           r.defined() ? r.raw() : nullptr, dtype, out.raw(), dtype, N, O, ho * wo, stream_);
+    }
   }
   return x_in.dtype() == dtype ? out : out.to(x_in.dtype());
 }

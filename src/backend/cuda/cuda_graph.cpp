@@ -11,11 +11,13 @@ void CudaBackend::begin_capture() {
   // Relaxed: the pinned staging allocations of captured uploads are made while capturing.
   SDPP_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
   capturing_ = true;
+  profiler_.set_capturing(true);
 }
 
 cudaGraphExec_t CudaBackend::end_capture() {
   if (!capturing_) throw Error(ErrorCode::Internal, device().str() + ": end_capture without begin_capture");
   capturing_ = false;
+  profiler_.set_capturing(false);
   activate();
   cudaGraph_t graph = nullptr;
   SDPP_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));

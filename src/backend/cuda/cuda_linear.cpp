@@ -69,9 +69,9 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
   }
   activate();
   auto scope = profiler_.begin(o.activation == ops::Activation::None ? "linear" : "linear+act", x_in, &weight);
-  const Tensor x = as_dtype(x_in, dtype);
+  const Tensor x = as_dtype(contiguous(x_in), dtype);
   const Tensor bias = bias_in.defined() ? as_dtype(bias_in, dtype) : Tensor();
-  const Tensor residual = residual_in ? as_dtype(*residual_in, dtype) : Tensor();
+  const Tensor residual = residual_in ? as_dtype(contiguous(*residual_in), dtype) : Tensor();
   Tensor out = empty(out_shape, dtype);
   if (M * N == 0) return out;
 

@@ -30,9 +30,12 @@ __global__ void unary_kernel(const void* x, DType xt, void* out, DType ot, int64
 }
 
 __global__ void binary_kernel(const void* a, DType at, const void* b, DType bt, void* out, DType ot, int64_t n,
-                              BinaryOp op, Broadcast bc, int64_t inner, int act) {
+                              BinaryOp op, Broadcast bc, int64_t inner, int act, int64_t channels) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t j = bc == Broadcast::Same ? i : bc == Broadcast::Outer ? i / inner : i % inner;
+    const int64_t j = bc == Broadcast::Same    ? i
+                      : bc == Broadcast::Outer ? i / inner
+                      : bc == Broadcast::Inner ? i % inner
+                                               : (i / inner) * channels + i % channels;
     const float x = activate(load_f32(a, at, i), act);
     const float y = load_f32(b, bt, j);
     store_f32(out, ot, i, op == BinaryOp::Add ? x + y : x * y);
@@ -83,10 +86,11 @@ void launch_unary(const void* x, DType xt, void* out, DType ot, int64_t n, Unary
 }
 
 void launch_binary(const void* a, DType at, const void* b, DType bt, void* out, DType ot, int64_t n, BinaryOp op,
-                   Broadcast bc, int64_t inner, int act, cudaStream_t stream) {
+                   Broadcast bc, int64_t inner, int act, cudaStream_t stream, int64_t channels) {
   if (n == 0) return;
   binary_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(a, at, b, bt, out, ot, n, op, bc,
-                                                                   inner < 1 ? 1 : inner, act);
+                                                                   inner < 1 ? 1 : inner, act,
+                                                                   channels < 1 ? 1 : channels);
   SDPP_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,6 +1,6 @@
 // Fused attention (FlashAttention-2 style) for f16/bf16: scores never leave registers, softmax runs online in f32.
 //
-// A block takes 64 queries of one (batch, head); each of its 4 warps owns 16 query rows. Key/value tiles of 64 rows
+// A block takes 64 or 128 queries of one (batch, head); each of its 4 warps owns 16 or 32 query rows. Key/value tiles of 64 rows
 // stream through shared memory (cp.async, double-buffered). Per tile a warp computes S = Q K^T with m16n8k16 tensor
 // core MMAs, rescales its running max / sum, and accumulates O += P V, where P is re-packed from the S accumulator
 // registers directly into the A-operand layout (the C layout of two adjacent n8 tiles equals the A layout of one k16
@@ -18,7 +18,6 @@
 namespace sdpp::cuda {
 namespace {
 
-constexpr int kBlockQ = 64;   // queries per block
 constexpr int kBlockK = 64;   // keys per tile
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
@@ -78,9 +77,19 @@ __device__ __forceinline__ unsigned pack2<__nv_bfloat16>(float lo, float hi) {
   return *reinterpret_cast<unsigned*>(&h);
 }
 
+// Queries per warp: 16 * MT. Two m-tiles per warp (MT = 2) let every K/V fragment read from shared memory feed two
+// MMAs, halving shared-memory traffic per FLOP; wide heads keep MT = 1 to stay within the register file.
+template <int DP>
+__host__ __device__ constexpr int m_tiles() {
+  return DP <= 64 ? 2 : 1;
+}
+template <int DP>
+__host__ __device__ constexpr int block_q() {
+  return 16 * m_tiles<DP>() * kWarps;
+}
 template <int DP>
 constexpr int shared_bytes() {
-  return (kBlockQ + 4 * kBlockK) * (DP + kPad) * 2;  // Q + two buffers of (K, V)
+  return (block_q<DP>() + 4 * kBlockK) * (DP + kPad) * 2;  // Q + two buffers of (K, V)
 }
 
 // q/k/v/out rows have `row_stride` elements (H * D); head h starts at column h * D.
@@ -89,19 +98,21 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
                                                                    const T* __restrict__ v, T* __restrict__ out,
                                                                    int heads, int64_t lq, int64_t lk, int head_dim,
                                                                    float scale_log2, bool causal) {
+  constexpr int MT = m_tiles<DP>();
+  constexpr int BQ = block_q<DP>();
   constexpr int RS = DP + kPad;  // shared row stride in elements
   constexpr int KSTEPS = DP / 16;
   constexpr int DTILES = DP / 8;
   constexpr int NTILES = kBlockK / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sq = reinterpret_cast<T*>(smem_raw);
-  T* skv = sq + kBlockQ * RS;  // buffer b: K at skv + b * 2 * kBlockK * RS, V right after it
+  T* skv = sq + BQ * RS;  // buffer b: K at skv + b * 2 * kBlockK * RS, V right after it
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t bh = blockIdx.y;
   const int64_t b = bh / heads, h = bh % heads;
   const int64_t row_stride = int64_t(heads) * head_dim;
-  const int64_t q_begin = int64_t(blockIdx.x) * kBlockQ;
+  const int64_t q_begin = int64_t(blockIdx.x) * BQ;
   const T* qb = q + b * lq * row_stride + h * head_dim;
   const T* kb = k + b * lk * row_stride + h * head_dim;
   const T* vb = v + b * lk * row_stride + h * head_dim;
@@ -110,7 +121,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   // Zero the padded head-dim columns once; cp.async never writes them.
   if (head_dim < DP) {
     const int pad_cols = DP - head_dim;
-    for (int i = threadIdx.x; i < (kBlockQ + 4 * kBlockK) * pad_cols; i += kThreads)
+    for (int i = threadIdx.x; i < (BQ + 4 * kBlockK) * pad_cols; i += kThreads)
       sq[(i / pad_cols) * RS + head_dim + i % pad_cols] = T(0.0f);
   }
 
@@ -124,8 +135,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   };
   int64_t tiles = (lk + kBlockK - 1) / kBlockK;
   if (causal) {
-    const int64_t last_query = q_begin + kBlockQ - 1;
-    const int64_t needed = last_query / kBlockK + 1;
+    const int64_t needed = (q_begin + BQ - 1) / kBlockK + 1;
     if (needed < tiles) tiles = needed;
   }
   auto load_tile = [&](int64_t t) {
@@ -134,17 +144,22 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
     load_rows(sk + kBlockK * RS, vb, t * kBlockK, lk, kBlockK);
   };
 
-  load_rows(sq, qb, q_begin, lq, kBlockQ);
+  load_rows(sq, qb, q_begin, lq, BQ);
   load_tile(0);
   cp_async_commit();
 
-  unsigned qf[KSTEPS][4];
-  float o[DTILES][4];
-  for (int i = 0; i < DTILES; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
-  float row_max[2] = {-FLT_MAX, -FLT_MAX};
-  float row_sum[2] = {0.0f, 0.0f};
+  unsigned qf[MT][KSTEPS][4];
+  float o[MT][DTILES][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int i = 0; i < DTILES; ++i) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
+  // Per thread: rows g and g + 8 of each m-tile. Max in raw score units, sum of exp2 terms.
+  float row_max[MT][2], row_sum[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) row_max[mt][0] = row_max[mt][1] = -INFINITY, row_sum[mt][0] = row_sum[mt][1] = 0.0f;
   const int g = lane / 4, tq = lane % 4;
-  const int64_t query0 = q_begin + warp * 16 + g;  // this thread's rows: query0 and query0 + 8
+  const int64_t warp_q0 = q_begin + warp * 16 * MT + g;  // row g of m-tile 0
 
   for (int64_t t = 0; t < tiles; ++t) {
     if (t + 1 < tiles) {
@@ -156,15 +171,22 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
     }
     __syncthreads();
     if (t == 0) {
-      // Q fragments for this warp's 16 rows, kept in registers for every tile.
-      const int r = warp * 16 + (lane / 8 % 2) * 8 + lane % 8;
-      for (int ks = 0; ks < KSTEPS; ++ks) ldmatrix_x4(qf[ks], sq + r * RS + ks * 16 + (lane / 16) * 8);
+      // Q fragments for this warp's rows, kept in registers for every tile.
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        const int r = warp * 16 * MT + mt * 16 + (lane / 8 % 2) * 8 + lane % 8;
+#pragma unroll
+        for (int ks = 0; ks < KSTEPS; ++ks) ldmatrix_x4(qf[mt][ks], sq + r * RS + ks * 16 + (lane / 16) * 8);
+      }
     }
     const T* sk = skv + (t & 1) * 2 * kBlockK * RS;
     const T* sv = sk + kBlockK * RS;
 
-    float s[NTILES][4];
-    for (int i = 0; i < NTILES; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+    float s[MT][NTILES][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int i = 0; i < NTILES; ++i) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
 #pragma unroll
     for (int ks = 0; ks < KSTEPS; ++ks) {
 #pragma unroll
@@ -172,89 +194,103 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
         unsigned kf[4];
         const int m = lane / 8;
         ldmatrix_x4(kf, sk + (np * 16 + (m / 2) * 8 + lane % 8) * RS + ks * 16 + (m % 2) * 8);
-        mma16816<T>(s[2 * np], qf[ks], kf[0], kf[1]);
-        mma16816<T>(s[2 * np + 1], qf[ks], kf[2], kf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma16816<T>(s[mt][2 * np], qf[mt][ks], kf[0], kf[1]);
+          mma16816<T>(s[mt][2 * np + 1], qf[mt][ks], kf[2], kf[3]);
+        }
       }
     }
 
-    // Mask, scale (into log2 units), and update the running max of rows g and g + 8.
-    float tile_max[2] = {-FLT_MAX, -FLT_MAX};
+    // Masks only where a tile can hold masked keys: past the end of the keys, or after a query (causal).
+    const int64_t key0 = t * kBlockK;
+    if (key0 + kBlockK > lk || (causal && key0 + kBlockK - 1 > q_begin)) {
 #pragma unroll
-    for (int nt = 0; nt < NTILES; ++nt) {
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int64_t key = t * kBlockK + nt * 8 + tq * 2 + (e & 1);
-        const int64_t query = query0 + (e >> 1) * 8;
-        const bool masked = key >= lk || (causal && key > query);
-        s[nt][e] = masked ? -FLT_MAX : s[nt][e] * scale_log2;
-        tile_max[e >> 1] = fmaxf(tile_max[e >> 1], s[nt][e]);
+        for (int nt = 0; nt < NTILES; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int64_t key = key0 + nt * 8 + tq * 2 + (e & 1);
+            const int64_t query = warp_q0 + mt * 16 + (e >> 1) * 8;
+            if (key >= lk || (causal && key > query)) s[mt][nt][e] = -INFINITY;
+          }
+    }
+
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      float max_scaled[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float m = row_max[mt][r];
+#pragma unroll
+        for (int nt = 0; nt < NTILES; ++nt) m = fmaxf(m, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+        // A row that has seen only masked keys keeps max -inf; its terms must come out 0, not exp2(nan).
+        max_scaled[r] = m == -INFINITY ? 0.0f : m * scale_log2;
+        const float alpha = exp2f(row_max[mt][r] * scale_log2 - max_scaled[r]);
+        row_max[mt][r] = m;
+        row_sum[mt][r] *= alpha;
+#pragma unroll
+        for (int dt = 0; dt < DTILES; ++dt) {
+          o[mt][dt][2 * r] *= alpha;
+          o[mt][dt][2 * r + 1] *= alpha;
+        }
       }
-    }
-    float alpha[2];
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-      const float new_max = fmaxf(row_max[r], tile_max[r]);
-      alpha[r] = exp2f(row_max[r] - new_max);
-      row_max[r] = new_max;
-      row_sum[r] *= alpha[r];
-    }
+      for (int nt = 0; nt < NTILES; ++nt)
 #pragma unroll
-    for (int dt = 0; dt < DTILES; ++dt) {
-      o[dt][0] *= alpha[0];
-      o[dt][1] *= alpha[0];
-      o[dt][2] *= alpha[1];
-      o[dt][3] *= alpha[1];
+        for (int e = 0; e < 4; ++e) {
+          const float p = exp2f(fmaf(s[mt][nt][e], scale_log2, -max_scaled[e >> 1]));
+          s[mt][nt][e] = p;
+          row_sum[mt][e >> 1] += p;
+        }
     }
-    // P = exp2(s - max). Masked entries are set to 0 explicitly: while a row has seen only masked keys its max is
-    // -FLT_MAX as well, and exp2(s - max) would be 1.
-#pragma unroll
-    for (int nt = 0; nt < NTILES; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float m = row_max[e >> 1];
-        const float p = s[nt][e] == -FLT_MAX ? 0.0f : exp2f(s[nt][e] - m);
-        s[nt][e] = p;
-        row_sum[e >> 1] += p;
-      }
-    }
+
 #pragma unroll
     for (int ks = 0; ks < kBlockK / 16; ++ks) {
-      unsigned pa[4];
-      pa[0] = pack2<T>(s[2 * ks][0], s[2 * ks][1]);
-      pa[1] = pack2<T>(s[2 * ks][2], s[2 * ks][3]);
-      pa[2] = pack2<T>(s[2 * ks + 1][0], s[2 * ks + 1][1]);
-      pa[3] = pack2<T>(s[2 * ks + 1][2], s[2 * ks + 1][3]);
+      unsigned pa[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        pa[mt][0] = pack2<T>(s[mt][2 * ks][0], s[mt][2 * ks][1]);
+        pa[mt][1] = pack2<T>(s[mt][2 * ks][2], s[mt][2 * ks][3]);
+        pa[mt][2] = pack2<T>(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
+        pa[mt][3] = pack2<T>(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
+      }
 #pragma unroll
       for (int dp = 0; dp < DTILES / 2; ++dp) {
         unsigned vf[4];
         const int m = lane / 8;
         ldmatrix_x4_trans(vf, sv + (ks * 16 + (m % 2) * 8 + lane % 8) * RS + dp * 16 + (m / 2) * 8);
-        mma16816<T>(o[2 * dp], pa, vf[0], vf[1]);
-        mma16816<T>(o[2 * dp + 1], pa, vf[2], vf[3]);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma16816<T>(o[mt][2 * dp], pa[mt], vf[0], vf[1]);
+          mma16816<T>(o[mt][2 * dp + 1], pa[mt], vf[2], vf[3]);
+        }
       }
     }
     __syncthreads();  // the next iteration's prefetch overwrites the buffer just read
   }
 
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
-    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
-  }
   T* ob = out + b * lq * row_stride + h * head_dim;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int64_t query = query0 + r * 8;
-    if (query >= lq) continue;
-    const float inv = row_sum[r] > 0.0f ? 1.0f / row_sum[r] : 0.0f;
+  for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-    for (int dt = 0; dt < DTILES; ++dt) {
-      const int d = dt * 8 + tq * 2;
-      if (d < head_dim)
-        *reinterpret_cast<unsigned*>(ob + query * row_stride + d) =
-            pack2<T>(o[dt][r * 2] * inv, o[dt][r * 2 + 1] * inv);
+    for (int r = 0; r < 2; ++r) {
+      float sum = row_sum[mt][r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int64_t query = warp_q0 + mt * 16 + r * 8;
+      if (query >= lq) continue;
+      const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+#pragma unroll
+      for (int dt = 0; dt < DTILES; ++dt) {
+        const int d = dt * 8 + tq * 2;
+        if (d < head_dim)
+          *reinterpret_cast<unsigned*>(ob + query * row_stride + d) =
+              pack2<T>(o[mt][dt][r * 2] * inv, o[mt][dt][r * 2 + 1] * inv);
+      }
     }
   }
 }
@@ -273,7 +309,7 @@ void launch_dp(const void* q, const void* k, const void* v, void* out, int64_t b
                                          bytes));
     configured.fetch_or(bit);
   }
-  const dim3 grid(unsigned((lq + kBlockQ - 1) / kBlockQ), unsigned(batch * heads));
+  const dim3 grid(unsigned((lq + block_q<DP>() - 1) / block_q<DP>()), unsigned(batch * heads));
   flash_attention_kernel<T, DP><<<grid, kThreads, bytes, stream>>>(
       static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), static_cast<T*>(out), heads, lq,
       lk, head_dim, scale * 1.4426950408889634f, causal);
@@ -304,7 +340,7 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
                             cudaStream_t stream) {
   if (dtype != DType::F16 && dtype != DType::BF16) return false;
   if (head_dim % 8 != 0 || !aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(out)) return false;
-  if (lq <= 0 || lk <= 0 || batch * heads > 65535 || (lq + kBlockQ - 1) / kBlockQ > 0x7fffffffLL) return false;
+  if (lq <= 0 || lk <= 0 || batch * heads > 65535 || lq > 0x7fffffffLL) return false;
   if (dtype == DType::F16) return launch_typed<__half>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream);
   return launch_typed<__nv_bfloat16>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream);
 }

@@ -21,11 +21,13 @@ void launch_unary(const void* x, DType x_type, void* out, DType out_type, int64_
 
 enum class BinaryOp : int { Add, Mul };
 // How b is indexed for output element i: Same -> i, Outer -> i / inner (b [N, C] over [N, C, inner]),
-// Inner -> i % inner (b [C] over [..., C]).
-enum class Broadcast : int { Same, Outer, Inner };
+// Inner -> i % inner (b [C] over [..., C]), ChannelsLast -> (i / inner) * channels + i % channels (b [N, C] over
+// channels-last data [N, H, W, C], inner = H * W * C).
+enum class Broadcast : int { Same, Outer, Inner, ChannelsLast };
 // out = op(act(a), b[broadcast(i)])
 void launch_binary(const void* a, DType a_type, const void* b, DType b_type, void* out, DType out_type, int64_t n,
-                   BinaryOp op, Broadcast broadcast, int64_t inner, int activation_on_a, cudaStream_t stream);
+                   BinaryOp op, Broadcast broadcast, int64_t inner, int activation_on_a, cudaStream_t stream,
+                   int64_t channels = 1);
 
 // out[n, c, s] = y[n, c, s] + bias[c] (if bias) + residual[n, c, s] (if residual); all of y's dtype-agnostic kinds.
 void launch_bias_residual(const void* y, DType y_type, const void* bias, DType bias_type, const void* residual,
@@ -48,10 +50,11 @@ void launch_geglu(const void* x, DType x_type, void* out, DType out_type, int64_
 // ---- normalisation (norm.cu) ----
 // Floats of scratch that launch_group_norm needs for these sizes.
 int64_t group_norm_scratch_floats(int64_t batch, int64_t channels, int64_t inner, int groups);
-// x [N, C, inner] -> act((x - mean_g) * rstd_g * gamma[c] + beta[c]); statistics in f32 per (n, group).
+// x [N, C, inner] (or [N, inner, C] when `channels_last`) -> act((x - mean_g) * rstd_g * gamma[c] + beta[c]);
+// statistics in f32 per (n, group).
 void launch_group_norm(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
                        DType beta_type, void* out, DType out_type, int64_t batch, int64_t channels, int64_t inner,
-                       int groups, float eps, int activation, float* scratch, cudaStream_t stream);
+                       int groups, float eps, int activation, bool channels_last, float* scratch, cudaStream_t stream);
 // x [rows, C] normalised per row.
 void launch_layer_norm(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
                        DType beta_type, void* out, DType out_type, int64_t rows, int64_t channels, float eps,
@@ -61,6 +64,9 @@ void launch_layer_norm(const void* x, DType x_type, const void* gamma, DType gam
 // [planes, H, W] -> [planes, 2H, 2W]
 void launch_upsample_nearest2x(const void* x, void* out, size_t element_size, int64_t planes, int64_t height,
                                int64_t width, cudaStream_t stream);
+// [N, H, W, C] -> [N, 2H, 2W, C]
+void launch_upsample_nearest2x_cl(const void* x, void* out, size_t element_size, int64_t batch, int64_t height,
+                                  int64_t width, int64_t channels, cudaStream_t stream);
 // in [batch, rows, cols] -> out [batch, cols, rows]
 void launch_transpose(const void* in, void* out, size_t element_size, int64_t batch, int64_t rows, int64_t cols,
                       cudaStream_t stream);

@@ -17,6 +17,16 @@ __global__ void upsample_kernel(const T* x, T* out, int64_t n, int64_t height, i
   }
 }
 
+template <class T>
+__global__ void upsample_cl_kernel(const T* x, T* out, int64_t n, int64_t height, int64_t width, int64_t channels) {
+  const int64_t ow = width * 2, oh = height * 2;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = i % channels, pixel = i / channels;
+    const int64_t xo = pixel % ow, yo = (pixel / ow) % oh, batch = pixel / (ow * oh);
+    out[i] = x[((batch * height + yo / 2) * width + xo / 2) * channels + c];
+  }
+}
+
 // 32x32 tiles through shared memory so both the read and the write are coalesced.
 template <class T>
 __global__ void transpose_kernel(const T* in, T* out, int64_t rows, int64_t cols) {
@@ -89,6 +99,19 @@ void launch_upsample_nearest2x(const void* x, void* out, size_t es, int64_t plan
     using T = decltype(tag);
     upsample_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(static_cast<const T*>(x),
                                                                           static_cast<T*>(out), n, height, width);
+  });
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
+void launch_upsample_nearest2x_cl(const void* x, void* out, size_t es, int64_t batch, int64_t height, int64_t width,
+                                  int64_t channels, cudaStream_t stream) {
+  const int64_t n = batch * height * width * 4 * channels;
+  if (n == 0) return;
+  by_element_size(es, "upsample_nearest2x", [&](auto tag) {
+    using T = decltype(tag);
+    upsample_cl_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(static_cast<const T*>(x),
+                                                                             static_cast<T*>(out), n, height, width,
+                                                                             channels);
   });
   SDPP_CUDA_CHECK_LAUNCH();
 }

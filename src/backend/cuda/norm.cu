@@ -1,4 +1,4 @@
-// Group and layer normalisation with f32 statistics.
+// Group and layer normalisation with f32 statistics (both layouts for group norm: NCHW and channels-last).
 //
 // Group norm splits each (n, group) over several blocks: SD's groups hold 40k-300k elements but there are only
 // N * 32 of them, far fewer than the GPU has multiprocessors. Partial sums are taken around the group's first
@@ -33,18 +33,29 @@ __device__ float block_sum(float v, float* shared) {
   return v;
 }
 
+// Offset of element j (0 <= j < C/G * inner) of group (n, g): NCHW groups are contiguous; channels-last groups are
+// C/G channels of every pixel.
+template <bool kChannelsLast>
+__device__ __forceinline__ int64_t group_element(int64_t n, int64_t g, int64_t j, int64_t channels, int64_t inner,
+                                                 int64_t cpg, int64_t groups) {
+  if (!kChannelsLast) return (n * groups + g) * cpg * inner + j;
+  return (n * inner + j / cpg) * channels + g * cpg + j % cpg;
+}
+
 // grid (splits, N*G): partial shifted sums of one slice of one group -> partial[(ng * splits + s) * 2 + {0, 1}]
-__global__ void group_partial_kernel(const void* x, DType xt, int64_t group_elements, int64_t splits, float* partial) {
+template <bool kChannelsLast>
+__global__ void group_partial_kernel(const void* x, DType xt, int64_t channels, int64_t inner, int64_t cpg,
+                                     int64_t groups, int64_t splits, float* partial) {
   __shared__ float shared[32];
-  const int64_t ng = blockIdx.y, s = blockIdx.x;
-  const int64_t base = ng * group_elements;
+  const int64_t ng = blockIdx.y, s = blockIdx.x, n = ng / groups, g = ng % groups;
+  const int64_t group_elements = cpg * inner;
   const int64_t chunk = (group_elements + splits - 1) / splits;
   const int64_t begin = s * chunk;
   const int64_t end = begin + chunk < group_elements ? begin + chunk : group_elements;
-  const float shift = load_f32(x, xt, base);
+  const float shift = load_f32(x, xt, group_element<kChannelsLast>(n, g, 0, channels, inner, cpg, groups));
   float s1 = 0.0f, s2 = 0.0f;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const float d = load_f32(x, xt, base + i) - shift;
+    const float d = load_f32(x, xt, group_element<kChannelsLast>(n, g, i, channels, inner, cpg, groups)) - shift;
     s1 += d;
     s2 += d * d;
   }
@@ -57,8 +68,10 @@ __global__ void group_partial_kernel(const void* x, DType xt, int64_t group_elem
 }
 
 // One thread per (n, group): stats[ng * 2] = mean, stats[ng * 2 + 1] = 1 / sqrt(var + eps).
-__global__ void group_finalize_kernel(const void* x, DType xt, int64_t groups_total, int64_t group_elements,
-                                      int64_t splits, const float* partial, float* stats, float eps) {
+template <bool kChannelsLast>
+__global__ void group_finalize_kernel(const void* x, DType xt, int64_t channels, int64_t inner, int64_t cpg,
+                                      int64_t groups, int64_t groups_total, int64_t splits, const float* partial,
+                                      float* stats, float eps) {
   const int64_t ng = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (ng >= groups_total) return;
   double s1 = 0.0, s2 = 0.0;
@@ -66,21 +79,31 @@ __global__ void group_finalize_kernel(const void* x, DType xt, int64_t groups_to
     s1 += partial[(ng * splits + s) * 2];
     s2 += partial[(ng * splits + s) * 2 + 1];
   }
-  const double m = double(group_elements);
+  const double m = double(cpg * inner);
   const double shifted_mean = s1 / m;
   double var = s2 / m - shifted_mean * shifted_mean;
   if (var < 0.0) var = 0.0;
-  stats[ng * 2] = float(double(load_f32(x, xt, ng * group_elements)) + shifted_mean);
+  const float shift =
+      load_f32(x, xt, group_element<kChannelsLast>(ng / groups, ng % groups, 0, channels, inner, cpg, groups));
+  stats[ng * 2] = float(double(shift) + shifted_mean);
   stats[ng * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
 }
 
+template <bool kChannelsLast>
 __global__ void group_apply_kernel(const void* x, DType xt, const void* gamma, DType gt, const void* beta, DType bt,
                                    void* out, DType ot, int64_t n, int64_t channels, int64_t inner,
                                    int64_t channels_per_group, const float* stats, int act) {
+  const int64_t groups = channels / channels_per_group;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t plane = i / inner;  // n * C + c
-    const int64_t c = plane % channels;
-    const int64_t ng = plane / channels_per_group;
+    int64_t c, ng;
+    if (kChannelsLast) {
+      c = i % channels;
+      ng = i / (inner * channels) * groups + c / channels_per_group;
+    } else {
+      const int64_t plane = i / inner;  // n * C + c
+      c = plane % channels;
+      ng = plane / channels_per_group;
+    }
     const float v = (load_f32(x, xt, i) - stats[ng * 2]) * stats[ng * 2 + 1];
     store_f32(out, ot, i, activate(v * load_f32(gamma, gt, c) + load_f32(beta, bt, c), act));
   }
@@ -106,6 +129,81 @@ __global__ void layer_norm_kernel(const void* x, DType xt, const void* gamma, DT
   }
 }
 
+// One warp per row, the row held in registers (one read, one write), 16-byte loads: NV vectors of 16 bytes per lane
+// cover rows of up to NV * 32 * (16 / sizeof(T)) channels.
+template <class T, int NV>
+__global__ void layer_norm_warp_kernel(const T* __restrict__ x, const void* gamma, DType gt, const void* beta, DType bt,
+                                       T* __restrict__ out, int64_t rows, int channels, float eps) {
+  constexpr int E = 16 / sizeof(T);
+  const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int lane = threadIdx.x % 32;
+  const int vectors = channels / E;
+  const uint4* src = reinterpret_cast<const uint4*>(x + row * channels);
+  float v[NV][E];
+  float sum = 0.0f;
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    const int vi = lane + 32 * k;
+    if (vi < vectors) {
+      const uint4 raw = src[vi];
+      const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int j = 0; j < E; ++j) {
+        v[k][j] = to_f32(e[j]);
+        sum += v[k][j];
+      }
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  const float mean = sum / float(channels);
+  float var = 0.0f;
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    if (lane + 32 * k < vectors) {
+#pragma unroll
+      for (int j = 0; j < E; ++j) var += (v[k][j] - mean) * (v[k][j] - mean);
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) var += __shfl_xor_sync(0xffffffffu, var, o);
+  const float rstd = rsqrtf(var / float(channels) + eps);
+  uint4* dst = reinterpret_cast<uint4*>(out + row * channels);
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    const int vi = lane + 32 * k;
+    if (vi < vectors) {
+      uint4 raw;
+      T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+      for (int j = 0; j < E; ++j) {
+        const int c = vi * E + j;
+        e[j] = from_f32<T>((v[k][j] - mean) * rstd * load_f32(gamma, gt, c) + load_f32(beta, bt, c));
+      }
+      dst[vi] = raw;
+    }
+  }
+}
+
+template <class T>
+bool launch_layer_norm_warp(const void* x, const void* gamma, DType gt, const void* beta, DType bt, void* out,
+                            int64_t rows, int64_t channels, float eps, cudaStream_t stream) {
+  constexpr int E = 16 / sizeof(T);
+  const int64_t per_lane = (channels / E + 31) / 32;
+  constexpr int kWarpsPerBlock = 4;
+  const unsigned blocks = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  const T* xt = static_cast<const T*>(x);
+  T* o = static_cast<T*>(out);
+  const int c = int(channels);
+  switch (per_lane) {
+    case 1: layer_norm_warp_kernel<T, 1><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(xt, gamma, gt, beta, bt, o, rows, c, eps); break;
+    case 2: layer_norm_warp_kernel<T, 2><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(xt, gamma, gt, beta, bt, o, rows, c, eps); break;
+    case 3: case 4: layer_norm_warp_kernel<T, 4><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(xt, gamma, gt, beta, bt, o, rows, c, eps); break;
+    case 5: case 6: case 7: case 8: layer_norm_warp_kernel<T, 8><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(xt, gamma, gt, beta, bt, o, rows, c, eps); break;
+    default: return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int64_t group_norm_scratch_floats(int64_t batch, int64_t channels, int64_t inner, int groups) {
@@ -116,24 +214,30 @@ int64_t group_norm_scratch_floats(int64_t batch, int64_t channels, int64_t inner
 
 void launch_group_norm(const void* x, DType xt, const void* gamma, DType gt, const void* beta, DType bt, void* out,
                        DType ot, int64_t batch, int64_t channels, int64_t inner, int groups, float eps, int act,
-                       float* scratch, cudaStream_t stream) {
+                       bool channels_last, float* scratch, cudaStream_t stream) {
   const int64_t n = batch * channels * inner;
   if (n == 0) return;
   const int64_t cpg = channels / groups;
-  const int64_t group_elements = cpg * inner;
   const int64_t groups_total = batch * groups;
-  const int64_t splits = splits_for(group_elements);
+  const int64_t splits = splits_for(cpg * inner);
   float* partial = scratch;
   float* stats = scratch + groups_total * splits * 2;
   if (groups_total > 65535) throw Error(ErrorCode::Unsupported, "group_norm: more than 65535 (batch x groups)");
-  group_partial_kernel<<<dim3(unsigned(splits), unsigned(groups_total)), kThreads, 0, stream>>>(x, xt, group_elements,
-                                                                                               splits, partial);
-  SDPP_CUDA_CHECK_LAUNCH();
-  group_finalize_kernel<<<unsigned((groups_total + 127) / 128), 128, 0, stream>>>(x, xt, groups_total, group_elements,
-                                                                                 splits, partial, stats, eps);
-  SDPP_CUDA_CHECK_LAUNCH();
-  group_apply_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x, xt, gamma, gt, beta, bt, out, ot, n,
-                                                                       channels, inner, cpg, stats, act);
+  const dim3 grid{unsigned(splits), unsigned(groups_total)};
+  const unsigned finalize_blocks = unsigned((groups_total + 127) / 128);
+  if (channels_last) {
+    group_partial_kernel<true><<<grid, kThreads, 0, stream>>>(x, xt, channels, inner, cpg, groups, splits, partial);
+    group_finalize_kernel<true><<<finalize_blocks, 128, 0, stream>>>(x, xt, channels, inner, cpg, groups, groups_total,
+                                                                     splits, partial, stats, eps);
+    group_apply_kernel<true><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x, xt, gamma, gt, beta, bt, out, ot, n,
+                                                                              channels, inner, cpg, stats, act);
+  } else {
+    group_partial_kernel<false><<<grid, kThreads, 0, stream>>>(x, xt, channels, inner, cpg, groups, splits, partial);
+    group_finalize_kernel<false><<<finalize_blocks, 128, 0, stream>>>(x, xt, channels, inner, cpg, groups,
+                                                                      groups_total, splits, partial, stats, eps);
+    group_apply_kernel<false><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x, xt, gamma, gt, beta, bt, out, ot,
+                                                                               n, channels, inner, cpg, stats, act);
+  }
   SDPP_CUDA_CHECK_LAUNCH();
 }
 
@@ -141,6 +245,19 @@ void launch_layer_norm(const void* x, DType xt, const void* gamma, DType gt, con
                        DType ot, int64_t rows, int64_t channels, float eps, cudaStream_t stream) {
   if (rows * channels == 0) return;
   if (rows > 0x7fffffffLL) throw Error(ErrorCode::Unsupported, "layer_norm: more than 2^31 rows");
+  // Fast path: one dtype for x and out, rows of whole 16-byte vectors on 16-byte boundaries.
+  const bool vectorizable = xt == ot && channels % int64_t(16 / dtype_size(xt)) == 0 &&
+                            (reinterpret_cast<uintptr_t>(x) & 15) == 0 && (reinterpret_cast<uintptr_t>(out) & 15) == 0;
+  if (vectorizable) {
+    bool launched = false;
+    if (xt == DType::F16) launched = launch_layer_norm_warp<__half>(x, gamma, gt, beta, bt, out, rows, channels, eps, stream);
+    else if (xt == DType::BF16) launched = launch_layer_norm_warp<__nv_bfloat16>(x, gamma, gt, beta, bt, out, rows, channels, eps, stream);
+    else launched = launch_layer_norm_warp<float>(x, gamma, gt, beta, bt, out, rows, channels, eps, stream);
+    if (launched) {
+      SDPP_CUDA_CHECK_LAUNCH();
+      return;
+    }
+  }
   const int threads = channels >= 1024 ? 512 : channels >= 256 ? 256 : 128;
   layer_norm_kernel<<<unsigned(rows), threads, 0, stream>>>(x, xt, gamma, gt, beta, bt, out, ot, channels, eps);
   SDPP_CUDA_CHECK_LAUNCH();

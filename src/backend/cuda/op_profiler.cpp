@@ -28,20 +28,25 @@ cudaEvent_t OpProfiler::event() {
   return e;
 }
 
+void OpProfiler::record(cudaEvent_t e) {
+  SDPP_CUDA_CHECK(cudaEventRecordWithFlags(e, stream_, capturing_ ? cudaEventRecordExternal : cudaEventRecordDefault));
+}
+
 OpProfiler::Scope OpProfiler::begin(const char* op, const Tensor& a, const Tensor* b) {
-  if (!enabled_ || depth_++ > 0) return Scope(enabled_ ? this : nullptr, size_t(-1));
-  std::string label = std::string(op) + " " + std::string(dtype_name(a.dtype())) + " " + shape_str(a.shape());
+  if (!enabled_) return Scope();
+  std::string label = std::string(depth_ > 0 ? "> " : "") + op + " " + dtype_name(a.dtype()) + " " + shape_str(a.shape());
   if (b && b->defined()) label += " " + shape_str(b->shape());
-  Record r{std::move(label), event(), event()};
-  SDPP_CUDA_CHECK(cudaEventRecord(r.start, stream_));
+  Record r{std::move(label), event(), event(), depth_++};
+  record(r.start);
   records_.push_back(std::move(r));
   return Scope(this, records_.size() - 1);
 }
 
-void OpProfiler::end(size_t index) {
+void OpProfiler::end(size_t index) {  // runs in a destructor: must not throw
   --depth_;
-  if (index == size_t(-1)) return;
-  if (cudaEventRecord(records_[index].stop, stream_) != cudaSuccess) cudaGetLastError();
+  if (cudaEventRecordWithFlags(records_[index].stop, stream_,
+                               capturing_ ? cudaEventRecordExternal : cudaEventRecordDefault) != cudaSuccess)
+    cudaGetLastError();
 }
 
 std::string OpProfiler::report() {
@@ -57,7 +62,7 @@ std::string OpProfiler::report() {
     SDPP_CUDA_CHECK(cudaEventElapsedTime(&ms, r.start, r.stop));
     totals[r.label].ms += ms;
     totals[r.label].count += 1;
-    all += ms;
+    if (r.depth == 0) all += ms;
     free_events_.push_back(r.start);
     free_events_.push_back(r.stop);
   }

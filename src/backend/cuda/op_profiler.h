@@ -35,9 +35,12 @@ class OpProfiler {
     enabled_ = true;
     stream_ = stream;
   }
+  // While a graph is being captured, events become graph nodes (external records), timed at the graph's launch.
+  void set_capturing(bool on) { capturing_ = on; }
   // Label: op name plus the shapes of up to two operands ("conv2d [2, 320, 64, 64] [320, 320, 3, 3]").
   Scope begin(const char* op, const Tensor& a, const Tensor* b = nullptr);
   // Waits for the stream, then returns "total_ms count label" lines (largest first) and forgets the records.
+  // Ops nested in another op (a conversion inside conv2d) are listed with a "> " prefix and not added to the total.
   std::string report();
 
  private:
@@ -47,12 +50,15 @@ class OpProfiler {
   struct Record {
     std::string label;
     cudaEvent_t start, stop;
+    int depth;
   };
+  void record(cudaEvent_t e);
   bool enabled_ = false;
+  bool capturing_ = false;
   cudaStream_t stream_ = nullptr;
   std::vector<Record> records_;
   std::vector<cudaEvent_t> free_events_;
-  int depth_ = 0;  // nested ops (an op calling convert) are counted once, by the outermost
+  int depth_ = 0;
 };
 
 }  // namespace sdpp::cuda

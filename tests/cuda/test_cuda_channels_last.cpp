@@ -1,0 +1,149 @@
+// The CUDA backend keeps convolution outputs channels-last (data [N, H, W, C] behind logical [N, C, H, W]); every op
+// must accept such inputs, alone or mixed with NCHW ones. Channels-last inputs are made here by an identity 1x1
+// convolution, which is exact in every dtype; results are compared with the cpu backend on the same values.
+#include <cstdlib>
+#include <cstring>
+
+#include "cuda_test_util.h"
+
+namespace sdpp {
+namespace {
+
+using cuda_test::Inputs;
+using cuda_test::rel_l2;
+using cuda_test::tolerance;
+
+bool layout_is_nchw() {
+  const char* v = std::getenv("SDPP_CUDA_LAYOUT");
+  return v && std::strcmp(v, "nchw") == 0;
+}
+
+// x on the device (any layout) -> the same values in the backend's convolution output layout.
+Tensor through_identity_conv(const Tensor& x) {
+  const int64_t C = x.dim(1);
+  std::vector<float> eye(size_t(C * C), 0.0f);
+  for (int64_t c = 0; c < C; ++c) eye[size_t(c * C + c)] = 1.0f;
+  const Tensor w = Tensor::from_floats(eye, {C, C, 1, 1}).to(x.dtype()).to(x.device());
+  Tensor out = ops::conv2d(x, w, Tensor());
+  if (!layout_is_nchw()) EXPECT_EQ(out.format(), MemoryFormat::ChannelsLast);
+  return out;
+}
+
+class CudaChannelsLast : public testing::TestWithParam<DType> {
+ protected:
+  // Host values and their channels-last device copy.
+  std::pair<Tensor, Tensor> make(Inputs& in, const Shape& shape, float lo = -1.0f, float hi = 1.0f) {
+    const Tensor host = in.host(shape, lo, hi);
+    return {host, through_identity_conv(in.device(host))};
+  }
+};
+
+TEST_P(CudaChannelsLast, IdentityConvRoundTripAndViews) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  auto [x, cl] = make(in, {3, 5, 7, 6});
+  EXPECT_EQ(rel_l2(cl, x), 0.0);
+  EXPECT_EQ(rel_l2(cl.reshape({3, 5, 42}), x.reshape({3, 5, 42})), 0.0);
+  EXPECT_EQ(rel_l2(cl.narrow0(1, 2), x.narrow0(1, 2)), 0.0);
+  EXPECT_EQ(rel_l2(cl.clone(), x), 0.0);
+  const Tensor widened = cl.to(DType::F32);
+  EXPECT_EQ(widened.format(), cl.format());
+  EXPECT_EQ(rel_l2(widened, x), 0.0);
+}
+
+TEST_P(CudaChannelsLast, NormsAndElementwise) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  const double tol = tolerance(GetParam(), true);
+  for (const auto& [shape, groups] : {std::pair<Shape, int>{{2, 64, 9, 7}, 32}, {{1, 96, 5, 6}, 3}}) {
+    SCOPED_TRACE(shape_str(shape));
+    auto [x, cl] = make(in, shape, -2.0f, 3.0f);
+    const Tensor g = in.host({shape[1]}, 0.5f, 1.5f), b = in.host({shape[1]});
+    for (ops::Activation act : {ops::Activation::None, ops::Activation::SiLU}) {
+      const Tensor got = ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, act);
+      SDPP_EXPECT_CLOSE(got, ops::group_norm(x, groups, g, b, 1e-5f, act), tol);
+    }
+    SDPP_EXPECT_CLOSE(ops::activation(cl, ops::Activation::SiLU), ops::activation(x, ops::Activation::SiLU), tol);
+    SDPP_EXPECT_CLOSE(ops::scale(cl, 2.0f, 0.5f), ops::scale(x, 2.0f, 0.5f), tol);
+
+    auto [y, cl_y] = make(in, shape);
+    const Tensor nchw_y = in.device(y);
+    const Tensor per_plane = in.host({shape[0], shape[1]}), per_width = in.host({shape[3]});
+    SDPP_EXPECT_CLOSE(ops::add(cl, cl_y), ops::add(x, y), tol);
+    SDPP_EXPECT_CLOSE(ops::add(cl, nchw_y), ops::add(x, y), tol);
+    SDPP_EXPECT_CLOSE(ops::add(nchw_y, cl), ops::add(y, x), tol);
+    SDPP_EXPECT_CLOSE(ops::add(cl, in.device(per_plane)), ops::add(x, per_plane), tol);
+    SDPP_EXPECT_CLOSE(ops::mul(cl, in.device(per_plane)), ops::mul(x, per_plane), tol);
+    SDPP_EXPECT_CLOSE(ops::mul(cl, in.device(per_width)), ops::mul(x, per_width), tol);
+    const std::vector<double> coeffs{0.3, -1.7};
+    SDPP_EXPECT_CLOSE(ops::lincomb(std::vector<Tensor>{cl, cl_y}, coeffs), ops::lincomb(std::vector<Tensor>{x, y}, coeffs),
+                      tol);
+    SDPP_EXPECT_CLOSE(ops::lincomb(std::vector<Tensor>{cl, nchw_y}, coeffs),
+                      ops::lincomb(std::vector<Tensor>{x, y}, coeffs), tol);
+  }
+}
+
+TEST_P(CudaChannelsLast, LayoutOps) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  auto [x, cl] = make(in, {2, 6, 5, 7});
+  auto [y, cl_y] = make(in, {2, 6, 5, 7});
+  EXPECT_EQ(rel_l2(ops::upsample_nearest2x(cl), ops::upsample_nearest2x(x)), 0.0);
+  for (int dim : {0, 1, 2, 3}) {
+    SCOPED_TRACE("dim " + std::to_string(dim));
+    const std::vector<Tensor> host{x, y, x};
+    EXPECT_EQ(rel_l2(ops::concat(std::vector<Tensor>{cl, cl_y, cl}, dim), ops::concat(host, dim)), 0.0);
+    EXPECT_EQ(rel_l2(ops::concat(std::vector<Tensor>{cl, in.device(y), cl}, dim), ops::concat(host, dim)), 0.0);
+    EXPECT_EQ(rel_l2(ops::concat(std::vector<Tensor>{in.device(x), cl_y, cl}, dim), ops::concat(host, dim)), 0.0);
+    const int64_t size = x.dim(dim);
+    EXPECT_EQ(rel_l2(ops::slice(cl, dim, 1, size), ops::slice(x, dim, 1, size)), 0.0);
+  }
+  const Tensor tokens = ops::to_tokens(cl);
+  EXPECT_EQ(rel_l2(tokens, ops::to_tokens(x)), 0.0);
+  const Tensor back = ops::from_tokens(tokens, 5, 7);
+  EXPECT_EQ(rel_l2(back, x), 0.0);
+  // tokens of a channels-last tensor feed a GEMM directly
+  const Tensor w = in.host({4, 6});
+  SDPP_EXPECT_CLOSE(ops::linear(tokens, in.device(w), Tensor()), ops::linear(ops::to_tokens(x), w, Tensor()),
+                    tolerance(GetParam(), true));
+}
+
+TEST_P(CudaChannelsLast, ConvolutionsOnChannelsLastInputs) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  const double tol = tolerance(GetParam(), true);
+  auto [x, cl] = make(in, {2, 8, 11, 9});
+  struct Case {
+    int64_t out;
+    int kernel;
+    ops::Conv2dOptions o;
+  };
+  for (const Case& c : {Case{16, 3, ops::Conv2dOptions::same(3)}, Case{8, 1, ops::Conv2dOptions{}},
+                        Case{12, 3, ops::Conv2dOptions::same(3, 2)}, Case{8, 3, ops::Conv2dOptions{2, 0, 0, 1, 1, nullptr}}}) {
+    SCOPED_TRACE("out " + std::to_string(c.out) + " kernel " + std::to_string(c.kernel));
+    const double s = 1.0 / std::sqrt(double(8 * c.kernel * c.kernel));
+    const Tensor w = in.host({c.out, 8, c.kernel, c.kernel}, float(-s), float(s)), b = in.host({c.out});
+    const Tensor ref = ops::conv2d(x, w, b, c.o);
+    SDPP_EXPECT_CLOSE(ops::conv2d(cl, in.device(w), in.device(b), c.o), ref, tol);
+    auto [r, cl_r] = make(in, ref.shape());
+    ops::Conv2dOptions with_r = c.o, with_cl_r = c.o, with_nchw_r = c.o;
+    with_r.residual = &r;
+    with_cl_r.residual = &cl_r;
+    const Tensor nchw_r = in.device(r);
+    with_nchw_r.residual = &nchw_r;
+    const Tensor ref_r = ops::conv2d(x, w, b, with_r);
+    SDPP_EXPECT_CLOSE(ops::conv2d(cl, in.device(w), in.device(b), with_cl_r), ref_r, tol);
+    SDPP_EXPECT_CLOSE(ops::conv2d(in.device(x), in.device(w), in.device(b), with_cl_r), ref_r, tol);
+    SDPP_EXPECT_CLOSE(ops::conv2d(cl, in.device(w), in.device(b), with_nchw_r), ref_r, tol);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, CudaChannelsLast, testing::Values(DType::F32, DType::F16, DType::BF16),
+                         cuda_test::dtype_param_name);
+
+}  // namespace
+}  // namespace sdpp

@@ -1,0 +1,51 @@
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include "core/error.h"
+#include "server/context.h"
+#include "server/router.h"
+
+namespace sdpp::server {
+
+Server::Server(ServerOptions options, engine::JobService& jobs, const Catalog& catalog)
+    : options_(std::move(options)),
+      ctx_(new ServerContext{options_, jobs, catalog}),
+      http_(std::make_unique<httplib::Server>()) {
+  const int threads = std::max(options_.http_threads, 4);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http_->set_payload_max_length(options_.max_body_bytes);
+  http_->set_read_timeout(30, 0);   // large uploads on slow links
+  http_->set_write_timeout(30, 0);  // a stalled SSE reader is dropped after this
+  router_ = std::make_unique<Router>(*http_, options_);
+  register_info_routes(*router_, *ctx_);
+  register_job_routes(*router_, *ctx_);
+  register_sdapi_routes(*router_, *ctx_);
+  register_openai_routes(*router_, *ctx_);
+  register_static_routes(*router_);
+}
+
+Server::~Server() { stop(); }
+
+int Server::bind() {
+  if (options_.port == 0) {
+    port_ = http_->bind_to_any_port(options_.host);
+  } else {
+    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  }
+  if (port_ <= 0)
+    throw Error(ErrorCode::InvalidArgument,
+                "cannot listen on " + options_.host + ":" + std::to_string(options_.port) + " (address in use?)");
+  return port_;
+}
+
+void Server::listen() { http_->listen_after_bind(); }
+
+void Server::begin_shutdown() { ctx_->stopping.store(true); }
+
+void Server::stop() {
+  begin_shutdown();
+  if (http_->is_running()) http_->stop();
+}
+
+}  // namespace sdpp::server

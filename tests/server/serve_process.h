@@ -1,0 +1,66 @@
+// Runs the real `sdpp serve` binary (SDPP_BINARY) on a free loopback port with the tiny fixture models, for tests
+// that drive it over HTTP exactly as a client would. The process is stopped with SIGTERM when the object dies.
+#pragma once
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace sdpp::testing {
+
+std::string fixture_models_dir();  // <fixtures>/models
+
+class ServeProcess {
+ public:
+  // `extra` is appended to: serve --port 0 --models <models>/sd15 --sse-keepalive 0.5 --shutdown-grace 2
+  explicit ServeProcess(std::vector<std::string> extra = {}, std::vector<std::string> models = {});
+  ~ServeProcess();
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::unique_ptr<httplib::Client> client(int read_timeout_s = 120) const;
+  int stop(int signal);               // sends it, waits; returns the exit status (128 + signal when killed)
+  std::string log() const;            // everything the server wrote to stderr
+  size_t rss_bytes() const;           // resident memory now (from /proc)
+  bool alive() const;
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string log_path_;
+  int exit_status_ = -1;
+};
+
+struct SseEvent {
+  std::string name;
+  uint64_t id = 0;
+  nlohmann::json data;
+};
+
+struct SseStream {
+  std::vector<SseEvent> events;
+  int keepalives = 0;  // ": keep-alive" comments seen
+  int status = 0;      // HTTP status of the stream response
+};
+
+// Reads GET `path` as SSE until a terminal event (completed | failed | cancelled), `on_event` returns false, or
+// `timeout` passes.
+SseStream read_sse(int port, const std::string& path, const std::function<bool(const SseEvent&)>& on_event = {},
+                   std::chrono::seconds timeout = std::chrono::seconds(120), const httplib::Headers& headers = {});
+
+// Polls GET /v1/jobs/{id} until its status is one of `states` (comma-separated); returns the job document.
+nlohmann::json wait_for_status(httplib::Client& client, const std::string& id, const std::string& states,
+                               std::chrono::seconds timeout = std::chrono::seconds(120));
+
+nlohmann::json json_of(const httplib::Result& res);  // parsed body, or a failed test and null
+std::string base64_decode_for_test(const std::string& text);
+
+}  // namespace sdpp::testing

@@ -1,5 +1,7 @@
 // AUTOMATIC1111-compatible endpoints (/sdapi/v1/*): synchronous txt2img/img2img returning base64 PNGs, progress
 // of the running job, interrupt, and the sampler/model/option lists clients probe on connect.
+#include <algorithm>
+#include <list>
 #include <mutex>
 
 #include "schedulers/scheduler.h"
@@ -16,10 +18,11 @@ using nlohmann::json;
 
 namespace {
 
-// The model /sdapi calls use when override_settings names none; POST /sdapi/v1/options changes it.
 struct SdapiState {
   std::mutex mu;
-  std::string model;
+  std::string model;  // what /sdapi calls use when override_settings names none; POST /sdapi/v1/options sets it
+  // The job ids of each /sdapi request in flight: an interrupt ends the whole request (all n_iter jobs), as in A1111.
+  std::list<std::vector<std::string>> requests;
 };
 
 json info_json(const SdapiRequest& req, const std::vector<engine::JobSnapshot>& jobs, bool interrupted) {
@@ -66,7 +69,18 @@ void generate(ServerContext& ctx, SdapiState& state, bool img2img, const httplib
   }
   SdapiRequest request = parse_sdapi_request(parse_json_body(req.body), img2img, ctx.catalog, ctx.options.limits, model);
   const auto jobs = submit_or_throw(ctx, request.jobs);
+  std::list<std::vector<std::string>>::iterator registered;
+  {
+    std::vector<std::string> ids;
+    for (const auto& job : jobs) ids.push_back(job->id());
+    std::lock_guard lock(state.mu);
+    registered = state.requests.insert(state.requests.end(), std::move(ids));
+  }
   const std::vector<engine::JobSnapshot> done = wait_for_jobs(ctx, jobs);
+  {
+    std::lock_guard lock(state.mu);
+    state.requests.erase(registered);
+  }
   json images = json::array();
   bool interrupted = false;
   for (const engine::JobSnapshot& s : done) {
@@ -118,8 +132,17 @@ void register_sdapi_routes(Router& router, ServerContext& ctx) {
     send_json(res, 200, progress_json(ctx, skip == "true" || skip == "1"));
   });
 
-  router.post("/sdapi/v1/interrupt", [&ctx](const httplib::Request&, httplib::Response& res) {
-    for (const auto& job : ctx.jobs.running()) ctx.jobs.cancel(job->id());
+  router.post("/sdapi/v1/interrupt", [&ctx, state](const httplib::Request&, httplib::Response& res) {
+    for (const auto& job : ctx.jobs.running()) {
+      std::vector<std::string> group = {job->id()};
+      {
+        std::lock_guard lock(state->mu);
+        for (const auto& ids : state->requests)
+          if (std::find(ids.begin(), ids.end(), job->id()) != ids.end()) group = ids;
+      }
+      // Waiting iterations first, so none starts when the running one stops.
+      for (auto id = group.rbegin(); id != group.rend(); ++id) ctx.jobs.cancel(*id);
+    }
     send_json(res, 200, json::object());
   });
 

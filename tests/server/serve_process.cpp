@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -27,8 +28,13 @@ std::string fixture_models_dir() { return std::string(SDPP_FIXTURES_DIR) + "/mod
 
 ServeProcess::ServeProcess(std::vector<std::string> extra, std::vector<std::string> models) {
   if (models.empty()) models.push_back(fixture_models_dir() + "/sd15");
-  std::vector<std::string> args = {SDPP_BINARY, "serve", "--port", "0", "--sse-keepalive", "0.5",
-                                   "--shutdown-grace", "2"};
+  std::vector<std::string> args = {SDPP_BINARY, "serve"};
+  for (const auto& [flag, value] : {std::pair<std::string, std::string>{"--port", "0"}, {"--sse-keepalive", "0.5"},
+                                    {"--shutdown-grace", "2"}}) {
+    if (std::find(extra.begin(), extra.end(), flag) != extra.end()) continue;  // the test sets its own
+    args.push_back(flag);
+    args.push_back(value);
+  }
   for (const std::string& m : models) {
     args.push_back("--models");
     args.push_back(m);
@@ -72,6 +78,11 @@ ServeProcess::ServeProcess(std::vector<std::string> extra, std::vector<std::stri
   httplib::Client c("127.0.0.1", port_);
   while (Clock::now() < give_up) {
     if (auto res = c.Get("/ready"); res && res->status == 200) return;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      throw std::runtime_error("sdpp serve exited with status " + std::to_string(exit_status_) + ": " + log());
+    }
     std::this_thread::sleep_for(50ms);
   }
   throw std::runtime_error("sdpp serve never became ready; stderr: " + log());

@@ -18,7 +18,8 @@ std::string fixture_models_dir();  // <fixtures>/models
 
 class ServeProcess {
  public:
-  // `extra` is appended to: serve --port 0 --models <models>/sd15 --sse-keepalive 0.5 --shutdown-grace 2
+  // Runs: serve --port 0 --sse-keepalive 0.5 --shutdown-grace 2 --models <each of models, default sd15> <extra>;
+  // a flag given in `extra` replaces its default.
   explicit ServeProcess(std::vector<std::string> extra = {}, std::vector<std::string> models = {});
   ~ServeProcess();
   ServeProcess(const ServeProcess&) = delete;

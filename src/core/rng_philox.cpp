@@ -5,10 +5,9 @@
 // Philox(counter = [offset / 4, i], key = seed). The launch covers every element with one thread (grid = numel / 256
 // blocks; true for every tensor the device's grid limit does not cut, which covers SD latents), so each call consumes
 // one curand4 round and advances the generator's offset by 4.
-#include <cmath>
-#include <numbers>
 #include <vector>
 
+#include "core/philox_device_math.h"
 #include "core/rng.h"
 
 namespace sdpp {
@@ -39,19 +38,6 @@ PhiloxBlock philox4x32_10(PhiloxBlock counter, uint32_t key0, uint32_t key1) {
   return counter;
 }
 
-// curand's _curand_box_muller, first output, in its float arithmetic: the uniforms are centred in their 2^-32 bins
-// (so log never sees 0), each one fused multiply-add as nvcc emits it. The device evaluates sin with __sincosf, the
-// SFU approximation (absolute error up to about 2^-22); the host uses the correctly rounded sine, so results agree
-// with torch.cuda to a few 1e-7 times the radius rather than bit for bit.
-float box_muller_first(uint32_t x, uint32_t y) {
-  constexpr float kInv32 = 2.3283064e-10f;                    // CURAND_2POW32_INV
-  constexpr float kInv32TwoPi = 2.3283064e-10f * 6.2831855f;  // CURAND_2POW32_INV_2PI
-  const float u = std::fma(float(x), kInv32, kInv32 / 2.0f);
-  const float v = std::fma(float(y), kInv32TwoPi, kInv32TwoPi / 2.0f);
-  const float radius = std::sqrt(-2.0f * float(std::log(double(u))));
-  return float(std::sin(double(v))) * radius;
-}
-
 class PhiloxGenerator final : public Generator {
  public:
   explicit PhiloxGenerator(uint64_t seed) : seed_(seed) {}
@@ -67,7 +53,7 @@ class PhiloxGenerator final : public Generator {
       const PhiloxBlock counter{{uint32_t(block), uint32_t(block >> 32), uint32_t(subsequence),
                                  uint32_t(subsequence >> 32)}};
       const PhiloxBlock out = philox4x32_10(counter, key0, key1);
-      values[size_t(i)] = box_muller_first(out.v[0], out.v[1]);
+      values[size_t(i)] = philox::box_muller_first(out.v[0], out.v[1]);
     }
     if (n > 0) offset_ += 4;
     return Tensor::from_floats(values, shape).to(device);

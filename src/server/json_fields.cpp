@@ -1,6 +1,7 @@
 #include "server/json_fields.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "server/http_error.h"
 
@@ -21,10 +22,14 @@ HttpError wrong_type(const std::string& key, const char* expected, const nlohman
   return bad_field(key, "'" + key + "' must be " + expected + ", got " + type_name(v));
 }
 
-template <typename T>
-std::string range_text(T min, T max) {
-  return "[" + nlohmann::json(min).dump() + ", " + nlohmann::json(max).dump() + "]";
+// "[0, 1]" rather than JSON's "[0.0, 1.0]": limits read as a person writes them.
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
 }
+
+std::string range_text(double min, double max) { return "[" + num(min) + ", " + num(max) + "]"; }
 
 }  // namespace
 
@@ -68,7 +73,7 @@ std::optional<int64_t> JsonFields::integer(const std::string& key, int64_t min, 
   int64_t value = 0;
   if (v->is_number_integer() || v->is_number_unsigned()) {
     if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX))
-      throw bad_field(key, "'" + key + "' must be in " + range_text(min, max));
+      throw bad_field(key, "'" + key + "' must be in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
     value = v->get<int64_t>();
   } else if (v->is_number_float() && std::isfinite(v->get<double>()) && std::trunc(v->get<double>()) == v->get<double>() &&
              std::fabs(v->get<double>()) < 9e15) {
@@ -76,8 +81,9 @@ std::optional<int64_t> JsonFields::integer(const std::string& key, int64_t min, 
   } else {
     throw wrong_type(key, "an integer", *v);
   }
-  if (value < min || value > max) throw bad_field(key, "'" + key + "' must be in " + range_text(min, max) +
-                                                           ", got " + std::to_string(value));
+  if (value < min || value > max)
+    throw bad_field(key, "'" + key + "' must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                             std::to_string(value));
   return value;
 }
 
@@ -87,7 +93,7 @@ std::optional<double> JsonFields::number(const std::string& key, double min, dou
   if (!v->is_number()) throw wrong_type(key, "a number", *v);
   const double value = v->get<double>();
   if (!(value >= min && value <= max))
-    throw bad_field(key, "'" + key + "' must be in " + range_text(min, max) + ", got " + nlohmann::json(value).dump());
+    throw bad_field(key, "'" + key + "' must be in " + range_text(min, max) + ", got " + num(value));
   return value;
 }
 

@@ -15,6 +15,7 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 
 Job::Job(std::string id, GenerationRequest request)
     : id_(std::move(id)),
+      mode_(request.mode()),
       request_(std::make_shared<const GenerationRequest>(std::move(request))),
       created_at_(WallClock::now()),
       created_steady_(Clock::now()) {}
@@ -40,6 +41,7 @@ JobSnapshot Job::snapshot() const {
   s.id = id_;
   s.state = state_;
   s.request = request_;
+  s.mode = mode_;
   s.queue_position = state_ == JobState::Queued ? queue_position_ : 0;
   s.cancel_requested = cancel_.load();
   s.step = step_;

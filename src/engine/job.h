@@ -34,6 +34,7 @@ struct JobSnapshot {
   std::string id;
   JobState state = JobState::Queued;
   std::shared_ptr<const GenerationRequest> request;  // init image and mask dropped once the job ends
+  GenerationMode mode = GenerationMode::Txt2Img;     // from the request as submitted
   int queue_position = 0;                            // 0 when not queued
   bool cancel_requested = false;
   int step = 0, total = 0;
@@ -84,6 +85,7 @@ class Job {
   void compact_if_unread_locked();
 
   const std::string id_;
+  const GenerationMode mode_;
   std::atomic<bool> cancel_{false};
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

@@ -57,9 +57,9 @@ std::string iso8601(engine::WallClock::time_point t) {
   return buf;
 }
 
-json request_json(const GenerationRequest& r) {
+json request_json(const GenerationRequest& r, GenerationMode mode) {
   json j = {{"model", r.model},
-            {"mode", mode_name(r.mode())},
+            {"mode", mode_name(mode)},
             {"prompt", r.prompt},
             {"negative_prompt", r.negative_prompt},
             {"width", r.width},
@@ -72,7 +72,7 @@ json request_json(const GenerationRequest& r) {
             {"preview_every", r.preview_every},
             {"preview_method", r.preview_method},
             {"clip_skip", r.clip_skip}};
-  if (r.mode() != GenerationMode::Txt2Img) j["strength"] = r.strength;
+  if (mode != GenerationMode::Txt2Img) j["strength"] = r.strength;
   return j;
 }
 
@@ -91,7 +91,7 @@ json job_json(const engine::JobSnapshot& s) {
               {"fraction", s.total > 0 ? double(s.step) / s.total : 0.0},
               {"it_per_s", s.it_per_s},
               {"eta_s", s.eta_s}}},
-            {"params", request_json(*s.request)},
+            {"params", request_json(*s.request, s.mode)},
             {"created_at", time_or_null(s.created_at)},
             {"started_at", time_or_null(s.started_at)},
             {"finished_at", time_or_null(s.finished_at)},

@@ -13,7 +13,7 @@ std::string job_path(const std::string& id);                  // /v1/jobs/{id}
 std::string image_path(const std::string& id, size_t index);  // /v1/jobs/{id}/images/{index}.png
 std::string png_data_uri(const std::string& png);
 
-nlohmann::json request_json(const GenerationRequest& request);  // the parameters a job runs with
+nlohmann::json request_json(const GenerationRequest& request, GenerationMode mode);  // the parameters a job runs with
 nlohmann::json job_links(const std::string& id);
 nlohmann::json job_json(const engine::JobSnapshot& job);
 nlohmann::json event_json(const std::string& job_id, const engine::JobEvent& event);

@@ -43,7 +43,7 @@ void register_job_routes(Router& router, ServerContext& ctx) {
                {"status", engine::job_state_name(s.state)},
                {"queue_position", s.queue_position > 0 ? nlohmann::json(s.queue_position) : nlohmann::json(nullptr)},
                {"seed", *s.request->seed},
-               {"params", request_json(*s.request)},
+               {"params", request_json(*s.request, s.mode)},
                {"links", job_links(s.id)}});
   });
 

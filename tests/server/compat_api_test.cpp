@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "image/image_io.h"
 #include "server/base64.h"
@@ -108,9 +109,11 @@ TEST(SdapiApi, ListsProgressOptions) {
   const json job = json_of(c->Post("/v1/jobs", R"({"prompt":"p","width":128,"height":128,"steps":150,"preview_every":1})",
                                    "application/json"));
   json running;
-  for (int i = 0; i < 500; ++i) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < give_up) {
     running = json_of(c->Get("/sdapi/v1/progress"));
     if (running["state"]["sampling_step"].get<int>() >= 2 && !running["current_image"].is_null()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_GT(running["progress"].get<double>(), 0.0);
   EXPECT_LT(running["progress"].get<double>(), 1.0);

@@ -283,6 +283,8 @@ TEST(JobsApi, BatchImg2ImgAndInpaint) {
   EXPECT_EQ(inpaint["params"]["mode"], "inpaint");
   const json inpainted = wait_for_status(*c, inpaint["id"], "succeeded,failed");
   EXPECT_EQ(inpainted["status"], "succeeded") << inpainted["error"].dump();
+  EXPECT_EQ(inpainted["params"]["mode"], "inpaint");  // still, after the source images were released
+  EXPECT_EQ(inpainted["params"]["strength"], 0.75);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "server/router.h"
 
+#include <cstdlib>
 #include <exception>
 
 #include "server/http_error.h"
@@ -116,8 +117,15 @@ httplib::Server::HandlerResponse Router::on_error(const httplib::Request& req, h
       send_error(res, HttpError(404, "not_found", "no such endpoint: " + req.method + " " + req.path));
     }
   } else if (res.status == 413) {
-    send_error(res, HttpError(413, "payload_too_large", "request body exceeds the limit of " +
-                                                            std::to_string(options_.max_body_bytes) + " bytes"));
+    // httplib caps form-encoded bodies at 8 KiB whatever the limit; `curl -d` sends that type unless told otherwise.
+    const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+    const size_t length = std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+    send_error(res, form && length <= options_.max_body_bytes
+                        ? HttpError(413, "payload_too_large",
+                                    "bodies sent as application/x-www-form-urlencoded are limited to 8192 bytes; "
+                                    "send the JSON with 'Content-Type: application/json'")
+                        : HttpError(413, "payload_too_large", "request body exceeds the limit of " +
+                                                                  std::to_string(options_.max_body_bytes) + " bytes"));
   } else {
     send_error(res, HttpError(res.status, "bad_request", "the request could not be read (HTTP " +
                                                              std::to_string(res.status) + ")"));

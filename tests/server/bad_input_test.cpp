@@ -134,6 +134,11 @@ TEST(BadInput, BodyOverTheLimitIs413) {
   const json e = json_of(res)["error"];
   EXPECT_EQ(e["code"], "payload_too_large");
   EXPECT_NE(e["message"].get<std::string>().find("1048576 bytes"), std::string::npos);
+  // What `curl -d` sends by default: the message says how to fix it.
+  auto form = c->Post("/v1/jobs", with({{"prompt", std::string(10000, 'a')}}), "application/x-www-form-urlencoded");
+  EXPECT_EQ(form->status, 413);
+  EXPECT_NE(json_of(form)["error"]["message"].get<std::string>().find("Content-Type: application/json"),
+            std::string::npos);
   auto ok = c->Post("/v1/jobs", with(), "application/json");
   EXPECT_EQ(ok->status, 202);
   EXPECT_EQ(c->Get("/health")->status, 200);

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +16,6 @@
 #include <gtest/gtest.h>
 
 #include "server/base64.h"
-
-extern char** environ;
 
 namespace sdpp::testing {
 
@@ -45,19 +43,22 @@ ServeProcess::ServeProcess(std::vector<std::string> extra, std::vector<std::stri
   log_path_ = tmpl;
   int out[2];
   if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, log_fd, 2);
-  posix_spawn_file_actions_addclose(&actions, out[0]);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const int rc = posix_spawn(&pid_, SDPP_BINARY, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  pid_ = fork();
+  if (pid_ == 0) {
+    // Only async-signal-safe calls between fork and exec. The server dies with the test process, even a crashed one.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(out[1], 1);
+    dup2(log_fd, 2);
+    close(out[0]);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
   close(out[1]);
   close(log_fd);
-  if (rc != 0) throw std::runtime_error("cannot start " + std::string(SDPP_BINARY));
+  if (pid_ < 0) throw std::runtime_error("cannot start " + std::string(SDPP_BINARY));
 
   // The first stdout line names the port: "sdpp serve: listening on http://127.0.0.1:PORT".
   std::string line;

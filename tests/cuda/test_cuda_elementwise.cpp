@@ -55,13 +55,17 @@ TEST_P(CudaElementwise, AddAndMulWithEachBroadcast) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
-  const Tensor a = in.host({2, 5, 7, 3});
-  const Tensor same = in.host({2, 5, 7, 3}), per_plane = in.host({2, 5}), per_last = in.host({3});
-  for (const Tensor* b : {&same, &per_plane, &per_last}) {
-    SDPP_EXPECT_CLOSE(ops::add(in.device(a), in.device(*b)), ops::add(a, *b), tolerance(GetParam()));
-    SDPP_EXPECT_CLOSE(ops::mul(in.device(a), in.device(*b)), ops::mul(a, *b), tolerance(GetParam()));
+  // Odd sizes take the scalar kernel, multiples of 8 the 16-byte one.
+  for (const Shape& shape : {Shape{2, 5, 7, 3}, Shape{2, 16, 4, 8}}) {
+    SCOPED_TRACE(shape_str(shape));
+    const Tensor a = in.host(shape);
+    const Tensor same = in.host(shape), per_plane = in.host({shape[0], shape[1]}), per_last = in.host({shape[3]});
+    for (const Tensor* b : {&same, &per_plane, &per_last}) {
+      SDPP_EXPECT_CLOSE(ops::add(in.device(a), in.device(*b)), ops::add(a, *b), tolerance(GetParam()));
+      SDPP_EXPECT_CLOSE(ops::mul(in.device(a), in.device(*b)), ops::mul(a, *b), tolerance(GetParam()));
+    }
+    EXPECT_THROW(ops::add(in.device(a), in.device(in.host({5}))), Error);
   }
-  EXPECT_THROW(ops::add(in.device(a), in.device(in.host({5}))), Error);
 }
 
 TEST_P(CudaElementwise, UnaryOps) {
@@ -86,8 +90,10 @@ TEST_P(CudaElementwise, Geglu) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
-  const Tensor x = in.host({2, 13, 2 * 37}, -3.0f, 3.0f);
-  SDPP_EXPECT_CLOSE(ops::geglu(in.device(x)), ops::geglu(x), tolerance(GetParam(), true));
+  for (const Shape& shape : {Shape{2, 13, 2 * 37}, Shape{3, 5, 2 * 64}}) {
+    const Tensor x = in.host(shape, -3.0f, 3.0f);
+    SDPP_EXPECT_CLOSE(ops::geglu(in.device(x)), ops::geglu(x), tolerance(GetParam(), true));
+  }
 }
 
 TEST_P(CudaElementwise, LincombShortAndLong) {

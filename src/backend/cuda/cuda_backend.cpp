@@ -93,6 +93,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
   fused_attention_ = !env_is("SDPP_CUDA_ATTENTION", "generic");
   if (env_is("SDPP_CUDA_PROFILE", "1")) profiler_.enable(stream_);
   channels_last_ = !env_is("SDPP_CUDA_LAYOUT", "nchw");
+  verbose_ = env_is("SDPP_CUDA_VERBOSE", "1");
 }
 
 // Tensors can outlive the backend at process exit; their deleters then fail quietly, so the stream is left alive

@@ -107,6 +107,7 @@ class CudaBackend final : public Backend {
   bool poison_ = false;
   bool fused_attention_ = true;
   bool capturing_ = false;
+  bool verbose_ = false;  // SDPP_CUDA_VERBOSE=1: log algorithm choices to stderr
   // Activation layout: convolutions produce channels-last tensors that the image ops keep (SDPP_CUDA_LAYOUT=nchw
   // turns this off, for comparison).
   bool channels_last_ = true;

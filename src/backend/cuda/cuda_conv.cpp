@@ -7,6 +7,8 @@
 // are held to FMA math so TF32 never rounds the reference-precision path. Asymmetric padding (the VAE encoder's
 // (0, 1, 0, 1) downsample) is materialised by a pad kernel, since cuDNN takes one pad per dimension. Bias and
 // residual are added in one elementwise pass after the convolution.
+#include <cstdio>
+
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -20,7 +22,14 @@ struct ConvPlan {
   cudnnConvolutionFwdAlgo_t algo{};
   size_t workspace_bytes = 0;
   bool use_cudnn = false;  // false: im2col + GEMM
+  // Bias and residual fused into the convolution (cudnnConvolutionBiasActivationForward), possible only with the
+  // implicit-precomputed-GEMM algorithm; cleared if cuDNN rejects the fused call once.
+  bool fused_epilogue = false;
+  cudnnTensorDescriptor_t bias = nullptr;
+  cudnnActivationDescriptor_t identity = nullptr;
   ~ConvPlan() {
+    if (identity) cudnnDestroyActivationDescriptor(identity);
+    if (bias) cudnnDestroyTensorDescriptor(bias);
     if (conv) cudnnDestroyConvolutionDescriptor(conv);
     if (w) cudnnDestroyFilterDescriptor(w);
     if (y) cudnnDestroyTensorDescriptor(y);
@@ -85,14 +94,41 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     const cudnnStatus_t status = cudnnFindConvolutionForwardAlgorithmEx(
         cudnn_, plan->x, x.raw(), plan->w, w.raw(), plan->conv, plan->y, y.raw(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
         &returned, results, workspace.raw(), kFindWorkspaceBytes);
-    for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned && !plan->use_cudnn; ++i) {
+    // Results come sorted by time. Prefer the implicit-precomputed-GEMM algorithm when it is within 10% of the
+    // fastest: it alone can fuse the bias/residual epilogue, which saves a pass over the output.
+    int chosen = -1;
+    for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned; ++i) {
       if (results[i].status != CUDNN_STATUS_SUCCESS) continue;
       if (w.dtype() == DType::F32 && results[i].mathType != CUDNN_FMA_MATH) continue;
-      plan->algo = results[i].algo;
-      plan->workspace_bytes = results[i].memory;
-      SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, results[i].mathType));
-      plan->use_cudnn = true;
+      if (chosen < 0) {
+        chosen = i;
+      } else if (results[i].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM &&
+                 results[i].time <= results[chosen].time * 1.1f) {
+        chosen = i;
+        break;
+      }
+      if (results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) break;
     }
+    if (chosen >= 0) {
+      plan->algo = results[chosen].algo;
+      plan->workspace_bytes = results[chosen].memory;
+      SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, results[chosen].mathType));
+      plan->use_cudnn = true;
+      plan->fused_epilogue = plan->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+      if (plan->fused_epilogue) {
+        SDPP_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->bias));
+        SDPP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->bias, CUDNN_TENSOR_NCHW, t, 1, int(w.dim(0)), 1, 1));
+        SDPP_CUDNN_CHECK(cudnnCreateActivationDescriptor(&plan->identity));
+        SDPP_CUDNN_CHECK(
+            cudnnSetActivationDescriptor(plan->identity, CUDNN_ACTIVATION_IDENTITY, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+      }
+    }
+    if (verbose_)
+      std::fprintf(stderr, "sdpp cuda: conv %s x %s %s stride %d pad %d,%d: %s algo %d (%.3f ms, %zu B workspace%s)\n",
+                   shape_str(x.shape()).c_str(), shape_str(w.shape()).c_str(), nhwc ? "nhwc" : "nchw", stride, pad_h,
+                   pad_w, chosen >= 0 ? "cudnn" : "im2col", chosen >= 0 ? int(results[chosen].algo) : -1,
+                   chosen >= 0 ? results[chosen].time : 0.0f, chosen >= 0 ? results[chosen].memory : size_t(0),
+                   plan->fused_epilogue ? ", fused epilogue" : "");
   }
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
 }
@@ -133,6 +169,20 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   if (!plan.use_cudnn) return Tensor();
   Tensor y = empty(out_shape, dtype, MemoryFormat::ChannelsLast);
   Tensor workspace = plan.workspace_bytes ? empty({int64_t(plan.workspace_bytes)}, DType::U8) : Tensor();
+  if (plan.fused_epilogue && bias.defined()) {
+    // y = conv(x) + alpha2 * residual + bias in one kernel
+    const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
+    const float alpha1 = 1.0f, alpha2 = residual.defined() ? 1.0f : 0.0f;
+    const cudnnStatus_t status = cudnnConvolutionBiasActivationForward(
+        cudnn_, &alpha1, plan.x, x.raw(), plan.w, w_krsc.raw(), plan.conv, plan.algo,
+        workspace.defined() ? workspace.raw() : nullptr, plan.workspace_bytes, &alpha2, plan.y,
+        residual.defined() ? residual.raw() : y.raw(), plan.bias, bias.raw(), plan.identity, plan.y, y.raw());
+    if (status == CUDNN_STATUS_SUCCESS) return y;
+    if (verbose_)
+      std::fprintf(stderr, "sdpp cuda: fused conv epilogue rejected (%s); separate pass from now on\n",
+                   cudnnGetErrorString(status));
+    plan.fused_epilogue = false;
+  }
   const float alpha = 1.0f, beta = 0.0f;
   SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, w_krsc.raw(), plan.conv, plan.algo,
                                            workspace.defined() ? workspace.raw() : nullptr, plan.workspace_bytes,

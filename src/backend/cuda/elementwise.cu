@@ -70,6 +70,56 @@ __global__ void geglu_kernel(const void* x, DType xt, void* out, DType ot, int64
   }
 }
 
+// ---- 16-byte fast paths for the common case: one dtype throughout, aligned, whole vectors ----
+
+template <class T>
+__global__ void binary_vec_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
+                                  int64_t vectors, BinaryOp op, Broadcast bc, int64_t inner, int act,
+                                  int64_t channels) {
+  constexpr int E = 16 / sizeof(T);
+  for (int64_t v = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; v < vectors; v += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t i = v * E;
+    const int64_t j = bc == Broadcast::Same    ? i
+                      : bc == Broadcast::Inner ? i % inner
+                                               : (i / inner) * channels + i % channels;
+    uint4 ra = reinterpret_cast<const uint4*>(a)[v];
+    const uint4 rb = *reinterpret_cast<const uint4*>(b + j);
+    T* ea = reinterpret_cast<T*>(&ra);
+    const T* eb = reinterpret_cast<const T*>(&rb);
+#pragma unroll
+    for (int k = 0; k < E; ++k) {
+      const float x = activate(to_f32(ea[k]), act), y = to_f32(eb[k]);
+      ea[k] = from_f32<T>(op == BinaryOp::Add ? x + y : x * y);
+    }
+    reinterpret_cast<uint4*>(out)[v] = ra;
+  }
+}
+
+template <class T>
+__global__ void geglu_vec_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t f) {
+  constexpr int E = 16 / sizeof(T);
+  const int64_t per_row = f / E, vectors = rows * per_row;
+  for (int64_t v = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; v < vectors; v += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = v / per_row, c = (v % per_row) * E;
+    uint4 h = *reinterpret_cast<const uint4*>(x + r * 2 * f + c);
+    const uint4 g = *reinterpret_cast<const uint4*>(x + r * 2 * f + f + c);
+    T* eh = reinterpret_cast<T*>(&h);
+    const T* eg = reinterpret_cast<const T*>(&g);
+#pragma unroll
+    for (int k = 0; k < E; ++k) eh[k] = from_f32<T>(to_f32(eh[k]) * activate(to_f32(eg[k]), 2));
+    *reinterpret_cast<uint4*>(out + r * f + c) = h;
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+template <class F>
+void by_float_type(DType t, F&& f) {
+  if (t == DType::F16) f(__half{});
+  else if (t == DType::BF16) f(__nv_bfloat16{});
+  else f(float{});
+}
+
 }  // namespace
 
 void launch_convert(const void* src, DType st, void* dst, DType dt, int64_t n, cudaStream_t stream) {
@@ -88,6 +138,20 @@ void launch_unary(const void* x, DType xt, void* out, DType ot, int64_t n, Unary
 void launch_binary(const void* a, DType at, const void* b, DType bt, void* out, DType ot, int64_t n, BinaryOp op,
                    Broadcast bc, int64_t inner, int act, cudaStream_t stream, int64_t channels) {
   if (n == 0) return;
+  const int64_t e = 16 / int64_t(dtype_size(at));
+  const bool vec = at == bt && at == ot && n % e == 0 && aligned16(a) && aligned16(b) && aligned16(out) &&
+                   (bc == Broadcast::Same || (bc == Broadcast::Inner && inner % e == 0) ||
+                    (bc == Broadcast::ChannelsLast && channels % e == 0));
+  if (vec) {
+    by_float_type(at, [&](auto tag) {
+      using T = decltype(tag);
+      binary_vec_kernel<T><<<blocks_for(n / e, kThreads), kThreads, 0, stream>>>(
+          static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out), n / e, op, bc, inner < 1 ? 1 : inner,
+          act, channels < 1 ? 1 : channels);
+    });
+    SDPP_CUDA_CHECK_LAUNCH();
+    return;
+  }
   binary_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(a, at, b, bt, out, ot, n, op, bc,
                                                                    inner < 1 ? 1 : inner, act,
                                                                    channels < 1 ? 1 : channels);
@@ -111,6 +175,16 @@ void launch_lincomb(const LincombInputs& inputs, void* out, DType ot, int64_t n,
 
 void launch_geglu(const void* x, DType xt, void* out, DType ot, int64_t rows, int64_t f, cudaStream_t stream) {
   if (rows * f == 0) return;
+  const int64_t e = 16 / int64_t(dtype_size(xt));
+  if (xt == ot && f % e == 0 && aligned16(x) && aligned16(out)) {
+    by_float_type(xt, [&](auto tag) {
+      using T = decltype(tag);
+      geglu_vec_kernel<T><<<blocks_for(rows * f / e, kThreads), kThreads, 0, stream>>>(static_cast<const T*>(x),
+                                                                                       static_cast<T*>(out), rows, f);
+    });
+    SDPP_CUDA_CHECK_LAUNCH();
+    return;
+  }
   geglu_kernel<<<blocks_for(rows * f, kThreads), kThreads, 0, stream>>>(x, xt, out, ot, rows, f);
   SDPP_CUDA_CHECK_LAUNCH();
 }

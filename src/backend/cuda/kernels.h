@@ -60,6 +60,13 @@ void launch_layer_norm(const void* x, DType x_type, const void* gamma, DType gam
                        DType beta_type, void* out, DType out_type, int64_t rows, int64_t channels, float eps,
                        cudaStream_t stream);
 
+// Fast channels-last group norm (group_norm_cl.cu); false (nothing launched) when x/out differ in dtype, are not
+// 16-byte aligned, or C / groups is odd. Scratch: group_norm_cl_scratch_floats.
+int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t pixels, int groups);
+bool launch_group_norm_cl(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
+                          DType beta_type, void* out, DType out_type, int64_t batch, int64_t channels, int64_t pixels,
+                          int groups, float eps, int activation, float* scratch, cudaStream_t stream);
+
 // ---- layout (layout.cu); element size in bytes is 2, 4 or 8 ----
 // [planes, H, W] -> [planes, 2H, 2W]
 void launch_upsample_nearest2x(const void* x, void* out, size_t element_size, int64_t planes, int64_t height,

@@ -209,7 +209,9 @@ bool launch_layer_norm_warp(const void* x, const void* gamma, DType gt, const vo
 int64_t group_norm_scratch_floats(int64_t batch, int64_t channels, int64_t inner, int groups) {
   const int64_t groups_total = batch * groups;
   const int64_t splits = splits_for(channels / groups * inner);
-  return groups_total * splits * 2 + groups_total * 2;
+  const int64_t generic = groups_total * splits * 2 + groups_total * 2;
+  const int64_t cl = group_norm_cl_scratch_floats(batch, inner, groups);
+  return generic > cl ? generic : cl;
 }
 
 void launch_group_norm(const void* x, DType xt, const void* gamma, DType gt, const void* beta, DType bt, void* out,
@@ -225,6 +227,9 @@ void launch_group_norm(const void* x, DType xt, const void* gamma, DType gt, con
   if (groups_total > 65535) throw Error(ErrorCode::Unsupported, "group_norm: more than 65535 (batch x groups)");
   const dim3 grid{unsigned(splits), unsigned(groups_total)};
   const unsigned finalize_blocks = unsigned((groups_total + 127) / 128);
+  if (channels_last && launch_group_norm_cl(x, xt, gamma, gt, beta, bt, out, ot, batch, channels, inner, groups, eps,
+                                            act, scratch, stream))
+    return;
   if (channels_last) {
     group_partial_kernel<true><<<grid, kThreads, 0, stream>>>(x, xt, channels, inner, cpg, groups, splits, partial);
     group_finalize_kernel<true><<<finalize_blocks, 128, 0, stream>>>(x, xt, channels, inner, cpg, groups, groups_total,

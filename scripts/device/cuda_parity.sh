@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# ON THE GPU MACHINE, from the repo root, carry [".deps", ".fixtures"]: builds `sdpp` and runs the fixture parity
+# suite on the GPU for each dtype in DTYPES (default "f32 f16 bf16"), single-file variants and randn cases left out.
+# .fixtures/tiny.tgz is made HERE (64 MiB carry limit) from ../shared/fixtures:
+#   tar -czf .fixtures/tiny.tgz -C ../shared/fixtures --exclude=tiny/models/sd15.safetensors \
+#       --exclude=tiny/models/sdxl.safetensors --exclude='tiny/cases/randn_*' tiny clip-vocab
+# Reduced-precision runs take MIN_REL_L2 (default 2e-2) where it is looser than a case's own tolerance.
+set -uo pipefail
+source scripts/device/env.sh
+OUTDIR=${OUT:-/tmp}
+sdpp_configure || exit 1
+cmake --build "$SDPP_DEVICE_BUILD" --target sdpp -j16 >"$OUTDIR/build.log" 2>&1 ||
+  { grep -E "error|FAILED" -A3 "$OUTDIR/build.log" | head -60; exit 1; }
+tar -xzf .fixtures/tiny.tgz -C .fixtures || exit 1
+for dtype in ${DTYPES:-f32 f16 bf16}; do
+  extra=()
+  [ "$dtype" != f32 ] && extra=(--min-rel-l2 "${MIN_REL_L2:-2e-2}")
+  "$SDPP_DEVICE_BUILD/app/sdpp" parity --fixtures .fixtures/tiny --device cuda --dtype "$dtype" --variants folder \
+    --filter "${FILTER:-^(?!randn)}" "${extra[@]}" >"$OUTDIR/parity_$dtype.log" 2>&1
+  echo "== parity cuda $dtype (rc $?): $(tail -1 "$OUTDIR/parity_$dtype.log")"
+  grep -iE "fail|error" "$OUTDIR/parity_$dtype.log" | head -${SHOW:-15}
+done

@@ -1,0 +1,182 @@
+// Group norm for channels-last data [N, HW, C] (the UNet's resnets and transformer inputs), bandwidth-bound:
+//   1. partial sums: a block takes a range of pixels of one sample and every channel; each thread owns fixed channel
+//      pairs (coalesced along C), so its running sums belong to fixed groups and meet other threads' only once, in
+//      shared memory, at the end. Sums are taken around each group's first element (as the NCHW path does).
+//   2. finalize: one warp per (n, group) combines the blocks' sums in double.
+//   3. apply: 16 bytes per thread, gamma/beta/activation fused.
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_util.cuh"
+#include "backend/cuda/kernels.h"
+
+namespace sdpp::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kMaxSlots = 8;    // channel pairs per thread: C <= 2 * 8 * 256 = 4096
+constexpr int kMaxGroups = 64;
+
+template <class T> struct Pair;
+template <> struct Pair<__half> {
+  using type = __half2;
+  static __device__ float2 load(const __half* p) { return __half22float2(*reinterpret_cast<const __half2*>(p)); }
+};
+template <> struct Pair<__nv_bfloat16> {
+  using type = __nv_bfloat162;
+  static __device__ float2 load(const __nv_bfloat16* p) {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(p));
+  }
+};
+template <> struct Pair<float> {
+  using type = float2;
+  static __device__ float2 load(const float* p) { return *reinterpret_cast<const float2*>(p); }
+};
+
+int64_t splits_for(int64_t batch, int64_t pixels) {
+  int64_t s = (264 + batch - 1) / batch;  // about two blocks per multiprocessor
+  if (s > pixels) s = pixels;
+  if (s > 256) s = 256;
+  return s < 1 ? 1 : s;
+}
+
+// grid (splits, N): partial[((n * splits + s) * G + g) * 2 + {0, 1}] = shifted sum, sum of squares
+template <class T>
+__global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__ x, int64_t pixels, int channels,
+                                                           int groups, int64_t splits, float* __restrict__ partial) {
+  __shared__ float sums[kMaxGroups][2];
+  const int64_t n = blockIdx.y, s = blockIdx.x;
+  const int cpg = channels / groups, pairs = channels / 2;
+  const int64_t chunk = (pixels + splits - 1) / splits;
+  const int64_t p0 = s * chunk, p1 = p0 + chunk < pixels ? p0 + chunk : pixels;
+  const T* xn = x + n * pixels * channels;
+  float shift[kMaxSlots], s1[kMaxSlots], s2[kMaxSlots];
+#pragma unroll
+  for (int k = 0; k < kMaxSlots; ++k) {
+    const int c = 2 * (int(threadIdx.x) + k * kThreads);
+    shift[k] = c < channels ? to_f32(xn[(c / cpg) * cpg]) : 0.0f;
+    s1[k] = s2[k] = 0.0f;
+  }
+  for (int i = threadIdx.x; i < groups * 2; i += kThreads) sums[i / 2][i % 2] = 0.0f;
+  // Unrolled so that several rows' loads are in flight at once (one row holds a single pair per thread at C = 320).
+#pragma unroll 8
+  for (int64_t p = p0; p < p1; ++p) {
+    const T* row = xn + p * channels;
+#pragma unroll
+    for (int k = 0; k < kMaxSlots; ++k) {
+      const int pair = int(threadIdx.x) + k * kThreads;
+      if (pair < pairs) {
+        const float2 v = Pair<T>::load(row + 2 * pair);
+        const float a = v.x - shift[k], b = v.y - shift[k];
+        s1[k] += a + b;
+        s2[k] += a * a + b * b;
+      }
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int k = 0; k < kMaxSlots; ++k) {
+    const int c = 2 * (int(threadIdx.x) + k * kThreads);
+    if (c < channels) {
+      atomicAdd(&sums[c / cpg][0], s1[k]);
+      atomicAdd(&sums[c / cpg][1], s2[k]);
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < groups * 2; i += kThreads)
+    partial[((n * splits + s) * groups + i / 2) * 2 + i % 2] = sums[i / 2][i % 2];
+}
+
+// One warp per (n, g), lanes striding over the blocks' partial sums: stats[(n * G + g) * 2] = mean,
+// [... + 1] = 1 / sqrt(var + eps)
+template <class T>
+__global__ void finalize_kernel(const T* __restrict__ x, int64_t pixels, int channels, int groups, int64_t batch,
+                                int64_t splits, const float* __restrict__ partial, float* __restrict__ stats,
+                                float eps) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (i >= batch * groups) return;
+  const int64_t n = i / groups, g = i % groups;
+  const int cpg = channels / groups;
+  double s1 = 0.0, s2 = 0.0;
+  for (int64_t s = lane; s < splits; s += 32) {
+    s1 += partial[((n * splits + s) * groups + g) * 2];
+    s2 += partial[((n * splits + s) * groups + g) * 2 + 1];
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+    s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+  }
+  if (lane != 0) return;
+  const double m = double(pixels) * cpg;
+  const double shifted_mean = s1 / m;
+  double var = s2 / m - shifted_mean * shifted_mean;
+  if (var < 0.0) var = 0.0;
+  stats[i * 2] = float(double(to_f32(x[n * pixels * channels + g * cpg])) + shifted_mean);
+  stats[i * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
+}
+
+template <class T>
+__global__ void apply_kernel(const T* __restrict__ x, const void* gamma, DType gt, const void* beta, DType bt,
+                             T* __restrict__ out, int64_t vectors, int64_t pixels, int channels, int groups,
+                             const float* __restrict__ stats, int act) {
+  constexpr int E = 16 / sizeof(T);
+  const int cpg = channels / groups;
+  for (int64_t v = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; v < vectors; v += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t i0 = v * E;
+    const int c0 = int(i0 % channels);
+    const int64_t n = i0 / (pixels * channels);
+    uint4 raw = reinterpret_cast<const uint4*>(x)[v];
+    T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+    for (int j = 0; j < E; ++j) {
+      const int c = c0 + j;
+      const float* st = stats + (n * groups + c / cpg) * 2;
+      const float y = (to_f32(e[j]) - st[0]) * st[1] * load_f32(gamma, gt, c) + load_f32(beta, bt, c);
+      e[j] = from_f32<T>(activate(y, act));
+    }
+    reinterpret_cast<uint4*>(out)[v] = raw;
+  }
+}
+
+template <class T>
+void launch_typed(const void* x, const void* gamma, DType gt, const void* beta, DType bt, void* out, int64_t batch,
+                  int64_t channels, int64_t pixels, int groups, float eps, int act, float* scratch,
+                  cudaStream_t stream) {
+  const int64_t splits = splits_for(batch, pixels);
+  float* partial = scratch;
+  float* stats = scratch + batch * splits * groups * 2;
+  const T* xt = static_cast<const T*>(x);
+  partial_kernel<T><<<dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream>>>(xt, pixels, int(channels), groups,
+                                                                                     splits, partial);
+  finalize_kernel<T><<<unsigned((batch * groups + 3) / 4), 128, 0, stream>>>(xt, pixels, int(channels), groups,
+                                                                                 batch, splits, partial, stats, eps);
+  const int64_t vectors = batch * pixels * channels / (16 / int64_t(sizeof(T)));
+  apply_kernel<T><<<blocks_for(vectors, kThreads), kThreads, 0, stream>>>(xt, gamma, gt, beta, bt, static_cast<T*>(out),
+                                                                          vectors, pixels, int(channels), groups, stats,
+                                                                          act);
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t pixels, int groups) {
+  return batch * splits_for(batch, pixels) * groups * 2 + batch * groups * 2;
+}
+
+bool launch_group_norm_cl(const void* x, DType xt, const void* gamma, DType gt, const void* beta, DType bt, void* out,
+                          DType ot, int64_t batch, int64_t channels, int64_t pixels, int groups, float eps, int act,
+                          float* scratch, cudaStream_t stream) {
+  const int64_t per_vector = 16 / int64_t(dtype_size(xt));
+  const bool ok = xt == ot && groups <= kMaxGroups && channels % groups == 0 && (channels / groups) % 2 == 0 &&
+                  channels % per_vector == 0 && channels <= 2 * kMaxSlots * kThreads && batch <= 65535 &&
+                  (reinterpret_cast<uintptr_t>(x) & 15) == 0 && (reinterpret_cast<uintptr_t>(out) & 15) == 0;
+  if (!ok || batch * pixels * channels == 0) return false;
+  if (xt == DType::F16)
+    launch_typed<__half>(x, gamma, gt, beta, bt, out, batch, channels, pixels, groups, eps, act, scratch, stream);
+  else if (xt == DType::BF16)
+    launch_typed<__nv_bfloat16>(x, gamma, gt, beta, bt, out, batch, channels, pixels, groups, eps, act, scratch, stream);
+  else
+    launch_typed<float>(x, gamma, gt, beta, bt, out, batch, channels, pixels, groups, eps, act, scratch, stream);
+  return true;
+}
+
+}  // namespace sdpp::cuda

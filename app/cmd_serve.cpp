@@ -49,6 +49,7 @@ extern "C" void on_signal(int sig) {
 
 struct ModelSource {
   std::string name, path;
+  bool found_in_folder = false;  // a folder scan may meet files it cannot load; those are skipped, not fatal
 };
 
 bool is_checkpoint_file(const fs::path& p) {
@@ -57,23 +58,25 @@ bool is_checkpoint_file(const fs::path& p) {
 }
 
 // Each --models entry is a diffusers folder (it has model_index.json), a single-file checkpoint, or a folder of
-// those. Models are named by folder name / file stem.
+// those. Models are named by folder name / file stem; a file whose stem is taken keeps its extension
+// ("sd15" folder and "sd15.safetensors" beside it).
 std::vector<ModelSource> discover_models(const std::vector<std::string>& entries) {
   std::vector<ModelSource> out;
-  auto add = [&](const fs::path& p) {
-    const std::string name = p.stem().string();
-    for (const ModelSource& m : out)
-      if (m.name == name)
-        throw Error(ErrorCode::InvalidArgument, "two models are named '" + name + "': " + m.path + " and " +
-                                                    p.string() + " (names come from folder/file names)");
-    out.push_back({name, p.string()});
+  auto taken = [&](const std::string& name) {
+    return std::any_of(out.begin(), out.end(), [&](const ModelSource& m) { return m.name == name; });
+  };
+  auto add = [&](const fs::path& p, bool found_in_folder) {
+    std::string name = p.stem().string();
+    if (taken(name) && fs::is_regular_file(p)) name = p.filename().string();
+    if (taken(name))
+      throw Error(ErrorCode::InvalidArgument, "two models would be named '" + name + "' (" + p.string() +
+                                                  "); names come from folder and file names");
+    out.push_back({name, p.string(), found_in_folder});
   };
   for (const std::string& entry : entries) {
     const fs::path p(entry);
-    if (fs::is_directory(p) && fs::exists(p / "model_index.json")) {
-      add(p);
-    } else if (is_checkpoint_file(p)) {
-      add(p);
+    if ((fs::is_directory(p) && fs::exists(p / "model_index.json")) || is_checkpoint_file(p)) {
+      add(p, false);
     } else if (fs::is_directory(p)) {
       std::vector<fs::path> children;
       for (const auto& child : fs::directory_iterator(p))
@@ -81,8 +84,11 @@ std::vector<ModelSource> discover_models(const std::vector<std::string>& entries
           children.push_back(child.path());
       if (children.empty())
         throw Error(ErrorCode::NotFound, "--models " + entry + ": no diffusers folders or .safetensors files in it");
-      std::sort(children.begin(), children.end());
-      for (const fs::path& c : children) add(c);
+      // Folders first, so "sd15" names the folder and "sd15.safetensors" the file beside it.
+      std::sort(children.begin(), children.end(), [](const fs::path& x, const fs::path& y) {
+        return std::make_pair(!fs::is_directory(x), x) < std::make_pair(!fs::is_directory(y), y);
+      });
+      for (const fs::path& c : children) add(c, true);
     } else {
       throw Error(ErrorCode::NotFound, "--models " + entry + ": not a diffusers folder, checkpoint file or folder");
     }
@@ -153,12 +159,19 @@ void run_serve(ServeArgs a) {
     for (const auto& e : engines) {
       for (const ModelSource& m : sources) {
         const auto start = std::chrono::steady_clock::now();
-        const ModelInfo info = e->load_model(m.name, m.path);
-        std::fprintf(stderr, "sdpp serve: loaded %s (%s, %dx%d) from %s in %.2fs\n", info.name.c_str(),
-                     info.family.c_str(), info.default_width, info.default_height, m.path.c_str(),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        try {
+          const ModelInfo info = e->load_model(m.name, m.path);
+          std::fprintf(stderr, "sdpp serve: loaded %s (%s, %dx%d) from %s in %.2fs\n", info.name.c_str(),
+                       info.family.c_str(), info.default_width, info.default_height, m.path.c_str(),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        } catch (const Error& err) {
+          if (!m.found_in_folder) throw;
+          std::fprintf(stderr, "sdpp serve: skipped %s: %s\n", m.path.c_str(), err.what());
+        }
       }
     }
+    if (engines.front()->models().empty())
+      throw Error(ErrorCode::NotFound, "none of the models could be loaded (see the messages above)");
   } catch (...) {
     const char wake = 0;
     (void)!write(g_signal_pipe[1], &wake, 1);
@@ -169,7 +182,7 @@ void run_serve(ServeArgs a) {
     throw;
   }
   catalog.set(engines.front()->models(), Engine::list_samplers());
-  std::fprintf(stderr, "sdpp serve: ready (%zu model(s), %zu worker(s), queue %zu)\n", sources.size(),
+  std::fprintf(stderr, "sdpp serve: ready (%zu model(s), %zu worker(s), queue %zu)\n", engines.front()->models().size(),
                engines.size(), a.queue_size);
   listener.join();
   signal_waiter.join();

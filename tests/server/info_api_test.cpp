@@ -43,6 +43,25 @@ TEST(InfoApi, HealthReadyModelsSamplers) {
   EXPECT_EQ(samplers["data"][0]["aliases"].is_array(), true);
 }
 
+TEST(InfoApi, AFolderOfModelsServesEveryFamily) {
+  ServeProcess server({"--tokenizer", fixture_models_dir() + "/sd15/tokenizer"}, {fixture_models_dir()});
+  auto c = server.client();
+  std::vector<std::string> names;
+  const json models = json_of(c->Get("/v1/models"));
+  for (const json& m : models["data"]) names.push_back(m["name"]);
+  // Folders by folder name; a single file whose stem is taken keeps its extension.
+  EXPECT_EQ(names, (std::vector<std::string>{"sd15", "sd15_inpaint", "sd21", "sdxl", "sd15.safetensors",
+                                             "sdxl.safetensors"}));
+  for (const char* model : {"sd21", "sdxl", "sdxl.safetensors"}) {
+    const json job = json_of(c->Post("/v1/jobs", json{{"prompt", "p"}, {"model", model}, {"width", 64},
+                                                      {"height", 64}, {"steps", 2}}.dump(),
+                                     "application/json"));
+    const json done = wait_for_status(*c, job["id"], "succeeded,failed");
+    EXPECT_EQ(done["status"], "succeeded") << model << ": " << done["error"].dump();
+    EXPECT_EQ(done["params"]["model"], model);
+  }
+}
+
 TEST(InfoApi, MetricsCountJobsStepsAndImages) {
   ServeProcess server;
   auto c = server.client();

@@ -37,6 +37,7 @@ struct ServeArgs {
   int retention_s = 3600;
   double max_body_mb = 32;
   double sse_keepalive_s = 15;
+  double event_history_s = 10;
   double shutdown_grace_s = 30;
 };
 
@@ -123,7 +124,8 @@ void run_serve(ServeArgs a) {
   }
   engine::ServiceOptions service_options;
   service_options.queue_size = a.queue_size;
-  service_options.retention = {a.retention_count, std::chrono::seconds(a.retention_s)};
+  service_options.retention = {a.retention_count, std::chrono::seconds(a.retention_s),
+                               std::chrono::milliseconds(static_cast<int64_t>(a.event_history_s * 1000))};
   service_options.encode_preview = [](const Image& image) { return encode_png(image); };
   engine::JobService jobs(service_options, std::move(generators));
 
@@ -213,6 +215,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-work", a->http.limits.max_work, "Per-request width*height*batch*steps limit");
   cmd->add_option("--retention-count", a->retention_count, "Finished jobs kept for clients (default 256)");
   cmd->add_option("--retention-seconds", a->retention_s, "How long finished jobs are kept (default 3600)");
+  cmd->add_option("--event-history", a->event_history_s,
+                  "Seconds a finished job keeps every event (previews too) for late subscribers (default 10)");
   cmd->add_option("--http-threads", a->http.http_threads, "HTTP worker threads (SSE streams hold one each; default 64)");
   cmd->add_option("--sse-keepalive", a->sse_keepalive_s, "Seconds between SSE keep-alive comments (default 15)");
   cmd->add_option("--sync-timeout", a->http.sync_timeout, "Longest wait of a synchronous /sdapi or OpenAI call (s)");

@@ -13,9 +13,10 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 
 }  // namespace
 
-Job::Job(std::string id, GenerationRequest request)
+Job::Job(std::string id, GenerationRequest request, std::chrono::milliseconds history_grace)
     : id_(std::move(id)),
       mode_(request.mode()),
+      history_grace_(history_grace),
       request_(std::make_shared<const GenerationRequest>(std::move(request))),
       created_at_(WallClock::now()),
       created_steady_(Clock::now()) {}
@@ -155,8 +156,14 @@ void Job::finish_locked(JobState state) {
   compact_if_unread_locked();
 }
 
+void Job::compact_history() {
+  std::lock_guard lock(mu_);
+  compact_if_unread_locked();
+}
+
 void Job::compact_if_unread_locked() {
-  if (!compact_pending_ || (!cursors_.empty() && *cursors_.begin() + 1 < next_seq_)) return;
+  if (!compact_pending_ || Clock::now() - finished_steady_ < history_grace_) return;
+  if (!cursors_.empty() && *cursors_.begin() + 1 < next_seq_) return;  // a live subscriber has not read everything
   compact_pending_ = false;
   // A subscriber that joins after the end needs the outcome, not every step: keep the last event of each kind
   // except previews (the bulk of the memory).

@@ -50,7 +50,9 @@ struct JobSnapshot {
 
 class Job {
  public:
-  Job(std::string id, GenerationRequest request);
+  // `history_grace`: how long after the end the job keeps every event, previews included, before compacting to the
+  // outcome, so a client that subscribes right after submitting a fast job still sees it develop.
+  Job(std::string id, GenerationRequest request, std::chrono::milliseconds history_grace = {});
   Job(const Job&) = delete;
   Job& operator=(const Job&) = delete;
 
@@ -77,6 +79,7 @@ class Job {
   void succeed(std::shared_ptr<const Result> result);
   void fail(const std::string& code, const std::string& message);
   void cancel();  // -> Cancelled (from Queued or Running); no-op when already terminal
+  void compact_history();  // drops previews and step history once the grace has passed and every subscriber caught up
 
  private:
   friend class JobSubscription;
@@ -86,6 +89,7 @@ class Job {
 
   const std::string id_;
   const GenerationMode mode_;
+  const std::chrono::milliseconds history_grace_;
   std::atomic<bool> cancel_{false};
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

@@ -20,7 +20,7 @@ std::string JobRegistry::new_id_locked() {
 
 std::shared_ptr<Job> JobRegistry::create(GenerationRequest request) {
   std::lock_guard lock(mu_);
-  auto job = std::make_shared<Job>(new_id_locked(), std::move(request));
+  auto job = std::make_shared<Job>(new_id_locked(), std::move(request), policy_.event_history);
   jobs_.emplace(job->id(), job);
   return job;
 }
@@ -39,8 +39,11 @@ std::shared_ptr<Job> JobRegistry::find(const std::string& id) const {
 size_t JobRegistry::evict(Clock::time_point now) {
   std::lock_guard lock(mu_);
   std::vector<std::pair<Clock::time_point, std::string>> finished;
-  for (const auto& [id, job] : jobs_)
-    if (is_terminal(job->state())) finished.emplace_back(job->finished_steady(), id);
+  for (const auto& [id, job] : jobs_) {
+    if (!is_terminal(job->state())) continue;
+    finished.emplace_back(job->finished_steady(), id);
+    job->compact_history();
+  }
   std::sort(finished.begin(), finished.end());
   size_t dropped = 0;
   for (size_t i = 0; i < finished.size(); ++i) {

@@ -18,6 +18,8 @@ namespace sdpp::engine {
 struct RetentionPolicy {
   size_t max_finished = 256;
   std::chrono::seconds ttl{3600};
+  // How long a finished job keeps its full event history (previews included) for late subscribers.
+  std::chrono::milliseconds event_history{10000};
 };
 
 class JobRegistry {
@@ -27,7 +29,8 @@ class JobRegistry {
   std::shared_ptr<Job> create(GenerationRequest request);  // registers a new Queued job with a fresh id
   void erase(const std::string& id);                      // a job that never entered the queue (rejected)
   std::shared_ptr<Job> find(const std::string& id) const;
-  size_t evict(Clock::time_point now = Clock::now());  // returns how many were dropped
+  // Drops expired finished jobs (returns how many) and compacts the event history of the others.
+  size_t evict(Clock::time_point now = Clock::now());
   std::map<JobState, size_t> count_by_state() const;
   size_t size() const;
 

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 
 #include "core/error.h"
@@ -15,6 +17,12 @@ Server::Server(ServerOptions options, engine::JobService& jobs, const Catalog& c
   const int threads = std::max(options_.http_threads, 4);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http_->set_payload_max_length(options_.max_body_bytes);
+  http_->set_socket_options([this](int sock) {
+    // SO_REUSEADDR only (httplib's default adds SO_REUSEPORT, which lets a second server bind the same port).
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_socket_ = sock;
+  });
   http_->set_read_timeout(30, 0);   // large uploads on slow links
   http_->set_write_timeout(30, 0);  // a stalled SSE reader is dropped after this
   router_ = std::make_unique<Router>(*http_, options_);
@@ -36,6 +44,9 @@ int Server::bind() {
   if (port_ <= 0)
     throw Error(ErrorCode::InvalidArgument,
                 "cannot listen on " + options_.host + ":" + std::to_string(options_.port) + " (address in use?)");
+  // httplib listens with a backlog of 5; under a burst of clients the kernel then drops connections it has already
+  // acknowledged, and those clients see a reset. Listening again on the same socket only enlarges the backlog.
+  if (listen_socket_ >= 0) ::listen(listen_socket_, 1024);
   return port_;
 }
 

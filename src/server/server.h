@@ -35,6 +35,7 @@ class Server {
   std::unique_ptr<httplib::Server> http_;
   std::unique_ptr<Router> router_;
   int port_ = 0;
+  int listen_socket_ = -1;
 };
 
 }  // namespace sdpp::server

@@ -25,6 +25,7 @@ GenerationRequest request(const std::string& prompt, int steps = 4, int preview_
 ServiceOptions options(size_t queue_size = 8) {
   ServiceOptions o;
   o.queue_size = queue_size;
+  o.retention.event_history = 0ms;  // compact as soon as a job ends (the grace has a test of its own)
   o.encode_preview = testing::encode_preview_for_test;
   return o;
 }
@@ -105,6 +106,22 @@ TEST(JobService, LateSubscriberGetsCompactedHistoryWithoutPreviews) {
   const JobSnapshot s = job->snapshot();
   EXPECT_EQ(s.step, 6);
   EXPECT_FALSE(s.preview_png);  // previews are dropped once the job ends
+}
+
+TEST(JobService, FinishedJobKeepsItsFullHistoryForTheGrace) {
+  ServiceOptions o = options();
+  o.retention.event_history = 300ms;
+  JobService service(o, {FakeGenerator{}.fn()});
+  auto job = submit_one(service, request("quick", 4, 2));
+  follow(job);
+  // A client that subscribes just after a fast job ended still sees it develop, previews included.
+  EXPECT_EQ(names(job->events_after(0, Clock::now())),
+            (std::vector<std::string>{"queued:1", "started", "progress:1", "progress:2", "preview:2", "progress:3",
+                                      "progress:4", "completed"}));
+  std::this_thread::sleep_for(350ms);
+  job->compact_history();
+  EXPECT_EQ(names(job->events_after(0, Clock::now())),
+            (std::vector<std::string>{"queued:1", "started", "progress:4", "completed"}));
 }
 
 TEST(JobService, QueuePositionsFollowTheQueue) {

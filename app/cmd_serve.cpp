@@ -220,6 +220,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--http-threads", a->http.http_threads, "HTTP worker threads (SSE streams hold one each; default 64)");
   cmd->add_option("--sse-keepalive", a->sse_keepalive_s, "Seconds between SSE keep-alive comments (default 15)");
   cmd->add_option("--sync-timeout", a->http.sync_timeout, "Longest wait of a synchronous /sdapi or OpenAI call (s)");
+  cmd->add_flag("--access-log", a->http.access_log, "Log every request (method, path, status) to stderr");
   cmd->add_option("--shutdown-grace", a->shutdown_grace_s, "Seconds running jobs may finish at shutdown (default 30)");
   cmd->callback([a] { run_serve(*a); });
 }

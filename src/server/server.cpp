@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <cstdio>
+
 #include <httplib.h>
 
 #include "core/error.h"
@@ -25,6 +27,11 @@ Server::Server(ServerOptions options, engine::JobService& jobs, const Catalog& c
   });
   http_->set_read_timeout(30, 0);   // large uploads on slow links
   http_->set_write_timeout(30, 0);  // a stalled SSE reader is dropped after this
+  if (options_.access_log)
+    http_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      std::fprintf(stderr, "sdpp serve: %s %s %s -> %d (%zu bytes)\n", req.remote_addr.c_str(), req.method.c_str(),
+                   req.path.c_str(), res.status, res.body.size());
+    });
   router_ = std::make_unique<Router>(*http_, options_);
   register_info_routes(*router_, *ctx_);
   register_job_routes(*router_, *ctx_);

@@ -30,6 +30,7 @@ struct ServerOptions {
   std::chrono::milliseconds sse_keepalive{15000};
   std::chrono::seconds sync_timeout{600};  // the longest /sdapi/v1/*2img and /v1/images/generations wait
   int retry_after_s = 5;                   // Retry-After on 429
+  bool access_log = false;                 // one stderr line per request: method, path, status, bytes
   RequestLimits limits;
 };
 

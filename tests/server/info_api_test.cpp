@@ -116,6 +116,17 @@ TEST(InfoApi, UnknownPathsAndWrongMethodsAnswerJson) {
   EXPECT_EQ(c->Delete("/sdapi/v1/txt2img")->status, 405);
 }
 
+TEST(InfoApi, AccessLogNamesEachRequest) {
+  ServeProcess server({"--access-log"});
+  auto c = server.client();
+  EXPECT_EQ(c->Get("/v1/models")->status, 200);
+  EXPECT_EQ(c->Get("/nope")->status, 404);
+  server.stop(SIGTERM);
+  const std::string log = server.log();
+  EXPECT_NE(log.find("GET /v1/models -> 200"), std::string::npos) << log;
+  EXPECT_NE(log.find("GET /nope -> 404"), std::string::npos) << log;
+}
+
 TEST(InfoApi, CorsPreflightAndHeaders) {
   ServeProcess server({"--cors", "http://app.example"});
   auto c = server.client();

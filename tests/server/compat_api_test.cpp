@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -155,6 +156,11 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+std::string device_flag() {
+  const char* device = std::getenv("SDPP_TEST_DEVICE");
+  return device && *device ? std::string(" --device ") + device : "";
+}
+
 TEST(Parity, ApiImageEqualsSdppGenerate) {
   const std::string model = fixture_models_dir() + "/sd15";
   char dir[] = "/tmp/sdpp-generate-XXXXXX";
@@ -162,7 +168,7 @@ TEST(Parity, ApiImageEqualsSdppGenerate) {
   const std::string out = std::string(dir) + "/cli.png";
   const std::string cmd = std::string(SDPP_BINARY) + " generate --model " + model +
                           " --prompt 'a red bicycle' --negative-prompt 'rust' --width 64 --height 64 --steps 5"
-                          " --seed 4242 --sampler euler_a --cfg-scale 6 -o " + out + " > /dev/null 2>&1";
+                          " --seed 4242 --sampler euler_a --cfg-scale 6 -o " + out + device_flag() + " > /dev/null 2>&1";
   ASSERT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 0) << cmd;
   const std::string cli_png = read_file(out);
   std::remove(out.c_str());

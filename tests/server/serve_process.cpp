@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -38,6 +39,10 @@ ServeProcess::ServeProcess(std::vector<std::string> extra, std::vector<std::stri
     args.push_back(m);
   }
   args.insert(args.end(), extra.begin(), extra.end());
+  if (const char* device = std::getenv("SDPP_TEST_DEVICE"); device && *device) {  // e.g. cuda: the same tests on a GPU
+    args.push_back("--device");
+    args.push_back(device);
+  }
   char tmpl[] = "/tmp/sdpp-serve-log-XXXXXX";
   const int log_fd = mkstemp(tmpl);
   log_path_ = tmpl;

@@ -19,7 +19,7 @@ std::string fixture_models_dir();  // <fixtures>/models
 class ServeProcess {
  public:
   // Runs: serve --port 0 --sse-keepalive 0.5 --shutdown-grace 2 --models <each of models, default sd15> <extra>;
-  // a flag given in `extra` replaces its default.
+  // a flag given in `extra` replaces its default. SDPP_TEST_DEVICE=cuda in the environment adds --device cuda.
   explicit ServeProcess(std::vector<std::string> extra = {}, std::vector<std::string> models = {});
   ~ServeProcess();
   ServeProcess(const ServeProcess&) = delete;

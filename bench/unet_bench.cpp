@@ -1,10 +1,11 @@
 // Times one UNet2DConditionModel forward (one sampling step's model call) at full size with random weights, so no
 // checkpoint is needed:
 //   sdpp_unet_bench [--model sd15|sd21|sdxl] [--batch 2] [--latent 64] [--dtype f16|bf16|f32] [--iters 20]
-//                   [--warmup 3] [--graph] [--profile] [--nchw] [--device cuda:0]
+//                   [--warmup 3] [--graph] [--profile] [--nchw] [--ncu] [--device cuda:0]
 // --graph captures the forward once into a CUDA graph and times its replays (inputs fixed at capture time).
 // --profile prints per-op device times of one forward (SDPP_CUDA_PROFILE): eager, or one graph replay with --graph
 // (timed replays then include the profiling events). --nchw keeps activations NCHW (SDPP_CUDA_LAYOUT=nchw).
+// --ncu brackets one eager forward with cudaProfilerStart/Stop (run under `ncu --profile-from-start off`).
 // The weight shapes are discovered from the model code itself: a source that answers every key with an empty
 // shape makes WeightLoader report the shape it expected, which is recorded before constructing again.
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <cuda_profiler_api.h>
 #include <nlohmann/json.hpp>
 
 #include "backend/backend.h"
@@ -34,7 +36,7 @@ struct Args {
   std::string model = "sd15", dtype = "f16", device = "cuda:0";
   int64_t batch = 2, latent = 64;
   int iters = 20, warmup = 3;
-  bool graph = false, profile = false, nchw = false;
+  bool graph = false, profile = false, nchw = false, ncu = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -55,6 +57,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--graph") a.graph = true;
     else if (k == "--profile") a.profile = true;
     else if (k == "--nchw") a.nchw = true;
+    else if (k == "--ncu") a.ncu = true;
     else throw Error(ErrorCode::InvalidArgument, "unknown argument '" + k + "'");
   }
   return a;
@@ -225,6 +228,13 @@ int run(const Args& a) {
     std::printf("per-op device time of one forward:\n%s", cuda->profile_report().c_str());
   }
 
+  if (a.ncu) {
+    // One eager forward between cudaProfilerStart/Stop, for `ncu --profile-from-start off`.
+    cudaProfilerStart();
+    forward();
+    backend.synchronize();
+    cudaProfilerStop();
+  }
   std::vector<double> ms;
   Tensor out;
   if (a.graph) {

@@ -4,6 +4,8 @@
 //      shared memory, at the end. Sums are taken around each group's first element (as the NCHW path does).
 //   2. finalize: one warp per (n, group) combines the blocks' sums in double.
 //   3. apply: 16 bytes per thread, gamma/beta/activation fused.
+#include <type_traits>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
@@ -85,6 +87,76 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
     partial[((n * splits + s) * groups + i / 2) * 2 + i % 2] = sums[i / 2][i % 2];
 }
 
+// The same sums with 16-byte loads, for C / G >= 16 / sizeof(T): a thread owns fixed 8-channel (f16) vectors,
+// which then span at most two groups. Threads cover several pixel rows at once when a row has few vectors.
+template <class T>
+__global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restrict__ x, int64_t pixels, int channels,
+                                                               int groups, int64_t splits, float* __restrict__ partial) {
+  constexpr int E = 16 / sizeof(T);
+  constexpr int kSlots = 2;  // vectors per thread when a row has more than kThreads of them
+  __shared__ float sums[kMaxGroups][2];
+  const int64_t n = blockIdx.y, s = blockIdx.x;
+  const int cpg = channels / groups, vectors = channels / E;
+  const int rows_per_pass = vectors >= kThreads ? 1 : kThreads / vectors;
+  const int row = int(threadIdx.x) / (vectors >= kThreads ? kThreads : vectors);
+  const int v0 = int(threadIdx.x) % (vectors >= kThreads ? kThreads : vectors);
+  const int64_t chunk = (pixels + splits - 1) / splits;
+  const int64_t p0 = s * chunk, p1 = p0 + chunk < pixels ? p0 + chunk : pixels;
+  const T* xn = x + n * pixels * channels;
+  int group_a[kSlots], boundary[kSlots];
+  float shift_a[kSlots], shift_b[kSlots], a1[kSlots], a2[kSlots], b1[kSlots], b2[kSlots];
+  bool active[kSlots];
+#pragma unroll
+  for (int k = 0; k < kSlots; ++k) {
+    const int v = v0 + k * kThreads;
+    active[k] = row < rows_per_pass && v < vectors && (k == 0 || vectors > kThreads);
+    const int c0 = v * E;
+    group_a[k] = c0 / cpg;
+    boundary[k] = (group_a[k] + 1) * cpg;
+    shift_a[k] = active[k] ? to_f32(xn[group_a[k] * cpg]) : 0.0f;
+    shift_b[k] = active[k] && boundary[k] < channels ? to_f32(xn[boundary[k]]) : 0.0f;
+    a1[k] = a2[k] = b1[k] = b2[k] = 0.0f;
+  }
+  for (int i = threadIdx.x; i < groups * 2; i += kThreads) sums[i / 2][i % 2] = 0.0f;
+#pragma unroll 4
+  for (int64_t p = p0 + row; p < p1; p += rows_per_pass) {
+#pragma unroll
+    for (int k = 0; k < kSlots; ++k) {
+      if (!active[k]) continue;
+      const int c0 = (v0 + k * kThreads) * E;
+      const uint4 raw = *reinterpret_cast<const uint4*>(xn + p * channels + c0);
+      const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int j = 0; j < E; ++j) {
+        const float val = to_f32(e[j]);
+        if (c0 + j < boundary[k]) {
+          const float d = val - shift_a[k];
+          a1[k] += d;
+          a2[k] += d * d;
+        } else {
+          const float d = val - shift_b[k];
+          b1[k] += d;
+          b2[k] += d * d;
+        }
+      }
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int k = 0; k < kSlots; ++k) {
+    if (!active[k]) continue;
+    atomicAdd(&sums[group_a[k]][0], a1[k]);
+    atomicAdd(&sums[group_a[k]][1], a2[k]);
+    if (boundary[k] < (v0 + k * kThreads + 1) * E) {  // the vector reaches into the next group
+      atomicAdd(&sums[group_a[k] + 1][0], b1[k]);
+      atomicAdd(&sums[group_a[k] + 1][1], b2[k]);
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < groups * 2; i += kThreads)
+    partial[((n * splits + s) * groups + i / 2) * 2 + i % 2] = sums[i / 2][i % 2];
+}
+
 // One warp per (n, g), lanes striding over the blocks' partial sums: stats[(n * G + g) * 2] = mean,
 // [... + 1] = 1 / sqrt(var + eps)
 template <class T>
@@ -114,23 +186,44 @@ __global__ void finalize_kernel(const T* __restrict__ x, int64_t pixels, int cha
   stats[i * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
 }
 
-template <class T>
+// 16 bytes per thread. With C / G >= 8 a vector touches at most two groups, so its statistics are two loads; gamma and
+// beta are read as vectors too when they share x's dtype (kTypedAffine).
+template <class T, bool kTypedAffine>
 __global__ void apply_kernel(const T* __restrict__ x, const void* gamma, DType gt, const void* beta, DType bt,
                              T* __restrict__ out, int64_t vectors, int64_t pixels, int channels, int groups,
                              const float* __restrict__ stats, int act) {
   constexpr int E = 16 / sizeof(T);
   const int cpg = channels / groups;
+  const int vectors_per_row = channels / E;
   for (int64_t v = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; v < vectors; v += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t i0 = v * E;
-    const int c0 = int(i0 % channels);
-    const int64_t n = i0 / (pixels * channels);
+    const int c0 = int(v % vectors_per_row) * E;
+    const int64_t n = v / (pixels * vectors_per_row);
     uint4 raw = reinterpret_cast<const uint4*>(x)[v];
     T* e = reinterpret_cast<T*>(&raw);
+    float gv[E], bv[E];
+    if (kTypedAffine) {
+      const uint4 graw = *reinterpret_cast<const uint4*>(static_cast<const T*>(gamma) + c0);
+      const uint4 braw = *reinterpret_cast<const uint4*>(static_cast<const T*>(beta) + c0);
+#pragma unroll
+      for (int j = 0; j < E; ++j) {
+        gv[j] = to_f32(reinterpret_cast<const T*>(&graw)[j]);
+        bv[j] = to_f32(reinterpret_cast<const T*>(&braw)[j]);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < E; ++j) {
+        gv[j] = load_f32(gamma, gt, c0 + j);
+        bv[j] = load_f32(beta, bt, c0 + j);
+      }
+    }
+    const int group = c0 / cpg, boundary = (group + 1) * cpg;
+    const float* sa = stats + (n * groups + group) * 2;
+    const float mean_a = sa[0], rstd_a = sa[1];
+    const float mean_b = boundary < channels ? sa[2] : 0.0f, rstd_b = boundary < channels ? sa[3] : 0.0f;
 #pragma unroll
     for (int j = 0; j < E; ++j) {
-      const int c = c0 + j;
-      const float* st = stats + (n * groups + c / cpg) * 2;
-      const float y = (to_f32(e[j]) - st[0]) * st[1] * load_f32(gamma, gt, c) + load_f32(beta, bt, c);
+      const bool first = c0 + j < boundary;
+      const float y = (to_f32(e[j]) - (first ? mean_a : mean_b)) * (first ? rstd_a : rstd_b) * gv[j] + bv[j];
       e[j] = from_f32<T>(activate(y, act));
     }
     reinterpret_cast<uint4*>(out)[v] = raw;
@@ -145,14 +238,25 @@ void launch_typed(const void* x, const void* gamma, DType gt, const void* beta, 
   float* partial = scratch;
   float* stats = scratch + batch * splits * groups * 2;
   const T* xt = static_cast<const T*>(x);
-  partial_kernel<T><<<dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream>>>(xt, pixels, int(channels), groups,
-                                                                                     splits, partial);
+  const int64_t e = 16 / int64_t(sizeof(T));
+  if (channels / groups >= e && channels / e <= 2 * kThreads)
+    partial_vec_kernel<T><<<dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream>>>(xt, pixels, int(channels),
+                                                                                         groups, splits, partial);
+  else
+    partial_kernel<T><<<dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream>>>(xt, pixels, int(channels),
+                                                                                       groups, splits, partial);
   finalize_kernel<T><<<unsigned((batch * groups + 3) / 4), 128, 0, stream>>>(xt, pixels, int(channels), groups,
                                                                                  batch, splits, partial, stats, eps);
-  const int64_t vectors = batch * pixels * channels / (16 / int64_t(sizeof(T)));
-  apply_kernel<T><<<blocks_for(vectors, kThreads), kThreads, 0, stream>>>(xt, gamma, gt, beta, bt, static_cast<T*>(out),
-                                                                          vectors, pixels, int(channels), groups, stats,
-                                                                          act);
+  const int64_t vectors = batch * pixels * channels / e;
+  constexpr DType kType = sizeof(T) == 4 ? DType::F32 : std::is_same_v<T, __half> ? DType::F16 : DType::BF16;
+  const bool typed = gt == kType && bt == kType && (reinterpret_cast<uintptr_t>(gamma) & 15) == 0 &&
+                     (reinterpret_cast<uintptr_t>(beta) & 15) == 0;
+  if (typed)
+    apply_kernel<T, true><<<blocks_for(vectors, kThreads), kThreads, 0, stream>>>(
+        xt, gamma, gt, beta, bt, static_cast<T*>(out), vectors, pixels, int(channels), groups, stats, act);
+  else
+    apply_kernel<T, false><<<blocks_for(vectors, kThreads), kThreads, 0, stream>>>(
+        xt, gamma, gt, beta, bt, static_cast<T*>(out), vectors, pixels, int(channels), groups, stats, act);
   SDPP_CUDA_CHECK_LAUNCH();
 }
 
@@ -167,6 +271,7 @@ bool launch_group_norm_cl(const void* x, DType xt, const void* gamma, DType gt, 
                           float* scratch, cudaStream_t stream) {
   const int64_t per_vector = 16 / int64_t(dtype_size(xt));
   const bool ok = xt == ot && groups <= kMaxGroups && channels % groups == 0 && (channels / groups) % 2 == 0 &&
+                  channels / groups >= per_vector &&
                   channels % per_vector == 0 && channels <= 2 * kMaxSlots * kThreads && batch <= 65535 &&
                   (reinterpret_cast<uintptr_t>(x) & 15) == 0 && (reinterpret_cast<uintptr_t>(out) & 15) == 0;
   if (!ok || batch * pixels * channels == 0) return false;

@@ -25,7 +25,9 @@ Tensor through_identity_conv(const Tensor& x) {
   for (int64_t c = 0; c < C; ++c) eye[size_t(c * C + c)] = 1.0f;
   const Tensor w = Tensor::from_floats(eye, {C, C, 1, 1}).to(x.dtype()).to(x.device());
   Tensor out = ops::conv2d(x, w, Tensor());
-  if (!layout_is_nchw()) EXPECT_EQ(out.format(), MemoryFormat::ChannelsLast);
+  if (!layout_is_nchw()) {
+    EXPECT_EQ(out.format(), MemoryFormat::ChannelsLast);
+  }
   return out;
 }
 

@@ -34,8 +34,17 @@ void OpProfiler::record(cudaEvent_t e) {
 
 OpProfiler::Scope OpProfiler::begin(const char* op, const Tensor& a, const Tensor* b) {
   if (!enabled_) return Scope();
-  std::string label = std::string(depth_ > 0 ? "> " : "") + op + " " + dtype_name(a.dtype()) + " " + shape_str(a.shape());
-  if (b && b->defined()) label += " " + shape_str(b->shape());
+  std::string label;
+  if (depth_ > 0) label += "> ";
+  label += op;
+  label += ' ';
+  label += dtype_name(a.dtype());
+  label += ' ';
+  label += shape_str(a.shape());
+  if (b && b->defined()) {
+    label += ' ';
+    label += shape_str(b->shape());
+  }
   Record r{std::move(label), event(), event(), depth_++};
   record(r.start);
   records_.push_back(std::move(r));

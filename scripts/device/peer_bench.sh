@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# ON THE GPU MACHINE, from the repo root, carry [".deps", ".peers"]: sdpp against diffusers on the same full-size
+# random-weight checkpoint, in one session. Builds `sdpp` (in the background) while bench/make_random_checkpoint.py
+# writes the checkpoint, then runs `sdpp bench` and bench/peers.py on it; logs go to $OUT.
+# .peers/ is made HERE (git-ignored; the CLIP vocab must never be committed):
+#   mkdir -p .peers && cp -r ../shared/fixtures/clip-vocab .peers/ &&
+#   git --git-dir=/work/.mirror/huggingface+diffusers/repo archive HEAD src | gzip > .peers/diffusers-src.tar.gz
+# If .peers/sdpp-head.tar.gz exists (`git archive HEAD | gzip > .peers/sdpp-head.tar.gz`), sdpp is built from that
+# commit rather than from the working tree, so the numbers belong to a known commit whatever is uncommitted here.
+# ARCHS (default "sd15"; "sd15 sdxl" adds SDXL at 1024x1024) and BUDGET_S (seconds the whole script may take,
+# default 520; torch.compile is skipped when it would not fit) tune it.
+set -uo pipefail
+START=$(date +%s)
+OUTDIR=${OUT:-/tmp}
+BUDGET_S=${BUDGET_S:-520}
+CKPT_ROOT=${CKPT_ROOT:-/tmp/peers}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+mkdir -p "$CKPT_ROOT"
+tar -xzf .peers/diffusers-src.tar.gz -C "$CKPT_ROOT" || exit 1
+export PYTHONPATH=$CKPT_ROOT/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+# Missing Python dependencies show here, before anything long starts.
+python3 - <<'PY' || exit 1
+import importlib
+for m in ("torch", "transformers", "huggingface_hub", "safetensors", "filelock", "regex", "requests", "httpx", "PIL",
+          "numpy"):
+    try:
+        mod = importlib.import_module(m)
+        print(f"  {m} {getattr(mod, '__version__', '?')}")
+    except Exception as e:
+        print(f"  MISSING {m}: {e!r}")
+import diffusers
+from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+print(f"  diffusers {diffusers.__version__} from {diffusers.__file__}")
+PY
+
+source scripts/device/env.sh
+SDPP_SRC=$PWD
+if [ -f .peers/sdpp-head.tar.gz ]; then
+  SDPP_SRC=/tmp/sdpp-head
+  mkdir -p $SDPP_SRC && tar -xzf .peers/sdpp-head.tar.gz -C $SDPP_SRC || exit 1
+fi
+export SDPP_DEVICE_BUILD=$SDPP_SRC/$SDPP_DEVICE_BUILD
+(cd "$SDPP_SRC" && sdpp_configure && cmake --build "$SDPP_DEVICE_BUILD" --target sdpp -j16 >"$OUTDIR/build.log" 2>&1) &
+BUILD_PID=$!
+ARCHS=${ARCHS:-sd15}
+for arch in $ARCHS; do
+  [ -f "$CKPT_ROOT/$arch/model_index.json" ] && continue  # a warm machine keeps /tmp between calls
+  python3 bench/make_random_checkpoint.py --arch "$arch" --vocab .peers/clip-vocab --out "$CKPT_ROOT/$arch" ||
+    { echo "make_random_checkpoint $arch failed"; exit 1; }
+done
+wait $BUILD_PID || { echo "sdpp build failed"; grep -E "error|FAILED" -A3 "$OUTDIR/build.log" | head -60; exit 1; }
+echo "== ready after $(($(date +%s) - START)) s"
+
+for arch in $ARCHS; do
+  size=512 steps=20
+  [ "$arch" = sdxl ] && size=1024 steps=30
+  echo "== sdpp bench $arch"
+  "$SDPP_DEVICE_BUILD/app/sdpp" bench --model "$CKPT_ROOT/$arch" --device cuda --width $size --height $size \
+    --steps $steps --repeats 20 2>&1 | tee "$OUTDIR/sdpp_$arch.log"
+  echo "== peers.py $arch ($(($(date +%s) - START)) s elapsed)"
+  left=$((BUDGET_S - ($(date +%s) - START)))
+  # Later architectures keep time for their own eager run.
+  [ "$arch" != "${ARCHS##* }" ] && left=$((left - 150))
+  python3 bench/peers.py --model "$CKPT_ROOT/$arch" --width $size --height $size --steps $steps --budget-s "$left" \
+    --json "$OUTDIR/peers_$arch.json" 2>&1 | tee "$OUTDIR/peers_$arch.log"
+done
+echo "== done after $(($(date +%s) - START)) s"

@@ -16,6 +16,8 @@ void add_parity_command(CLI::App& app) {
     std::string fixtures, filter, device = "cpu", dtype = "f32";
     double min_rel_l2 = 0;
     std::string variants = "both";
+    int png_tol = -1;
+    double png_outlier_fraction = 0.0;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--fixtures", args->fixtures, "Folder holding manifest.json")->required();
@@ -27,6 +29,11 @@ void add_parity_command(CLI::App& app) {
   cmd->add_option("--variants", args->variants,
                   "Models with a single-file checkpoint: load the folder, the single file, or both")
       ->check(CLI::IsMember({"folder", "single_file", "both"}));
+  cmd->add_option("--png-tol", args->png_tol,
+                  "8-bit image check: largest per-value difference allowed for all but --png-outlier-fraction of the values "
+                  "(default: the manifest's tol_png_max_abs on every value)");
+  cmd->add_option("--png-outlier-fraction", args->png_outlier_fraction,
+                  "Fraction of 8-bit values allowed beyond --png-tol (e.g. 0.01)");
   cmd->callback([args] {
     parity::Options options;
     options.fixtures = args->fixtures;
@@ -36,6 +43,8 @@ void add_parity_command(CLI::App& app) {
         !(options.dtype == DType::F32 || options.dtype == DType::F16 || options.dtype == DType::BF16))
       throw Error(ErrorCode::InvalidArgument, "--dtype must be f32, f16 or bf16, got '" + args->dtype + "'");
     options.min_rel_l2 = args->min_rel_l2;
+    options.png_tol = args->png_tol;
+    options.png_outlier_fraction = args->png_outlier_fraction;
     options.folder = args->variants != "single_file";
     options.single_file = args->variants != "folder";
     const parity::Summary summary = parity::run(options, std::cout);

@@ -27,6 +27,11 @@ struct Options {
   // Which loadings of a model with a single-file checkpoint to run: the diffusers folder, the single file, or both.
   bool folder = true;
   bool single_file = true;
+  // 8-bit image check for reduced-precision runs: pass when at most `png_outlier_fraction` of the channel values
+  // differ by more than `png_tol` (issue 4's f16 bar: 4/255 on 99% of pixels). png_tol < 0 = the manifest's
+  // tol_png_max_abs on every value.
+  int png_tol = -1;
+  double png_outlier_fraction = 0.0;
 };
 
 struct Check {

@@ -37,9 +37,20 @@ Check compare_png(const CaseContext& c, const Tensor& image) {
     return check;
   }
   int worst = 0;
-  for (size_t i = 0; i < actual.pixels.size(); ++i)
-    worst = std::max(worst, std::abs(int(actual.pixels[i]) - int(expected.pixels[i])));
-  check.error = worst;
+  size_t outliers = 0;
+  const int outlier_tol = c.options.png_tol;
+  for (size_t i = 0; i < actual.pixels.size(); ++i) {
+    const int diff = std::abs(int(actual.pixels[i]) - int(expected.pixels[i]));
+    worst = std::max(worst, diff);
+    outliers += outlier_tol >= 0 && diff > outlier_tol;
+  }
+  if (outlier_tol >= 0) {
+    check.metric = "png_fraction_over_" + std::to_string(outlier_tol);
+    check.error = double(outliers) / double(actual.pixels.size());
+    check.tolerance = c.options.png_outlier_fraction;
+  } else {
+    check.error = worst;
+  }
   check.pass = check.error <= check.tolerance;
   return check;
 }

@@ -100,7 +100,7 @@ Tensor PreviewRenderer::render_tensor(const Tensor& latents) const {
   switch (method_) {
     case PreviewMethod::Approx: {
       const LatentRgbProjection& projection = latent_rgb_projection(c);
-      return ops::conv2d(latents, projection.weight, projection.bias);
+      return ops::conv2d(latents.to(projection.weight.dtype()), projection.weight, projection.bias);
     }
     case PreviewMethod::Taesd:
       return c.taesd->decode(ops::scale(latents.to(c.vae_dtype), 1.0f / c.taesd->config().scaling_factor));

@@ -32,7 +32,7 @@ Tensor encode_image(const Components& c, const Tensor& image, Generator& generat
   const Tensor pixels = image.to(c.device).to(c.vae_dtype);
   DiagonalGaussian posterior = c.vae->encode(pixels);
   const Tensor noise = generator.randn(posterior.mean.shape(), c.device).to(posterior.mean.dtype());
-  return ops::scale(posterior.sample(noise), c.vae->config().scaling_factor).to(c.dtype);
+  return ops::scale(posterior.sample(noise), c.vae->config().scaling_factor).to(DType::F32);
 }
 
 // torch.nn.functional.interpolate(mask, size=(h, w)) in its default nearest mode: source index floor(i * in / out).
@@ -123,14 +123,16 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   auto generator = make_cpu_generator(p.seed);
   const Shape latent_shape = {n, latent_channels, h, w};
   const bool strength_max = p.strength >= 1.0f;
+  // Latents and the scheduler's arithmetic stay in f32 whatever the model dtype (only the UNet's inputs are cast):
+  // rounding the latents to f16/bf16 at every step drifts visibly from the reference.
   Tensor latents, noise, image_latents, mask_latent, masked_image_latents;
   if (!has_image) {
-    noise = generator->randn(latent_shape, c.device).to(c.dtype);
+    noise = generator->randn(latent_shape, c.device);
     latents = ops::scale(noise, float(scheduler->init_noise_sigma()));
   } else {
     // img2img always, inpainting for 4-channel models (the blend needs them) or when the start is not pure noise.
     if (!inpaint || !nine_channel || !strength_max) image_latents = repeat_batch(encode_image(c, p.init_image, *generator), n);
-    noise = generator->randn(latent_shape, c.device).to(c.dtype);
+    noise = generator->randn(latent_shape, c.device);
     latents = inpaint && strength_max ? ops::scale(noise, float(scheduler->init_noise_sigma()))
                                       : scheduler->add_noise(image_latents, noise, begin);
   }
@@ -146,9 +148,9 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   Tensor unet_mask, unet_masked_latents, blend_mask;
   if (inpaint && nine_channel) {
     unet_mask = expand_mask(mask_latent, model_batch, 1).to(c.device).to(c.dtype);
-    unet_masked_latents = cfg ? cat_batch(masked_image_latents, masked_image_latents) : masked_image_latents;
+    unet_masked_latents = (cfg ? cat_batch(masked_image_latents, masked_image_latents) : masked_image_latents).to(c.dtype);
   } else if (inpaint) {
-    blend_mask = expand_mask(mask_latent, n, latent_channels).to(c.device).to(c.dtype);
+    blend_mask = expand_mask(mask_latent, n, latent_channels).to(c.device);
   }
 
   // Progress counts sampler steps, not model calls, as diffusers' progress bar does: PNDM's warm-up call and the
@@ -163,13 +165,14 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
     if (control.cancel && control.cancel->load()) throw Error(ErrorCode::Cancelled, "generation cancelled");
     const double t = scheduler->timesteps()[size_t(i)];
     const Tensor scaled = scheduler->scale_model_input(latents, i);
-    Tensor model_input = cfg ? cat_batch(scaled, scaled) : scaled;
+    const Tensor scaled_model = scaled.to(c.dtype);
+    Tensor model_input = cfg ? cat_batch(scaled_model, scaled_model) : scaled_model;
     if (unet_mask.defined()) {
       const Tensor parts[] = {model_input, unet_mask, unet_masked_latents};
       model_input = ops::concat(parts, 1);
     }
     const Tensor timestep = Tensor::from_floats(std::vector<float>{float(t)}, {1});
-    Tensor prediction = c.unet->forward(model_input, timestep, context, c.is_sdxl() ? &added : nullptr);
+    Tensor prediction = c.unet->forward(model_input, timestep, context, c.is_sdxl() ? &added : nullptr).to(DType::F32);
     if (cfg) {
       const Tensor halves[] = {prediction.narrow0(0, n), prediction.narrow0(n, n)};  // uncond, text
       const double coeffs[] = {1.0 - g, g};

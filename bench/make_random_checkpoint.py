@@ -79,6 +79,21 @@ def copy_vocab(vocab, folder, pad_token=None):
             (folder / name).write_text(json.dumps(cfg))
 
 
+def hub_text_keys(folder):
+    """Hub CLIP text encoders (SD 1.x, SDXL) name every tensor text_model.* (+ text_projection.weight). transformers
+    >= 5.6 builds a bare CLIPTextModel without the text_model submodule and may save its keys without that prefix;
+    restore the layout the published checkpoints have, which is what loaders of real models read."""
+    from safetensors.torch import load_file, save_file
+    keep = lambda k: k.startswith("text_model.") or k == "text_projection.weight"
+    for path in sorted(folder.glob("*.safetensors")):
+        tensors = load_file(path)
+        moved = sum(not keep(k) for k in tensors)
+        if moved:
+            save_file({k if keep(k) else "text_model." + k: v for k, v in tensors.items()}, path, metadata={"format": "pt"})
+        print(f"make_random_checkpoint: {folder.name}/{path.name}: {len(tensors)} tensors, {moved} given the "
+              f"text_model. prefix (first key was {next(iter(sorted(tensors)))})")
+
+
 def make(arch, vocab, out, seed, device):
     tokenizer = CLIPTokenizer.from_pretrained(vocab)
     if arch == "sd15":
@@ -100,8 +115,10 @@ def make(arch, vocab, out, seed, device):
                                              interpolation_type="linear"))
     pipe.save_pretrained(out, safe_serialization=True)
     copy_vocab(vocab, out / "tokenizer")
+    hub_text_keys(out / "text_encoder")
     if arch == "sdxl":
         copy_vocab(vocab, out / "tokenizer_2", pad_token="!")
+        hub_text_keys(out / "text_encoder_2")
 
 
 def main():

@@ -3,8 +3,6 @@
 #include "sdpp/engine.h"
 
 #include <chrono>
-#include <map>
-#include <random>
 
 #include "core/error.h"
 #include "image/image_tensor.h"
@@ -120,16 +118,17 @@ Result Engine::generate(const GenerationRequest& request, const ProgressCallback
   if (request.preview_every > 0 && on_progress) previews.emplace(c, preview_method);
   PipelineControl control;
   control.cancel = cancel;
-  const auto loop_start = std::make_shared<Clock::time_point>(Clock::now());
+  const auto loop_start = Clock::now();
   control.on_step = [&](const StepInfo& step) {
     if (!on_progress) return;
     Progress progress;
     progress.step = step.step;
     progress.total = step.total;
-    const double elapsed = std::chrono::duration<double>(Clock::now() - *loop_start).count();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - loop_start).count();
     progress.it_per_s = elapsed > 0 ? step.step / elapsed : 0;
     progress.eta_s = progress.it_per_s > 0 ? (step.total - step.step) / progress.it_per_s : 0;
     Image preview;
+    // every preview_every steps, and at the last step so a viewer ends on the final latents before the decode
     if (previews && (step.step % request.preview_every == 0 || step.step == step.total)) {
       preview = previews->render(*step.denoised);
       progress.preview = &preview;

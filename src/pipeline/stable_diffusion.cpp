@@ -118,7 +118,8 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   const int calls = int(scheduler->timesteps().size());
   if (begin >= calls)
     throw Error(ErrorCode::InvalidArgument, "strength " + std::to_string(p.strength) + " with " + std::to_string(p.steps) +
-                                                " steps leaves no denoising step; raise strength or steps");
+                                                " steps leaves no denoising step; raise strength or steps",
+                "strength");
 
   auto generator = make_cpu_generator(p.seed);
   const Shape latent_shape = {n, latent_channels, h, w};

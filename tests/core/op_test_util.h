@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/ops.h"
 #include "core/tensor.h"
 
 namespace sdpp::test {
@@ -45,6 +46,20 @@ inline ::testing::AssertionResult all_close(const Tensor& actual, const std::vec
 
 inline ::testing::AssertionResult all_equal(const Tensor& actual, const std::vector<double>& expected) {
   return all_close(actual, expected, 0.0);
+}
+
+// The activations in double precision, straight from their definitions.
+inline double act_ref(double x, ops::Activation a) {
+  switch (a) {
+    case ops::Activation::None: return x;
+    case ops::Activation::SiLU: return x / (1.0 + std::exp(-x));
+    case ops::Activation::GELU: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case ops::Activation::GELUTanh: return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case ops::Activation::QuickGELU: return x / (1.0 + std::exp(-1.702 * x));
+    case ops::Activation::ReLU: return x > 0 ? x : 0.0;
+    case ops::Activation::Tanh: return std::tanh(x);
+  }
+  return x;
 }
 
 }  // namespace sdpp::test

@@ -8,21 +8,9 @@
 namespace sdpp {
 namespace {
 
+using test::act_ref;
 using test::all_close;
 using test::random_tensor;
-
-double act_ref(double x, ops::Activation a) {
-  switch (a) {
-    case ops::Activation::None: return x;
-    case ops::Activation::SiLU: return x / (1.0 + std::exp(-x));
-    case ops::Activation::GELU: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-    case ops::Activation::GELUTanh: return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-    case ops::Activation::QuickGELU: return x / (1.0 + std::exp(-1.702 * x));
-    case ops::Activation::ReLU: return x > 0 ? x : 0.0;
-    case ops::Activation::Tanh: return std::tanh(x);
-  }
-  return x;
-}
 
 struct GroupNormCase {
   Shape shape;

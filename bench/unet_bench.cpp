@@ -217,7 +217,9 @@ int run(const Args& a) {
       for (float v : {1024.0f, 1024.0f, 0.0f, 0.0f, 1024.0f, 1024.0f}) ids.push_back(v);
     added.time_ids = Tensor::from_floats(ids, {a.batch, 6});
   }
-  auto forward = [&] { return unet.forward(sample, timestep, context, sdxl ? &added : nullptr); };
+  // The timestep projection is uploaded once: a recording cannot upload (its replays would not see new values).
+  const nn::UNetTimeInputs time = unet.project_time(timestep, a.batch, sdxl ? &added : nullptr);
+  auto forward = [&] { return unet.forward(sample, time, context, sdxl ? &added : nullptr); };
 
   for (int i = 0; i < a.warmup; ++i) forward();
   backend.synchronize();
@@ -239,18 +241,19 @@ int run(const Args& a) {
   Tensor out;
   if (a.graph) {
     if (!cuda) throw Error(ErrorCode::Unsupported, "--graph needs a cuda device");
-    cuda->begin_capture();
-    out = forward();
-    cudaGraphExec_t graph = cuda->end_capture();
+    out = Tensor::empty({a.batch, config.out_channels, a.latent, a.latent}, dtype, device);  // outlives the recording
+    backend.begin_recording();
+    backend.convert(backend.contiguous(forward()), out);
+    const std::unique_ptr<RecordedWork> graph = backend.end_recording();
     if (a.profile) {
-      cuda->launch_graph(graph);
+      graph->replay();
       std::printf("per-op device time of one graph replay:\n%s", cuda->profile_report().c_str());
     }
-    for (int i = 0; i < a.warmup; ++i) cuda->launch_graph(graph);
+    for (int i = 0; i < a.warmup; ++i) graph->replay();
     backend.synchronize();
     for (int i = 0; i < a.iters; ++i) {
       auto s = std::chrono::steady_clock::now();
-      cuda->launch_graph(graph);
+      graph->replay();
       backend.synchronize();
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
     }

@@ -4,11 +4,14 @@
 # writes the checkpoint, then runs `sdpp bench` and bench/peers.py on it; logs go to $OUT.
 # .peers/ is made HERE (git-ignored; the CLIP vocab must never be committed):
 #   mkdir -p .peers && cp -r ../shared/fixtures/clip-vocab .peers/ &&
-#   git --git-dir=/work/.mirror/huggingface+diffusers/repo archive HEAD src | gzip > .peers/diffusers-src.tar.gz
+#   git --git-dir=/work/.mirror/huggingface+diffusers/repo archive HEAD src \
+#       scripts/convert_diffusers_to_original_stable_diffusion.py | gzip > .peers/diffusers-src.tar.gz
 # If .peers/sdpp-head.tar.gz exists (`git archive HEAD | gzip > .peers/sdpp-head.tar.gz`), sdpp is built from that
 # commit rather than from the working tree, so the numbers belong to a known commit whatever is uncommitted here.
 # ARCHS (default "sd15"; "sd15 sdxl" adds SDXL at 1024x1024) and BUDGET_S (seconds the whole script may take,
-# default 520; torch.compile is skipped when it would not fit) tune it.
+# default 520; torch.compile is skipped when it would not fit) tune it. PEERS=0 times sdpp alone. SINGLE_FILE=1 also
+# converts the SD 1.5 folder to an original-layout fp16 single file with diffusers' own conversion script and runs
+# `sdpp bench` on that file (load to first image from a local single file).
 set -uo pipefail
 START=$(date +%s)
 OUTDIR=${OUT:-/tmp}
@@ -57,6 +60,15 @@ for arch in $ARCHS; do
   echo "== sdpp bench $arch"
   "$SDPP_DEVICE_BUILD/app/sdpp" bench --model "$CKPT_ROOT/$arch" --device cuda --width $size --height $size \
     --steps $steps --repeats 20 2>&1 | tee "$OUTDIR/sdpp_$arch.log"
+  if [ "$arch" = sd15 ] && [ "${SINGLE_FILE:-0}" = 1 ]; then
+    [ -f "$CKPT_ROOT/sd15.safetensors" ] || python3 "$CKPT_ROOT/scripts/convert_diffusers_to_original_stable_diffusion.py" \
+      --model_path "$CKPT_ROOT/sd15" --checkpoint_path "$CKPT_ROOT/sd15.safetensors" --half --use_safetensors ||
+      { echo "single-file conversion failed"; exit 1; }
+    echo "== sdpp bench sd15 single file ($(du -h "$CKPT_ROOT/sd15.safetensors" | cut -f1))"
+    "$SDPP_DEVICE_BUILD/app/sdpp" bench --model "$CKPT_ROOT/sd15.safetensors" --tokenizer .peers/clip-vocab \
+      --device cuda --width 512 --height 512 --steps 20 --repeats 10 2>&1 | tee "$OUTDIR/sdpp_sd15_single.log"
+  fi
+  [ "${PEERS:-1}" = 0 ] && continue
   echo "== peers.py $arch ($(($(date +%s) - START)) s elapsed)"
   left=$((BUDGET_S - ($(date +%s) - START)))
   # Later architectures keep time for their own eager run.

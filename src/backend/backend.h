@@ -8,6 +8,20 @@
 
 namespace sdpp {
 
+// Device work recorded once and replayed without the host cost of issuing each op again (a CUDA graph).
+// A replay reads and writes the same device addresses the recording used.
+class RecordedWork {
+ public:
+  virtual ~RecordedWork() = default;
+  virtual void replay() = 0;
+};
+
+// Device memory as the backend sees it, in bytes; 0 where a backend does not track it (the cpu).
+struct MemoryStats {
+  size_t peak_bytes = 0;         // most ever reserved by this backend's allocators (weights, activations, recordings)
+  size_t device_used_bytes = 0;  // in use on the device now by every process, the runtime's context included
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -24,6 +38,21 @@ class Backend {
   // Returns a contiguous (row-major logical) copy or `x` itself; used before host copies.
   virtual Tensor contiguous(const Tensor& x) { return x; }
   virtual void synchronize() {}
+  virtual MemoryStats memory_stats() { return {}; }
+
+  // Recording: what this backend enqueues between begin_recording() and end_recording() becomes one RecordedWork
+  // instead of running. Inside, nothing may read from or synchronise with the host, and host uploads are refused
+  // (a replay would repeat the recorded values); every op's plans must already exist, so record a forward that
+  // ran once eagerly. Callers serialise: one recording at a time per backend, no other thread using it meanwhile.
+  // abort_recording() ends a recording that failed half way (the backend is usable again, nothing is kept).
+  virtual bool can_record() const { return false; }
+  virtual void begin_recording();
+  virtual std::unique_ptr<RecordedWork> end_recording();
+  virtual void abort_recording() {}
+
+  // The form of a convolution weight [O, C, kh, kw] this backend reads fastest, made once at load (the cuda
+  // backend repacks to channels-last so no second copy lives beside the original). conv2d accepts either form.
+  virtual Tensor prepare_conv_weight(const Tensor& weight) { return weight; }
 
   virtual Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::LinearOptions& o) = 0;
   virtual Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dOptions& o) = 0;

@@ -34,6 +34,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   return backend_of(x, "conv2d").conv2d(x, weight, bias, options);
 }
 
+Tensor prepare_conv_weight(const Tensor& weight) {
+  if (weight.ndim() != 4) throw Error(ErrorCode::ShapeMismatch, "conv2d weight: expected [O, C, kh, kw], got " + shape_str(weight.shape()));
+  return backend_of(weight, "prepare_conv_weight").prepare_conv_weight(weight);
+}
+
 Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, Activation act) {
   if (x.ndim() < 2 || groups <= 0 || x.dim(1) % groups != 0)
     throw Error(ErrorCode::ShapeMismatch, "group_norm: " + std::to_string(groups) + " groups for " + shape_str(x.shape()));

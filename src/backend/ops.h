@@ -31,6 +31,8 @@ struct Conv2dOptions {
 };
 // x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined -> [N, O, Ho, Wo]
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options = {});
+// The weight as its device's conv2d reads it fastest (Backend::prepare_conv_weight); layers call it once at load.
+Tensor prepare_conv_weight(const Tensor& weight);
 
 // x [N, C, ...] normalised over (C/groups, ...) per group; gamma/beta [C]; optional activation fused after.
 Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,

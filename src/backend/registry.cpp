@@ -23,6 +23,14 @@ Registry& registry() {
 
 }  // namespace
 
+void Backend::begin_recording() {
+  throw Error(ErrorCode::Unsupported, "the " + name() + " backend cannot record device work");
+}
+
+std::unique_ptr<RecordedWork> Backend::end_recording() {
+  throw Error(ErrorCode::Unsupported, "the " + name() + " backend cannot record device work");
+}
+
 Backend& backend_for(Device device) {
   Registry& r = registry();
   std::lock_guard lock(r.mutex);

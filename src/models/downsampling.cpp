@@ -5,7 +5,7 @@
 namespace sdpp::nn {
 
 Downsample2D::Downsample2D(const WeightLoader& w, int64_t channels, int64_t out_channels, int padding)
-    : weight_(w.get("conv.weight", {out_channels, channels, 3, 3})),
+    : weight_(ops::prepare_conv_weight(w.get("conv.weight", {out_channels, channels, 3, 3}))),
       bias_(w.get("conv.bias", {out_channels})),
       channels_(channels),
       padding_(padding) {

@@ -6,7 +6,7 @@ Linear::Linear(const WeightLoader& w, int64_t in, int64_t out, bool with_bias)
     : weight(w.get("weight", {out, in})), bias(with_bias ? w.get("bias", {out}) : Tensor()) {}
 
 Conv2d::Conv2d(const WeightLoader& w, int64_t in, int64_t out, int kernel, int stride_, int padding_, bool with_bias)
-    : weight(w.get("weight", {out, in, kernel, kernel})),
+    : weight(ops::prepare_conv_weight(w.get("weight", {out, in, kernel, kernel}))),
       bias(with_bias ? w.get("bias", {out}) : Tensor()),
       stride(stride_),
       padding(padding_ < 0 ? kernel / 2 : padding_) {}

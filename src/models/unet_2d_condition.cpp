@@ -126,7 +126,15 @@ UNet2DConditionModel::UNet2DConditionModel(const WeightLoader& w, const UNetConf
   conv_out_ = Conv2d(w.sub("conv_out"), ch0, c.out_channels, 3);
 }
 
-Tensor UNet2DConditionModel::time_embed(const Tensor& timesteps, int64_t batch, const UNetAddedCond* added) const {
+void UNet2DConditionModel::check_sample(const Tensor& sample) const {
+  if (sample.ndim() != 4 || sample.dim(1) != config_.in_channels) {
+    throw Error(ErrorCode::ShapeMismatch, "UNet: expected sample [B, " + std::to_string(config_.in_channels) +
+                                              ", h, w], got " + shape_str(sample.shape()));
+  }
+}
+
+UNetTimeInputs UNet2DConditionModel::project_time(const Tensor& timesteps, int64_t batch,
+                                                  const UNetAddedCond* added) const {
   std::vector<float> t = timesteps.defined() ? timesteps.to_floats() : std::vector<float>();
   if (t.size() == 1) t.assign(size_t(batch), t[0]);  // diffusers broadcasts one timestep to the batch
   if (int64_t(t.size()) != batch) {
@@ -134,38 +142,59 @@ Tensor UNet2DConditionModel::time_embed(const Tensor& timesteps, int64_t batch, 
                                                 std::to_string(batch) + " (expected 1 or " + std::to_string(batch) +
                                                 ")");
   }
-  const Tensor t_emb = time_proj_(t, device_, dtype_);  // [B, ch0]
-  const Tensor condition = added ? added->timestep_cond : Tensor();
-  if (!add_embedding_.linear_1.weight.defined()) return time_embedding_(t_emb, condition);
+  UNetTimeInputs time;
+  time.t_proj = time_proj_(t, device_, dtype_);  // [B, ch0]
+  if (!add_embedding_.linear_1.weight.defined()) return time;
+  if (!added || !added->time_ids.defined()) {
+    throw Error(ErrorCode::InvalidArgument,
+                "UNet: addition_embed_type 'text_time' (SDXL) needs text_embeds and time_ids");
+  }
+  const Tensor& time_ids = added->time_ids;
+  if (time_ids.ndim() != 2 || time_ids.dim(0) != batch) {
+    throw Error(ErrorCode::ShapeMismatch, "UNet: time_ids " + shape_str(time_ids.shape()) + " for a batch of " +
+                                              std::to_string(batch) + " (expected [" + std::to_string(batch) + ", K])");
+  }
+  time.time_embeds = add_time_proj_(time_ids.to_floats(), device_, dtype_).reshape({batch, -1});  // [B, K * D]
+  return time;
+}
 
-  if (!added || !added->text_embeds.defined() || !added->time_ids.defined()) {
+Tensor UNet2DConditionModel::time_embed(const UNetTimeInputs& time, int64_t batch, const UNetAddedCond* added) const {
+  if (!time.t_proj.defined() || time.t_proj.shape() != Shape{batch, time_proj_.num_channels}) {
+    throw Error(ErrorCode::ShapeMismatch, "UNet: timestep projection " +
+                                              (time.t_proj.defined() ? shape_str(time.t_proj.shape()) : "missing") +
+                                              " for a batch of " + std::to_string(batch));
+  }
+  const Tensor condition = added ? added->timestep_cond : Tensor();
+  if (!add_embedding_.linear_1.weight.defined()) return time_embedding_(time.t_proj, condition);
+
+  if (!added || !added->text_embeds.defined() || !time.time_embeds.defined()) {
     throw Error(ErrorCode::InvalidArgument,
                 "UNet: addition_embed_type 'text_time' (SDXL) needs text_embeds and time_ids");
   }
   const Tensor& text_embeds = added->text_embeds;
-  const Tensor& time_ids = added->time_ids;
-  if (text_embeds.ndim() != 2 || text_embeds.dim(0) != batch || time_ids.ndim() != 2 || time_ids.dim(0) != batch ||
-      text_embeds.dim(1) + time_ids.dim(1) * config_.addition_time_embed_dim !=
-          config_.projection_class_embeddings_input_dim) {
+  const Tensor& time_embeds = time.time_embeds;
+  if (text_embeds.ndim() != 2 || text_embeds.dim(0) != batch || time_embeds.dim(0) != batch ||
+      text_embeds.dim(1) + time_embeds.dim(1) != config_.projection_class_embeddings_input_dim) {
     throw Error(ErrorCode::ShapeMismatch,
-                "UNet: text_embeds " + shape_str(text_embeds.shape()) + " and time_ids " +
-                    shape_str(time_ids.shape()) + " do not give a batch of " + std::to_string(batch) + " x " +
+                "UNet: text_embeds " + shape_str(text_embeds.shape()) + " and projected time_ids " +
+                    shape_str(time_embeds.shape()) + " do not give a batch of " + std::to_string(batch) + " x " +
                     std::to_string(config_.projection_class_embeddings_input_dim) +
                     " (projection_class_embeddings_input_dim) added embeddings");
   }
-  const std::vector<float> ids = time_ids.to_floats();
-  const Tensor time_embeds = add_time_proj_(ids, device_, dtype_).reshape({batch, -1});  // [B, K * D]
   const std::array<Tensor, 2> parts{text_embeds, time_embeds};
-  const Tensor emb = time_embedding_(t_emb, condition);
+  const Tensor emb = time_embedding_(time.t_proj, condition);
   return add_embedding_(ops::concat(parts, 1), {}, &emb);  // emb + add_embedding(cat(text_embeds, time_embeds))
 }
 
 Tensor UNet2DConditionModel::forward(const Tensor& sample, const Tensor& timesteps,
                                      const Tensor& encoder_hidden_states, const UNetAddedCond* added) const {
-  if (sample.ndim() != 4 || sample.dim(1) != config_.in_channels) {
-    throw Error(ErrorCode::ShapeMismatch, "UNet: expected sample [B, " + std::to_string(config_.in_channels) +
-                                              ", h, w], got " + shape_str(sample.shape()));
-  }
+  check_sample(sample);
+  return forward(sample, project_time(timesteps, sample.dim(0), added), encoder_hidden_states, added);
+}
+
+Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeInputs& time,
+                                     const Tensor& encoder_hidden_states, const UNetAddedCond* added) const {
+  check_sample(sample);
   const int64_t batch = sample.dim(0);
   if (encoder_hidden_states.ndim() != 3 || encoder_hidden_states.dim(0) != batch ||
       encoder_hidden_states.dim(2) != config_.cross_attention_dim) {
@@ -173,7 +202,7 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const Tensor& timeste
                                               std::to_string(config_.cross_attention_dim) + "], got " +
                                               shape_str(encoder_hidden_states.shape()));
   }
-  const Tensor emb = time_embed(timesteps, batch, added);  // [B, 4 * ch0]
+  const Tensor emb = time_embed(time, batch, added);  // [B, 4 * ch0]
   const Tensor& context = encoder_hidden_states;
 
   Tensor h = conv_in_(sample);

@@ -21,6 +21,14 @@ struct UNetAddedCond {
   Tensor timestep_cond;  // LCM (time_cond_proj_dim > 0): guidance-scale embedding [B, time_cond_proj_dim]
 };
 
+// What the host computes from the timesteps and SDXL's time_ids (the weightless sinusoidal projections), on the
+// model's device in its dtype. A recorded forward (pipeline/recorded_unet.h) takes these through device buffers, so
+// new timesteps need no new recording.
+struct UNetTimeInputs {
+  Tensor t_proj;       // time_proj(timesteps): [B, block_out_channels[0]]
+  Tensor time_embeds;  // SDXL: add_time_proj(time_ids) per row, flattened: [B, K * addition_time_embed_dim]
+};
+
 class UNet2DConditionModel {
  public:
   // Throws InvalidArgument / Unsupported for configs outside the SD family (naming the field), MissingTensor /
@@ -31,13 +39,19 @@ class UNet2DConditionModel {
   // encoder_hidden_states [B, L, cross_attention_dim] -> [B, out_channels, h, w] (the noise / v prediction).
   Tensor forward(const Tensor& sample, const Tensor& timesteps, const Tensor& encoder_hidden_states,
                  const UNetAddedCond* added = nullptr) const;
+  // The same forward in two halves: project_time (host work and uploads) then the device-only rest, which reads
+  // added->text_embeds and timestep_cond but not added->time_ids (already in time.time_embeds).
+  UNetTimeInputs project_time(const Tensor& timesteps, int64_t batch, const UNetAddedCond* added) const;
+  Tensor forward(const Tensor& sample, const UNetTimeInputs& time, const Tensor& encoder_hidden_states,
+                 const UNetAddedCond* added = nullptr) const;
 
   const UNetConfig& config() const { return config_; }
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
 
  private:
-  Tensor time_embed(const Tensor& timesteps, int64_t batch, const UNetAddedCond* added) const;  // [B, 4 * ch0]
+  void check_sample(const Tensor& sample) const;
+  Tensor time_embed(const UNetTimeInputs& time, int64_t batch, const UNetAddedCond* added) const;  // [B, 4 * ch0]
 
   UNetConfig config_;
   Device device_;

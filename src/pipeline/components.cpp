@@ -66,6 +66,7 @@ std::unique_ptr<Components> load_components(const Checkpoint& ckpt, const Compon
         std::make_unique<ClipTextModel>(ckpt.text_encoder_2->config, load(*ckpt.text_encoder_2, options.dtype));
   }
   c->unet = std::make_unique<nn::UNet2DConditionModel>(load(*ckpt.unet, options.dtype), ckpt.unet->config);
+  c->recorded_unet = std::make_unique<RecordedUNet>(*c->unet);
   AutoencoderKLOptions vae_options;
   vae_options.load_encoder = options.load_vae_encoder;
   c->vae = std::make_unique<AutoencoderKL>(ckpt.vae->config, load(*ckpt.vae, c->vae_dtype), vae_options);

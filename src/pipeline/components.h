@@ -13,6 +13,7 @@
 #include "models/unet_2d_condition.h"
 #include "models/vae.h"
 #include "models/vae_tiny.h"
+#include "pipeline/recorded_unet.h"
 #include "text/clip_tokenizer.h"
 
 namespace sdpp {
@@ -41,6 +42,8 @@ struct Components {
   std::unique_ptr<ClipTextModel> text_encoder;
   std::unique_ptr<ClipTextModel> text_encoder_2;  // SDXL (with projection)
   std::unique_ptr<nn::UNet2DConditionModel> unet;
+  // The denoising loop's way to call the unet: replays a recorded forward per shape where the device can record.
+  std::unique_ptr<RecordedUNet> recorded_unet;
   std::unique_ptr<AutoencoderKL> vae;
   std::unique_ptr<AutoencoderTiny> taesd;
   nlohmann::json scheduler_config;  // the model's, or the family default for single files

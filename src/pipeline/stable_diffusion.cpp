@@ -162,6 +162,12 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   const auto alphas = schedulers::make_noise_schedule(scheduler->config(), schedulers::ZeroSnr::Ignore).alphas_cumprod;
   const bool v_prediction = scheduler->config().prediction_type == schedulers::PredictionType::VPrediction;
   const float g = p.guidance_scale;
+  // Every step's timestep projection is made (and uploaded) before the loop, so the loop never waits on the host.
+  std::vector<nn::UNetTimeInputs> step_time(static_cast<size_t>(calls));
+  for (int i = begin; i < calls; ++i) {
+    const Tensor timestep = Tensor::from_floats(std::vector<float>{float(scheduler->timesteps()[size_t(i)])}, {1});
+    step_time[size_t(i)] = c.unet->project_time(timestep, model_batch, c.is_sdxl() ? &added : nullptr);
+  }
   for (int i = begin; i < calls; ++i) {
     if (control.cancel && control.cancel->load()) throw Error(ErrorCode::Cancelled, "generation cancelled");
     const double t = scheduler->timesteps()[size_t(i)];
@@ -172,8 +178,9 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
       const Tensor parts[] = {model_input, unet_mask, unet_masked_latents};
       model_input = ops::concat(parts, 1);
     }
-    const Tensor timestep = Tensor::from_floats(std::vector<float>{float(t)}, {1});
-    Tensor prediction = c.unet->forward(model_input, timestep, context, c.is_sdxl() ? &added : nullptr).to(DType::F32);
+    Tensor prediction =
+        c.recorded_unet->forward(model_input, step_time[size_t(i)], context, c.is_sdxl() ? &added : nullptr)
+            .to(DType::F32);
     if (cfg) {
       const Tensor halves[] = {prediction.narrow0(0, n), prediction.narrow0(n, n)};  // uncond, text
       const double coeffs[] = {1.0 - g, g};

@@ -13,6 +13,7 @@
 #include "models/embeddings.h"
 #include "models/unet_2d_condition.h"
 #include "models/upsampling.h"
+#include "pipeline/recorded_unet.h"
 
 namespace sdpp {
 namespace {
@@ -164,6 +165,38 @@ TEST(UNet, PerSampleTimestepsAndBroadcast) {
   EXPECT_LT(max_diff(mixed.narrow0(1, 1), low.narrow0(1, 1)), 1e-5);
   EXPECT_GT(max_diff(one, low), 1e-3);  // the timestep matters
   EXPECT_THROW(unet.forward(sample, Tensor::zeros({3}), context), Error);
+}
+
+// The denoising loop projects timesteps ahead of time and calls the device-only half; both halves together must be
+// the one-call forward, for SD (timestep only) and SDXL (time_ids projected too).
+TEST(UNet, ProjectedTimeForwardIsTheForward) {
+  for (const char* model : {"sd15", "sdxl"}) {
+    const LoadedUNet loaded = load_unet(model);
+    const nn::UNet2DConditionModel& unet = *loaded.unet;
+    nn::UNetAddedCond added;
+    added.text_embeds = ramp({2, 128}, 0.02f, -1.0f);
+    added.time_ids =
+        Tensor::from_floats(std::vector<float>{64, 48, 0, 8, 64, 48, 32, 32, 0, 0, 32, 32}, {2, 6});
+    const Tensor sample = ramp({2, 4, 8, 8}, 0.01f, -0.5f);
+    const Tensor t = Tensor::full({1}, 321.0f);
+    const nn::UNetTimeInputs time = unet.project_time(t, 2, &added);
+    EXPECT_EQ(time.t_proj.shape(), (Shape{2, unet.config().block_out_channels[0]})) << model;
+    EXPECT_EQ(time.time_embeds.defined(), std::string(model) == "sdxl");
+    EXPECT_EQ(max_diff(unet.forward(sample, time, context_for(unet, 2), &added),
+                       unet.forward(sample, t, context_for(unet, 2), &added)),
+              0.0)
+        << model;
+    // On the cpu nothing can be recorded: the loop's RecordedUNet is the eager forward.
+    RecordedUNet recorded(unet);
+    EXPECT_FALSE(recorded.enabled());
+    for (int call = 0; call < 3; ++call)
+      EXPECT_EQ(max_diff(recorded.forward(sample, time, context_for(unet, 2), &added),
+                         unet.forward(sample, time, context_for(unet, 2), &added)),
+                0.0);
+    EXPECT_EQ(recorded.replays(), 0);
+  }
+  const LoadedUNet sd15 = load_unet("sd15");
+  EXPECT_THROW(sd15.unet->forward(ramp({2, 4, 8, 8}), nn::UNetTimeInputs{}, context_for(*sd15.unet, 2)), Error);
 }
 
 TEST(UNet, InpaintingUNetTakesNineChannels) {

@@ -1,6 +1,7 @@
 // CudaBackend: device setup, memory, conversions, and the elementwise / layout ops (thin wrappers over kernels.h).
 #include "backend/cuda/cuda_backend.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -101,7 +102,6 @@ CudaBackend::CudaBackend(int index) : index_(index) {
 CudaBackend::~CudaBackend() {
   cudaSetDevice(index_);
   cudaStreamSynchronize(stream_);
-  for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
   linear_plans_.clear();
   krsc_weights_.clear();
   conv_plans_.clear();
@@ -158,21 +158,15 @@ std::shared_ptr<Storage> CudaBackend::allocate(size_t bytes) {
 void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   activate();
-  if (capturing_) {
-    void* staging = nullptr;
-    SDPP_CUDA_CHECK(cudaMallocHost(&staging, bytes));
-    capture_uploads_.emplace_back(staging, [](void* p) { cudaFreeHost(p); });
-    std::memcpy(staging, src, bytes);
-    SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, staging, bytes, cudaMemcpyHostToDevice, stream_));
-    return;
-  }
+  // A recorded upload would replay the recorded values, never new ones: refuse it (see Backend::begin_recording).
+  if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": copy from the host while recording");
   SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be released right after we return
 }
 
 void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
-  if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": copy to the host during graph capture");
+  if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": copy to the host while recording");
   activate();
   SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -186,8 +180,23 @@ void CudaBackend::fill_zero(void* dst, size_t bytes) {
 
 void CudaBackend::synchronize() {
   activate();
-  if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": synchronize during graph capture");
+  if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": synchronize while recording");
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+MemoryStats CudaBackend::memory_stats() {
+  activate();
+  MemoryStats stats;
+  cudaMemPool_t pool = nullptr;
+  std::uint64_t pool_high = 0, graph_high = 0;  // cuuint64_t attributes
+  SDPP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_));
+  SDPP_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemHigh, &pool_high));
+  SDPP_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(index_, cudaGraphMemAttrReservedMemHigh, &graph_high));
+  stats.peak_bytes = size_t(pool_high) + size_t(graph_high) + gemm_workspace_bytes_;
+  size_t free_bytes = 0, total_bytes = 0;
+  SDPP_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  stats.device_used_bytes = total_bytes - free_bytes;
+  return stats;
 }
 
 void CudaBackend::convert(const Tensor& src, Tensor& dst) {

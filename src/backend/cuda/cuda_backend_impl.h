@@ -37,6 +37,8 @@ class CudaBackend final : public Backend {
   // Channels-last [N, C, H, W] tensors (data [N, H, W, C]) become a logical NCHW copy; anything else is returned.
   Tensor contiguous(const Tensor& x) override;
   void synchronize() override;
+  // Peak: the stream-ordered pool's reserved high-water mark + graph memory's + the fixed GEMM workspace.
+  MemoryStats memory_stats() override;
 
   Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::LinearOptions& o) override;
   Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dOptions& o) override;
@@ -65,13 +67,15 @@ class CudaBackend final : public Backend {
   std::string profile_report() { return profiler_.enabled() ? profiler_.report() : std::string(); }
   cudaStream_t stream() const { return stream_; }
 
-  // CUDA graph capture of everything this backend enqueues between begin_capture() and end_capture()
-  // (cuda_graph.cpp). Host uploads inside the capture are staged in pinned buffers that live as long as the
-  // backend, so a replay re-uploads the values seen at capture time. Outputs allocated inside the capture keep their
-  // address across replays (each launch first frees the previous launch's).
-  void begin_capture();
-  cudaGraphExec_t end_capture();
-  void launch_graph(cudaGraphExec_t graph);
+  // Recording is CUDA graph capture (cuda_graph.cpp): the RecordedWork owns an instantiated graph; allocations made
+  // while recording belong to the graph and keep their addresses across replays.
+  bool can_record() const override { return true; }
+  void begin_recording() override;
+  std::unique_ptr<RecordedWork> end_recording() override;
+  void abort_recording() override;
+
+  // 3x3 (and larger) kernels become channels-last [O, kh, kw, C] data when activations are channels-last.
+  Tensor prepare_conv_weight(const Tensor& weight) override;
 
  private:
   // Makes this backend's device current for the calling thread (ops may come from any thread).
@@ -94,7 +98,8 @@ class CudaBackend final : public Backend {
   Tensor conv2d_channels_last(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual, int stride,
                               int pad_h, int pad_w, const Shape& out_shape);
   ConvPlan& conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w, bool nhwc);
-  // Weight [O, C, kh, kw] repacked as [O, kh, kw, C] for NHWC convolutions, cached per weight storage.
+  // Weight [O, C, kh, kw] as [O, kh, kw, C] data for NHWC convolutions: itself when prepared so at load, else a
+  // repacked copy cached per weight storage.
   const Tensor& weight_krsc(const Tensor& w);
 
   int index_;
@@ -112,8 +117,6 @@ class CudaBackend final : public Backend {
   // turns this off, for comparison).
   bool channels_last_ = true;
   std::map<const void*, std::pair<std::weak_ptr<Storage>, Tensor>> krsc_weights_;
-  std::vector<std::shared_ptr<void>> capture_uploads_;  // pinned staging buffers referenced by captured graphs
-  std::vector<cudaGraphExec_t> graphs_;
   OpProfiler profiler_;
   std::map<std::tuple<int64_t, int64_t, int64_t, int, int, int, int>, std::shared_ptr<LinearPlan>> linear_plans_;  // shared_ptr: LinearPlan is incomplete here
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int>,

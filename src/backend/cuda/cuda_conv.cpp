@@ -68,6 +68,11 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
   const cudnnTensorFormat_t format = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
   auto it = conv_plans_.find(key);
   if (it != conv_plans_.end()) return *it->second;
+  // Choosing an algorithm times candidates on the device, which a recording cannot do: record a forward that ran
+  // eagerly first.
+  if (capturing_)
+    throw Error(ErrorCode::Internal, "conv2d " + shape_str(x.shape()) + " x " + shape_str(w.shape()) +
+                                         ": no plan yet for this shape while recording");
   auto plan = std::make_shared<ConvPlan>();
   const cudnnDataType_t t = cudnn_type(w.dtype());
   const int64_t ho = (x.dim(2) + 2 * pad_h - w.dim(2)) / stride + 1, wo = (x.dim(3) + 2 * pad_w - w.dim(3)) / stride + 1;
@@ -133,7 +138,14 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
 }
 
+Tensor CudaBackend::prepare_conv_weight(const Tensor& w) {
+  check_input(w, "prepare_conv_weight");
+  if (!channels_last_ || is_channels_last(w) || (w.dim(2) == 1 && w.dim(3) == 1)) return w;
+  return to_channels_last(w);  // logical [O, C, kh, kw], data [O, kh, kw, C]
+}
+
 const Tensor& CudaBackend::weight_krsc(const Tensor& w) {
+  if (is_channels_last(w)) return w;
   auto it = krsc_weights_.find(w.raw());
   if (it != krsc_weights_.end() && it->second.first.lock() == w.storage()) return it->second.second;
   // Drop copies of weights that no longer exist (an unloaded model), so they do not pin device memory.
@@ -164,7 +176,7 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   }
   // Repacking allocates the cached weight: never for the first time inside a graph capture (that memory would
   // belong to the graph).
-  if (capturing_ && !krsc_weights_.count(weight.raw())) return Tensor();
+  if (capturing_ && !is_channels_last(weight) && !krsc_weights_.count(weight.raw())) return Tensor();
   const Tensor x = to_channels_last(x_in);
   const Tensor& w_krsc = weight_krsc(weight);
   ConvPlan& plan = conv_plan(x, w_krsc, stride, pad_h, pad_w, true);
@@ -271,16 +283,17 @@ Tensor CudaBackend::conv2d(const Tensor& x_in, const Tensor& weight, const Tenso
   if (channels_last_) out = conv2d_channels_last(x, weight, bias, residual, o.stride, pad_h, pad_w, out_shape);
   if (!out.defined()) {
     x = contiguous(x);
-    ConvPlan& plan = conv_plan(x, weight, o.stride, pad_h, pad_w, false);
+    const Tensor weight_kcrs = contiguous(weight);  // a channels-last weight (prepare_conv_weight) made NCHW again
+    ConvPlan& plan = conv_plan(x, weight_kcrs, o.stride, pad_h, pad_w, false);
     if (plan.use_cudnn) {
       out = empty(out_shape, dtype);
       Tensor workspace = plan.workspace_bytes ? empty({int64_t(plan.workspace_bytes)}, DType::U8) : Tensor();
       const float alpha = 1.0f, beta = 0.0f;
-      SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, weight.raw(), plan.conv,
+      SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, weight_kcrs.raw(), plan.conv,
                                                plan.algo, workspace.defined() ? workspace.raw() : nullptr,
                                                plan.workspace_bytes, &beta, plan.y, out.raw()));
     } else {
-      out = conv2d_im2col(x, weight, o.stride, pad_h, pad_w, ho, wo);
+      out = conv2d_im2col(x, weight_kcrs, o.stride, pad_h, pad_w, ho, wo);
     }
     if (bias.defined() || residual.defined()) {
       const Tensor r = contiguous(residual);

@@ -1,37 +1,68 @@
-// CUDA graph capture for CudaBackend: one forward enqueued once, replayed without per-op host work.
+// Recording for CudaBackend: stream capture into a CUDA graph, replayed with one launch.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 
 namespace sdpp::cuda {
+namespace {
 
-void CudaBackend::begin_capture() {
-  if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": graph capture already in progress");
+class CudaGraphWork final : public RecordedWork {
+ public:
+  CudaGraphWork(int device, cudaStream_t stream, cudaGraphExec_t exec) : device_(device), stream_(stream), exec_(exec) {}
+  ~CudaGraphWork() override {
+    // Errors are ignored: this may run while the process unwinds from an earlier device error.
+    if (cudaSetDevice(device_) == cudaSuccess) {
+      cudaStreamSynchronize(stream_);
+      cudaGraphExecDestroy(exec_);
+    }
+    cudaGetLastError();
+  }
+  void replay() override {
+    SDPP_CUDA_CHECK(cudaSetDevice(device_));
+    SDPP_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+  }
+
+ private:
+  int device_;
+  cudaStream_t stream_;
+  cudaGraphExec_t exec_;
+};
+
+}  // namespace
+
+void CudaBackend::begin_recording() {
+  if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": a recording is already in progress");
   activate();
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  // Relaxed: the pinned staging allocations of captured uploads are made while capturing.
+  // Relaxed: cuDNN and cuBLASLt may make calls that the stricter modes forbid while capturing; the backend's own
+  // rules (no uploads, downloads or synchronisation while recording) are checked by the backend instead.
   SDPP_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
   capturing_ = true;
   profiler_.set_capturing(true);
 }
 
-cudaGraphExec_t CudaBackend::end_capture() {
-  if (!capturing_) throw Error(ErrorCode::Internal, device().str() + ": end_capture without begin_capture");
+std::unique_ptr<RecordedWork> CudaBackend::end_recording() {
+  if (!capturing_) throw Error(ErrorCode::Internal, device().str() + ": end_recording without begin_recording");
   capturing_ = false;
   profiler_.set_capturing(false);
   activate();
   cudaGraph_t graph = nullptr;
   SDPP_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
   cudaGraphExec_t exec = nullptr;
+  // Allocations the recording left unfreed (it should leave none) are released when the graph is launched again.
   const cudaError_t status = cudaGraphInstantiateWithFlags(&exec, graph, cudaGraphInstantiateFlagAutoFreeOnLaunch);
   cudaGraphDestroy(graph);
   SDPP_CUDA_CHECK(status);
-  graphs_.push_back(exec);
-  return exec;
+  return std::make_unique<CudaGraphWork>(index_, stream_, exec);
 }
 
-void CudaBackend::launch_graph(cudaGraphExec_t graph) {
+void CudaBackend::abort_recording() {
+  if (!capturing_) return;
+  capturing_ = false;
+  profiler_.set_capturing(false);
   activate();
-  SDPP_CUDA_CHECK(cudaGraphLaunch(graph, stream_));
+  cudaGraph_t graph = nullptr;
+  if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+  cudaGetLastError();  // an invalidated capture reports its error here; the stream is usable again
 }
 
 }  // namespace sdpp::cuda

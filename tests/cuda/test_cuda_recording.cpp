@@ -1,0 +1,145 @@
+// Recording (CUDA graphs) and load-time weight preparation: a replay must compute what eager execution computes
+// with whatever the input buffers hold at replay time, and a prepared (channels-last) convolution weight must give
+// the plain weight's result.
+#include <filesystem>
+#include <fstream>
+
+#include "backend/backend.h"
+#include "cuda_test_util.h"
+#include "io/checkpoint.h"
+#include "pipeline/recorded_unet.h"
+#include "schedulers/python_json.h"
+
+namespace sdpp {
+namespace {
+
+using cuda_test::Inputs;
+using cuda_test::rel_l2;
+
+TEST(CudaRecording, ReplaysReadTheBuffersAtReplayTime) {
+  SDPP_REQUIRE_CUDA();
+  Backend& backend = backend_for(Device::cuda());
+  ASSERT_TRUE(backend.can_record());
+  Inputs in(DType::F32);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  const Tensor w = in.host({24, 16}), b = in.host({24});
+  const Tensor dw = in.device(w), db = in.device(b);
+  Tensor x = Tensor::empty({5, 16}, DType::F32, Device::cuda());
+  Tensor y = Tensor::empty({5, 24}, DType::F32, Device::cuda());
+  const Tensor first = in.host({5, 16});
+  backend.convert(in.device(first), x);
+  ops::linear(x, dw, db, {ops::Activation::SiLU, nullptr});  // eager once: plans exist before recording
+
+  backend.begin_recording();
+  backend.convert(ops::scale(ops::linear(x, dw, db, {ops::Activation::SiLU, nullptr}), 2.0f, 1.0f), y);
+  const std::unique_ptr<RecordedWork> work = backend.end_recording();
+  for (int round = 0; round < 3; ++round) {
+    const Tensor values = in.host({5, 16});
+    backend.convert(in.device(values), x);
+    work->replay();
+    const Tensor expected = ops::scale(ops::linear(values, w, b, {ops::Activation::SiLU, nullptr}), 2.0f, 1.0f);
+    EXPECT_LT(rel_l2(y, expected), cuda_test::tolerance(DType::F32, true)) << "round " << round;
+  }
+}
+
+TEST(CudaRecording, RefusesHostTrafficAndRecoversFromAbort) {
+  SDPP_REQUIRE_CUDA();
+  Backend& backend = backend_for(Device::cuda());
+  const Tensor host = Tensor::from_floats(std::vector<float>{1, 2, 3}, {3});
+  const Tensor device = host.to(Device::cuda());
+  backend.begin_recording();
+  EXPECT_THROW(host.to(Device::cuda()), Error);  // a replay would upload the recorded values, never new ones
+  EXPECT_THROW(device.to_floats(), Error);
+  EXPECT_THROW(backend.synchronize(), Error);
+  EXPECT_THROW(backend.begin_recording(), Error);
+  backend.abort_recording();
+  EXPECT_EQ(ops::scale(device, 2.0f).to_floats(), (std::vector<float>{2, 4, 6}));  // usable again
+  EXPECT_THROW(backend.end_recording(), Error);
+}
+
+class CudaPreparedWeights : public testing::TestWithParam<DType> {};
+
+TEST_P(CudaPreparedWeights, ConvolutionMatchesThePlainWeight) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  for (int kernel : {1, 3}) {
+    for (int stride : {1, 2}) {
+      const Tensor x = in.host({2, 32, 12, 10}), w = in.host({48, 32, kernel, kernel}, -0.1f, 0.1f);
+      const Tensor b = in.host({48});
+      const Tensor dx = in.device(x), dw = in.device(w), db = in.device(b);
+      const Tensor prepared = ops::prepare_conv_weight(dw);
+      EXPECT_EQ(prepared.shape(), dw.shape());
+      const ops::Conv2dOptions o = ops::Conv2dOptions::same(kernel, stride);
+      EXPECT_EQ(rel_l2(ops::conv2d(dx, prepared, db, o), ops::conv2d(dx, dw, db, o)), 0.0)
+          << "kernel " << kernel << " stride " << stride;
+      EXPECT_LT(rel_l2(ops::conv2d(dx, prepared, db, o), ops::conv2d(x, w, b, o)), cuda_test::tolerance(GetParam(), true));
+      EXPECT_EQ(prepared.to_floats(), dw.to_floats());  // the logical values survive the repacking
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, CudaPreparedWeights, testing::Values(DType::F32, DType::F16),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+std::filesystem::path fixture_model(const std::string& name) {
+  const std::filesystem::path root = std::getenv("SDPP_FIXTURES") ? std::getenv("SDPP_FIXTURES") : SDPP_FIXTURES_DIR;
+  std::ifstream in(root / "manifest.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const nlohmann::json manifest = schedulers::parse_python_json(text);
+  return root / manifest.at("models").at(name).at("path").get<std::string>();
+}
+
+// The denoising loop's UNet: call 1 eager, call 2 records and replays, later calls replay; each must equal the eager
+// forward on that call's inputs (the same kernels and plans run, so exactly).
+TEST(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
+  SDPP_REQUIRE_CUDA();
+  for (const char* model : {"sd15", "sdxl"}) {
+    SCOPED_TRACE(model);
+    const Checkpoint checkpoint = open_checkpoint(fixture_model(model));
+    const nn::UNet2DConditionModel unet(WeightLoader(checkpoint.unet->weights, Device::cuda(), DType::F16),
+                                        checkpoint.unet->config);
+    RecordedUNet recorded(unet);
+    ASSERT_TRUE(recorded.enabled());
+    Inputs in(DType::F16);
+    SCOPED_TRACE("seed " + std::to_string(in.seed()));
+    const bool sdxl = unet.config().addition_embed_type == "text_time";
+    for (int call = 0; call < 4; ++call) {
+      const Tensor sample = in.device(in.host({2, 4, 16, 12}));
+      const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
+      nn::UNetAddedCond added;
+      if (sdxl) {
+        added.text_embeds = in.device(in.host({2, unet.config().projection_class_embeddings_input_dim -
+                                                      6 * unet.config().addition_time_embed_dim}));
+        added.time_ids = Tensor::from_floats(
+            std::vector<float>{128, 96, 0, 0, 128, 96, 128, 96, float(call), 0, 128, 96}, {2, 6});
+      }
+      const Tensor t = Tensor::full({1}, 999.0f - 250.0f * float(call));
+      const nn::UNetTimeInputs time = unet.project_time(t, 2, sdxl ? &added : nullptr);
+      const Tensor got = recorded.forward(sample, time, context, sdxl ? &added : nullptr);
+      const Tensor want = unet.forward(sample, time, context, sdxl ? &added : nullptr);
+      EXPECT_EQ(rel_l2(got, want), 0.0) << "call " << call;
+    }
+    EXPECT_EQ(recorded.replays(), 3);
+    EXPECT_EQ(recorded.recordings(), 1u);
+    // A new shape is recorded of its own; the first one stays.
+    const Tensor small = in.device(in.host({2, 4, 8, 8}));
+    const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
+    nn::UNetAddedCond added;
+    if (sdxl) {
+      added.text_embeds = in.device(in.host({2, unet.config().projection_class_embeddings_input_dim -
+                                                    6 * unet.config().addition_time_embed_dim}));
+      added.time_ids = Tensor::from_floats(std::vector<float>(12, 64.0f), {2, 6});
+    }
+    const nn::UNetTimeInputs time = unet.project_time(Tensor::full({1}, 10.0f), 2, sdxl ? &added : nullptr);
+    for (int call = 0; call < 3; ++call) {
+      EXPECT_EQ(rel_l2(recorded.forward(small, time, context, sdxl ? &added : nullptr),
+                       unet.forward(small, time, context, sdxl ? &added : nullptr)),
+                0.0);
+    }
+    EXPECT_EQ(recorded.recordings(), 2u);
+  }
+}
+
+}  // namespace
+}  // namespace sdpp

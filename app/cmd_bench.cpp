@@ -3,6 +3,7 @@
 // ends with a device synchronisation.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <functional>
 
@@ -24,7 +25,7 @@ namespace {
 struct BenchArgs {
   std::string model, device = "cpu", dtype = "auto", taesd, tokenizer, sampler;
   int width = 0, height = 0, steps = 20, warmup = 2, repeats = 10, e2e_repeats = 3, preview_every = 5;
-  bool skip_e2e = false;
+  bool skip_e2e = false, profile = false;
 };
 
 double median(std::vector<double> v) {
@@ -47,7 +48,15 @@ double time_median(const std::function<void()>& fn, Backend& backend, int warmup
   return median(samples);
 }
 
+std::string mib(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / 1048576.0);
+  return text;
+}
+
 void run_bench(const BenchArgs& a) {
+  // The backend reads this when it is created, below; it adds two events around every op, so --profile times nothing.
+  if (a.profile) setenv("SDPP_CUDA_PROFILE", "1", 1);
   ComponentsOptions options;
   options.device = Device::parse(a.device);
   options.dtype = options.device.is_cpu() ? DType::F32 : DType::F16;
@@ -68,6 +77,7 @@ void run_bench(const BenchArgs& a) {
   const int64_t h = height / f, w = width / f;
   std::printf("model %s  family %s  device %s  dtype %s  size %dx%d  load %.2f s\n", a.model.c_str(),
               family_name(c.family), c.device.str().c_str(), dtype_name(c.dtype), width, height, load_s);
+  const MemoryStats loaded_memory = backend.memory_stats();
 
   const std::string prompt = "a photograph of an astronaut riding a horse";
   PipelineParams params;
@@ -83,7 +93,7 @@ void run_bench(const BenchArgs& a) {
   control.on_step = [&](const StepInfo& step) {
     if (a.preview_every > 0 && step.step % a.preview_every == 0) approx.render(*step.denoised);
   };
-  if (!a.skip_e2e) {
+  if (!a.skip_e2e && !a.profile) {
     // The first image right after loading pays every one-time cost (algorithm choices, recording the UNet).
     const auto first_start = std::chrono::steady_clock::now();
     run_pipeline(c, params, control);
@@ -111,15 +121,28 @@ void run_bench(const BenchArgs& a) {
   }
   const Tensor timestep = Tensor::from_floats(std::vector<float>{500.0f}, {1});
   const nn::UNetAddedCond* added_cond = c.is_sdxl() ? &added : nullptr;
+  const nn::UNetTimeInputs time = c.unet->project_time(timestep, 2, added_cond);
+  const Tensor one = latents.narrow0(0, 1);
+  const Tensor raw = ops::scale(one.to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor);
+  if (a.profile) {
+    for (int i = 0; i < 3; ++i) c.recorded_unet->forward(latents, time, context, added_cond);  // eager, record, replay
+    c.vae->decode(raw);
+    backend.profile_report();  // drops the warm-up's records
+    c.unet->forward(latents, time, context, added_cond);
+    std::printf("== per-op device time, one eager UNet forward\n%s", backend.profile_report().c_str());
+    c.recorded_unet->forward(latents, time, context, added_cond);
+    std::printf("== per-op device time, one UNet replay (%s)\n%s",
+                c.recorded_unet->enabled() ? "recorded" : "eager", backend.profile_report().c_str());
+    c.vae->decode(raw);
+    std::printf("== per-op device time, one VAE decode\n%s", backend.profile_report().c_str());
+    return;
+  }
   const double unet_eager_s =
       time_median([&] { c.unet->forward(latents, timestep, context, added_cond); }, backend, a.warmup, a.repeats);
   // As the denoising loop calls it: the projected timestep uploaded once, the forward replayed where recorded.
-  const nn::UNetTimeInputs time = c.unet->project_time(timestep, 2, added_cond);
   const double unet_s = time_median([&] { c.recorded_unet->forward(latents, time, context, added_cond); }, backend,
                                     a.warmup, a.repeats);
 
-  const Tensor one = latents.narrow0(0, 1);
-  const Tensor raw = ops::scale(one.to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor);
   const double decode_s = time_median([&] { c.vae->decode(raw); }, backend, a.warmup, a.repeats);
   const double approx_s = time_median([&] { approx.render(one); }, backend, a.warmup, a.repeats);
 
@@ -139,10 +162,13 @@ void run_bench(const BenchArgs& a) {
   std::printf("end_to_end        %9.3f s   (%d steps, CFG, previews every %d, text encode + decode included)\n", e2e_s,
               a.steps, a.preview_every);
   const MemoryStats memory = backend.memory_stats();
-  if (memory.peak_bytes)
-    std::printf("peak_memory       %9.1f MiB (allocator peak since start: weights, activations, recordings; device "
-                "in use now %.1f MiB incl. the CUDA context)\n",
-                double(memory.peak_bytes) / 1048576.0, double(memory.device_used_bytes) / 1048576.0);
+  if (memory.peak_bytes) {
+    std::printf("peak_memory       %s at most (tensors' pool peak %s + recordings' peak %s + GEMM workspace); device "
+                "in use after load %s, now %s (CUDA context included)\n",
+                mib(memory.peak_bytes).c_str(), mib(memory.pool_peak_bytes).c_str(),
+                mib(memory.recorded_peak_bytes).c_str(), mib(loaded_memory.device_used_bytes).c_str(),
+                mib(memory.device_used_bytes).c_str());
+  }
 }
 
 }  // namespace
@@ -162,6 +188,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--e2e-repeats", a->e2e_repeats, "Timed end-to-end images (default 3)");
   cmd->add_option("--preview-every", a->preview_every, "Preview interval in the end-to-end run (default 5)");
   cmd->add_flag("--skip-e2e", a->skip_e2e, "Components only");
+  cmd->add_flag("--profile", a->profile,
+                "Instead of timing: per-op device times of one eager UNet forward, one replay and one VAE decode (cuda)");
   cmd->add_option("--taesd", a->taesd, "AutoencoderTiny folder: also time TAESD previews");
   cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder for single-file checkpoints");
   cmd->callback([a] { run_bench(*a); });

@@ -18,8 +18,10 @@ class RecordedWork {
 
 // Device memory as the backend sees it, in bytes; 0 where a backend does not track it (the cpu).
 struct MemoryStats {
-  size_t peak_bytes = 0;         // most ever reserved by this backend's allocators (weights, activations, recordings)
-  size_t device_used_bytes = 0;  // in use on the device now by every process, the runtime's context included
+  size_t peak_bytes = 0;           // upper bound of the most ever reserved: the sum of the parts' peaks below
+  size_t pool_peak_bytes = 0;      // most ever reserved by the allocator of tensors (weights, activations)
+  size_t recorded_peak_bytes = 0;  // most ever reserved by recordings for their own scratch
+  size_t device_used_bytes = 0;    // in use on the device now by every process, the runtime's context included
 };
 
 class Backend {
@@ -39,6 +41,9 @@ class Backend {
   virtual Tensor contiguous(const Tensor& x) { return x; }
   virtual void synchronize() {}
   virtual MemoryStats memory_stats() { return {}; }
+  // Per-op device times recorded since the last call, when the backend profiles (cuda: SDPP_CUDA_PROFILE=1 at its
+  // creation); empty otherwise. Synchronises.
+  virtual std::string profile_report() { return {}; }
 
   // Recording: what this backend enqueues between begin_recording() and end_recording() becomes one RecordedWork
   // instead of running. Inside, nothing may read from or synchronise with the host, and host uploads are refused

@@ -85,6 +85,7 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, CudaPreparedWeights, testing::Values(DType::F32
 std::filesystem::path fixture_model(const std::string& name) {
   const std::filesystem::path root = std::getenv("SDPP_FIXTURES") ? std::getenv("SDPP_FIXTURES") : SDPP_FIXTURES_DIR;
   std::ifstream in(root / "manifest.json");
+  if (!in) throw Error(ErrorCode::NotFound, "no fixture manifest at " + (root / "manifest.json").string());
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const nlohmann::json manifest = schedulers::parse_python_json(text);
   return root / manifest.at("models").at(name).at("path").get<std::string>();

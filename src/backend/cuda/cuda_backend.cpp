@@ -192,7 +192,9 @@ MemoryStats CudaBackend::memory_stats() {
   SDPP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_));
   SDPP_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemHigh, &pool_high));
   SDPP_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(index_, cudaGraphMemAttrReservedMemHigh, &graph_high));
-  stats.peak_bytes = size_t(pool_high) + size_t(graph_high) + gemm_workspace_bytes_;
+  stats.pool_peak_bytes = size_t(pool_high);
+  stats.recorded_peak_bytes = size_t(graph_high);
+  stats.peak_bytes = stats.pool_peak_bytes + stats.recorded_peak_bytes + gemm_workspace_bytes_;
   size_t free_bytes = 0, total_bytes = 0;
   SDPP_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   stats.device_used_bytes = total_bytes - free_bytes;

@@ -64,7 +64,7 @@ class CudaBackend final : public Backend {
 
   void set_poison_allocations(bool on) { poison_ = on; }
   // Per-op device times since the last report (SDPP_CUDA_PROFILE=1; empty otherwise). Synchronises.
-  std::string profile_report() { return profiler_.enabled() ? profiler_.report() : std::string(); }
+  std::string profile_report() override { return profiler_.enabled() ? profiler_.report() : std::string(); }
   cudaStream_t stream() const { return stream_; }
 
   // Recording is CUDA graph capture (cuda_graph.cpp): the RecordedWork owns an instantiated graph; allocations made

@@ -67,6 +67,8 @@ class Backend {
   virtual Tensor activation(const Tensor& x, ops::Activation act) = 0;
   virtual Tensor geglu(const Tensor& x) = 0;
   virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionOptions& o) = 0;
+  // Default: the parts sliced out (copies), then attention().
+  virtual Tensor attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o);
   virtual Tensor upsample_nearest2x(const Tensor& x) = 0;
   virtual Tensor concat(std::span<const Tensor> xs, int dim) = 0;
   virtual Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) = 0;

@@ -69,6 +69,20 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   return backend_of(q, "attention").attention(q, k, v, options);
 }
 
+Tensor attention_packed(const Tensor& packed, const Tensor& kv, const AttentionOptions& options) {
+  same_device(packed, kv, "attention");
+  const int64_t parts = kv.defined() ? 1 : 3;
+  bool ok = packed.ndim() == 3 && options.heads >= 1 && packed.dim(2) % (parts * options.heads) == 0;
+  if (ok && kv.defined()) {
+    ok = kv.ndim() == 3 && kv.dim(0) == packed.dim(0) && kv.dim(2) == 2 * packed.dim(2);
+  }
+  if (!ok)
+    throw Error(ErrorCode::ShapeMismatch, "attention: packed " + shape_str(packed.shape()) + " kv " +
+                                              (kv.defined() ? shape_str(kv.shape()) : "-") + " heads " +
+                                              std::to_string(options.heads));
+  return backend_of(packed, "attention").attention_packed(packed, kv, options);
+}
+
 Tensor upsample_nearest2x(const Tensor& x) { return backend_of(x, "upsample_nearest2x").upsample_nearest2x(x); }
 
 Tensor concat(std::span<const Tensor> xs, int dim) {

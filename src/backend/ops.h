@@ -52,6 +52,10 @@ struct AttentionOptions {
 };
 // q [B, Lq, H*D], k/v [B, Lk, H*D] -> [B, Lq, H*D]; softmax(q k^T * scale) v per head.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options);
+// The same over projections that one GEMM made side by side: self-attention takes `packed` [B, L, 3*H*D] (q, k, v)
+// and no `kv`; cross-attention takes q as `packed` [B, Lq, H*D] and `kv` [B, Lk, 2*H*D] (k, v). Backends read the
+// parts in place where they can instead of copying them out.
+Tensor attention_packed(const Tensor& packed, const Tensor& kv, const AttentionOptions& options);
 
 Tensor upsample_nearest2x(const Tensor& x);  // [N, C, H, W] -> [N, C, 2H, 2W]
 Tensor concat(std::span<const Tensor> xs, int dim);  // same shape except `dim`

@@ -31,6 +31,16 @@ std::unique_ptr<RecordedWork> Backend::end_recording() {
   throw Error(ErrorCode::Unsupported, "the " + name() + " backend cannot record device work");
 }
 
+Tensor Backend::attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o) {
+  if (kv.defined()) {
+    const int64_t inner = packed.dim(2);
+    return attention(packed, slice(kv, 2, 0, inner), slice(kv, 2, inner, 2 * inner), o);
+  }
+  const int64_t inner = packed.dim(2) / 3;
+  return attention(slice(packed, 2, 0, inner), slice(packed, 2, inner, 2 * inner), slice(packed, 2, 2 * inner, 3 * inner),
+                   o);
+}
+
 Backend& backend_for(Device device) {
   Registry& r = registry();
   std::lock_guard lock(r.mutex);

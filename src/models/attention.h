@@ -15,8 +15,10 @@ struct AttentionConfig {
   bool upcast_attention = false;    // SD 2.x
 };
 
+// The projections are fused at load (one GEMM instead of three, or two for cross-attention): to_qkv holds to_q,
+// to_k and to_v stacked for self-attention; cross-attention keeps to_q and stacks to_k, to_v into to_kv.
 struct Attention {
-  Linear to_q, to_k, to_v, to_out;
+  Linear to_q, to_qkv, to_kv, to_out;
   AttentionConfig config;
   Attention() = default;
   Attention(const WeightLoader& w, const AttentionConfig& config);

@@ -1,6 +1,8 @@
 // torch.nn building blocks with diffusers/transformers key names (`weight`, `bias`), loaded through WeightLoader.
 // Shapes are checked at load time, so a wrong checkpoint fails at load naming the key, never mid-forward.
 #pragma once
+#include <initializer_list>
+
 #include "backend/ops.h"
 #include "io/weight_loader.h"
 
@@ -11,6 +13,8 @@ struct Linear {
   Tensor bias;    // [out] or undefined
   Linear() = default;
   Linear(const WeightLoader& w, int64_t in, int64_t out, bool with_bias = true);
+  // Layers over one input computed by one GEMM: weights (and biases, all or none) stacked along the output.
+  static Linear stacked(std::initializer_list<Linear> parts);
   Tensor operator()(const Tensor& x, const ops::LinearOptions& options = {}) const {
     return ops::linear(x, weight, bias, options);
   }

@@ -55,6 +55,28 @@ TEST_P(CudaAttention, CausalAndUncoveredHeadDims) {
   check_attention(in, {1, 5, 1, 2, 64, false});     // a single key
 }
 
+// Projections stacked by one GEMM: the fused kernel reads q, k and v in place (row strides of 3*H*D or 2*H*D), the
+// generic path (f32, a 512-wide head) slices them out. Both must equal attention over the separate parts.
+TEST_P(CudaAttention, PackedProjections) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  for (const auto& [heads, dim] : {std::pair<int, int>{8, 40}, {2, 64}, {1, 512}}) {
+    SCOPED_TRACE("heads " + std::to_string(heads) + " dim " + std::to_string(dim));
+    const int64_t hd = int64_t(heads) * dim;
+    ops::AttentionOptions o;
+    o.heads = heads;
+    const Tensor qkv = in.host({2, 150, 3 * hd}, -2.0f, 2.0f);
+    const Tensor q = ops::slice(qkv, 2, 0, hd), k = ops::slice(qkv, 2, hd, 2 * hd), v = ops::slice(qkv, 2, 2 * hd, 3 * hd);
+    SDPP_EXPECT_CLOSE(ops::attention_packed(in.device(qkv), Tensor(), o), ops::attention(q, k, v, o),
+                      tolerance(in.dtype(), true));
+    const Tensor kv = in.host({2, 77, 2 * hd}, -2.0f, 2.0f);
+    SDPP_EXPECT_CLOSE(ops::attention_packed(in.device(q), in.device(kv), o),
+                      ops::attention(q, ops::slice(kv, 2, 0, hd), ops::slice(kv, 2, hd, 2 * hd), o),
+                      tolerance(in.dtype(), true));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaAttention, testing::Values(DType::F32, DType::F16, DType::BF16),
                          cuda_test::dtype_param_name);
 

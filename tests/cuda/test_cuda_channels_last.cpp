@@ -59,11 +59,13 @@ TEST_P(CudaChannelsLast, NormsAndElementwise) {
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
   const double tol = tolerance(GetParam(), true);
-  // Fast kernels when C / groups >= one 16-byte vector: vector sums (vectors spanning two groups at 320 / 32, two
+  // Fast kernels when C / groups >= half a 16-byte vector: vector sums (vectors spanning two groups at 320 / 32,
+  // exactly two groups at the VAE's 128 / 32 in f16/bf16 and 64 / 32 in f32, groups of 6 straddling vectors, two
   // vectors per thread at 2560 channels in f16/bf16) or channel-pair sums (2560 channels in f32); the generic
-  // channels-last kernel for [2, 64, 9, 7] / 32 and [2, 9, 3, 5] / 3.
-  for (const auto& [shape, groups] : {std::pair<Shape, int>{{2, 64, 9, 7}, 32}, {{1, 96, 5, 6}, 3}, {{2, 9, 3, 5}, 3},
-                                      {{2, 320, 16, 16}, 32}, {{1, 2560, 3, 3}, 32}}) {
+  // channels-last kernel for [2, 64, 9, 7] / 32 in f16/bf16 and [2, 9, 3, 5] / 3.
+  for (const auto& [shape, groups] :
+       {std::pair<Shape, int>{{2, 64, 9, 7}, 32}, {{1, 96, 5, 6}, 3}, {{2, 9, 3, 5}, 3}, {{1, 128, 24, 20}, 32},
+        {{2, 48, 5, 7}, 8}, {{2, 320, 16, 16}, 32}, {{1, 2560, 3, 3}, 32}}) {
     SCOPED_TRACE(shape_str(shape));
     auto [x, cl] = make(in, shape, -2.0f, 3.0f);
     const Tensor g = in.host({shape[1]}, 0.5f, 1.5f), b = in.host({shape[1]});
@@ -98,6 +100,8 @@ TEST_P(CudaChannelsLast, LayoutOps) {
   auto [x, cl] = make(in, {2, 6, 5, 7});
   auto [y, cl_y] = make(in, {2, 6, 5, 7});
   EXPECT_EQ(rel_l2(ops::upsample_nearest2x(cl), ops::upsample_nearest2x(x)), 0.0);
+  auto [wide, cl_wide] = make(in, {2, 16, 3, 5});  // whole 16-byte vectors per pixel: the vectorised kernel
+  EXPECT_EQ(rel_l2(ops::upsample_nearest2x(cl_wide), ops::upsample_nearest2x(wide)), 0.0);
   for (int dim : {0, 1, 2, 3}) {
     SCOPED_TRACE("dim " + std::to_string(dim));
     const std::vector<Tensor> host{x, y, x};

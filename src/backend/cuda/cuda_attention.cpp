@@ -49,6 +49,29 @@ Tensor CudaBackend::attention(const Tensor& q_in, const Tensor& k_in, const Tens
   return attention_generic(q_in, k, v, o.heads, scale, o.causal);
 }
 
+Tensor CudaBackend::attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o) {
+  check_input(packed, "attention");
+  if (kv.defined()) check_input(kv, "attention");
+  const bool self = !kv.defined();
+  const int64_t inner = self ? packed.dim(2) / 3 : packed.dim(2);
+  const int64_t B = packed.dim(0), Lq = packed.dim(1), Lk = self ? Lq : kv.dim(1), D = inner / o.heads;
+  const DType dtype = packed.dtype();
+  if (fused_attention_ && D <= 160 && Lq > 0 && Lk > 0 && (self || kv.dtype() == dtype)) {
+    activate();
+    auto scope = profiler_.begin(o.causal ? "attention(causal)" : "attention", packed, self ? nullptr : &kv);
+    const size_t es = dtype_size(dtype);
+    const char* q = static_cast<const char*>(packed.raw());
+    const char* k = self ? q + size_t(inner) * es : static_cast<const char*>(kv.raw());
+    const char* v = k + size_t(inner) * es;
+    const float scale = o.scale != 0.0f ? o.scale : 1.0f / std::sqrt(float(D));
+    Tensor out = empty({B, Lq, inner}, dtype);
+    if (launch_flash_attention(q, k, v, out.raw(), dtype, B, o.heads, Lq, Lk, int(D), scale, o.causal, stream_,
+                               packed.dim(2), self ? packed.dim(2) : kv.dim(2)))
+      return out;
+  }
+  return Backend::attention_packed(packed, kv, o);
+}
+
 Tensor CudaBackend::attention_generic(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
                                       bool causal) {
   const DType dtype = q.dtype();

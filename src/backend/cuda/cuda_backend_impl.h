@@ -48,6 +48,8 @@ class CudaBackend final : public Backend {
   Tensor activation(const Tensor& x, ops::Activation act) override;
   Tensor geglu(const Tensor& x) override;
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionOptions& o) override;
+  // The fused kernel reads the packed parts in place (row strides); other cases slice them out.
+  Tensor attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o) override;
   Tensor upsample_nearest2x(const Tensor& x) override;
   Tensor concat(std::span<const Tensor> xs, int dim) override;
   Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) override;

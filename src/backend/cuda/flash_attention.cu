@@ -92,12 +92,13 @@ constexpr int shared_bytes() {
   return (block_q<DP>() + 4 * kBlockK) * (DP + kPad) * 2;  // Q + two buffers of (K, V)
 }
 
-// q/k/v/out rows have `row_stride` elements (H * D); head h starts at column h * D.
+// Rows of q are q_stride elements apart, rows of k and v kv_stride, rows of out H * D; head h starts at column h * D.
 template <class T, int DP>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __restrict__ q, const T* __restrict__ k,
                                                                    const T* __restrict__ v, T* __restrict__ out,
                                                                    int heads, int64_t lq, int64_t lk, int head_dim,
-                                                                   float scale_log2, bool causal) {
+                                                                   float scale_log2, bool causal, int64_t q_stride,
+                                                                   int64_t kv_stride) {
   constexpr int MT = m_tiles<DP>();
   constexpr int BQ = block_q<DP>();
   constexpr int RS = DP + kPad;  // shared row stride in elements
@@ -111,11 +112,11 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t bh = blockIdx.y;
   const int64_t b = bh / heads, h = bh % heads;
-  const int64_t row_stride = int64_t(heads) * head_dim;
+  const int64_t row_stride = int64_t(heads) * head_dim;  // of out
   const int64_t q_begin = int64_t(blockIdx.x) * BQ;
-  const T* qb = q + b * lq * row_stride + h * head_dim;
-  const T* kb = k + b * lk * row_stride + h * head_dim;
-  const T* vb = v + b * lk * row_stride + h * head_dim;
+  const T* qb = q + b * lq * q_stride + h * head_dim;
+  const T* kb = k + b * lk * kv_stride + h * head_dim;
+  const T* vb = v + b * lk * kv_stride + h * head_dim;
   const int chunks = head_dim / 8;  // 16-byte pieces per row
 
   // Zero the padded head-dim columns once; cp.async never writes them.
@@ -125,12 +126,12 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
       sq[(i / pad_cols) * RS + head_dim + i % pad_cols] = T(0.0f);
   }
 
-  auto load_rows = [&](T* dst, const T* src, int64_t first, int64_t limit, int rows) {
+  auto load_rows = [&](T* dst, const T* src, int64_t stride, int64_t first, int64_t limit, int rows) {
     for (int i = threadIdx.x; i < rows * chunks; i += kThreads) {
       const int r = i / chunks, c = i % chunks;
       const int64_t row = first + r;
       const bool ok = row < limit;
-      cp_async16(dst + r * RS + c * 8, src + (ok ? row : 0) * row_stride + c * 8, ok ? 16 : 0);
+      cp_async16(dst + r * RS + c * 8, src + (ok ? row : 0) * stride + c * 8, ok ? 16 : 0);
     }
   };
   int64_t tiles = (lk + kBlockK - 1) / kBlockK;
@@ -140,11 +141,11 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   }
   auto load_tile = [&](int64_t t) {
     T* sk = skv + (t & 1) * 2 * kBlockK * RS;
-    load_rows(sk, kb, t * kBlockK, lk, kBlockK);
-    load_rows(sk + kBlockK * RS, vb, t * kBlockK, lk, kBlockK);
+    load_rows(sk, kb, kv_stride, t * kBlockK, lk, kBlockK);
+    load_rows(sk + kBlockK * RS, vb, kv_stride, t * kBlockK, lk, kBlockK);
   };
 
-  load_rows(sq, qb, q_begin, lq, BQ);
+  load_rows(sq, qb, q_stride, q_begin, lq, BQ);
   load_tile(0);
   cp_async_commit();
 
@@ -295,9 +296,20 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   }
 }
 
+struct FlashArgs {
+  const void *q, *k, *v;
+  void* out;
+  int64_t batch;
+  int heads;
+  int64_t lq, lk;
+  int head_dim;
+  float scale;
+  bool causal;
+  int64_t q_stride, kv_stride;
+};
+
 template <class T, int DP>
-void launch_dp(const void* q, const void* k, const void* v, void* out, int64_t batch, int heads, int64_t lq,
-               int64_t lk, int head_dim, float scale, bool causal, cudaStream_t stream) {
+void launch_dp(const FlashArgs& a, cudaStream_t stream) {
   constexpr int bytes = shared_bytes<DP>();
   // Over 48 KB of dynamic shared memory must be opted into, per kernel and device.
   static std::atomic<uint64_t> configured{0};
@@ -309,24 +321,22 @@ void launch_dp(const void* q, const void* k, const void* v, void* out, int64_t b
                                          bytes));
     configured.fetch_or(bit);
   }
-  const dim3 grid(unsigned((lq + block_q<DP>() - 1) / block_q<DP>()), unsigned(batch * heads));
+  const dim3 grid(unsigned((a.lq + block_q<DP>() - 1) / block_q<DP>()), unsigned(a.batch * a.heads));
   flash_attention_kernel<T, DP><<<grid, kThreads, bytes, stream>>>(
-      static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), static_cast<T*>(out), heads, lq,
-      lk, head_dim, scale * 1.4426950408889634f, causal);
+      static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v), static_cast<T*>(a.out),
+      a.heads, a.lq, a.lk, a.head_dim, a.scale * 1.4426950408889634f, a.causal, a.q_stride, a.kv_stride);
   SDPP_CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
-bool launch_typed(const void* q, const void* k, const void* v, void* out, int64_t batch, int heads, int64_t lq,
-                  int64_t lk, int head_dim, float scale, bool causal, cudaStream_t stream) {
-  const int dp = (head_dim + 15) / 16 * 16;
-  switch (dp) {
-    case 32: launch_dp<T, 32>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream); return true;
-    case 48: launch_dp<T, 48>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream); return true;
-    case 64: launch_dp<T, 64>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream); return true;
-    case 80: launch_dp<T, 80>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream); return true;
-    case 128: launch_dp<T, 128>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream); return true;
-    case 160: launch_dp<T, 160>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream); return true;
+bool launch_typed(const FlashArgs& a, cudaStream_t stream) {
+  switch ((a.head_dim + 15) / 16 * 16) {
+    case 32: launch_dp<T, 32>(a, stream); return true;
+    case 48: launch_dp<T, 48>(a, stream); return true;
+    case 64: launch_dp<T, 64>(a, stream); return true;
+    case 80: launch_dp<T, 80>(a, stream); return true;
+    case 128: launch_dp<T, 128>(a, stream); return true;
+    case 160: launch_dp<T, 160>(a, stream); return true;
     default: return false;
   }
 }
@@ -337,12 +347,15 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 
 bool launch_flash_attention(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                             int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
-                            cudaStream_t stream) {
+                            cudaStream_t stream, int64_t q_stride, int64_t kv_stride) {
   if (dtype != DType::F16 && dtype != DType::BF16) return false;
+  if (q_stride == 0) q_stride = int64_t(heads) * head_dim;
+  if (kv_stride == 0) kv_stride = int64_t(heads) * head_dim;
+  if (q_stride % 8 != 0 || kv_stride % 8 != 0) return false;  // 16-byte rows for cp.async
   if (head_dim % 8 != 0 || !aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(out)) return false;
   if (lq <= 0 || lk <= 0 || batch * heads > 65535 || lq > 0x7fffffffLL) return false;
-  if (dtype == DType::F16) return launch_typed<__half>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream);
-  return launch_typed<__nv_bfloat16>(q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, stream);
+  const FlashArgs args{q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, q_stride, kv_stride};
+  return dtype == DType::F16 ? launch_typed<__half>(args, stream) : launch_typed<__nv_bfloat16>(args, stream);
 }
 
 }  // namespace sdpp::cuda

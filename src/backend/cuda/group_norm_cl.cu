@@ -87,8 +87,8 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
     partial[((n * splits + s) * groups + i / 2) * 2 + i % 2] = sums[i / 2][i % 2];
 }
 
-// The same sums with 16-byte loads, for C / G >= 16 / sizeof(T): a thread owns fixed 8-channel (f16) vectors,
-// which then span at most two groups. Threads cover several pixel rows at once when a row has few vectors.
+// The same sums with 16-byte loads, for C / G >= 8 / sizeof(T): a thread owns fixed 8-channel (f16) vectors, which
+// then span at most two groups (the VAE's 128-channel levels have 4 channels a group: exactly two per vector). Threads cover several pixel rows at once when a row has few vectors.
 template <class T>
 __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restrict__ x, int64_t pixels, int channels,
                                                                int groups, int64_t splits, float* __restrict__ partial) {
@@ -186,7 +186,7 @@ __global__ void finalize_kernel(const T* __restrict__ x, int64_t pixels, int cha
   stats[i * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
 }
 
-// 16 bytes per thread. With C / G >= 8 a vector touches at most two groups, so its statistics are two loads; gamma and
+// 16 bytes per thread. With C / G >= half a vector, a vector touches at most two groups, so its statistics are two loads; gamma and
 // beta are read as vectors too when they share x's dtype (kTypedAffine).
 template <class T, bool kTypedAffine>
 __global__ void apply_kernel(const T* __restrict__ x, const void* gamma, DType gt, const void* beta, DType bt,
@@ -239,7 +239,7 @@ void launch_typed(const void* x, const void* gamma, DType gt, const void* beta, 
   float* stats = scratch + batch * splits * groups * 2;
   const T* xt = static_cast<const T*>(x);
   const int64_t e = 16 / int64_t(sizeof(T));
-  if (channels / groups >= e && channels / e <= 2 * kThreads)
+  if (channels / groups >= e / 2 && channels / e <= 2 * kThreads)
     partial_vec_kernel<T><<<dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream>>>(xt, pixels, int(channels),
                                                                                          groups, splits, partial);
   else
@@ -271,7 +271,7 @@ bool launch_group_norm_cl(const void* x, DType xt, const void* gamma, DType gt, 
                           float* scratch, cudaStream_t stream) {
   const int64_t per_vector = 16 / int64_t(dtype_size(xt));
   const bool ok = xt == ot && groups <= kMaxGroups && channels % groups == 0 && (channels / groups) % 2 == 0 &&
-                  channels / groups >= per_vector &&
+                  channels / groups >= per_vector / 2 &&
                   channels % per_vector == 0 && channels <= 2 * kMaxSlots * kThreads && batch <= 65535 &&
                   (reinterpret_cast<uintptr_t>(x) & 15) == 0 && (reinterpret_cast<uintptr_t>(out) & 15) == 0;
   if (!ok || batch * pixels * channels == 0) return false;

@@ -93,10 +93,12 @@ void launch_embedding(const void* table, DType table_type, const int64_t* ids, v
 // with `causal`, keys after it are masked.
 void launch_softmax_rows(const float* s, void* p, DType p_type, int64_t rows, int64_t lk, int64_t queries_per_head,
                          int64_t q0, bool causal, cudaStream_t stream);
-// Fused attention for f16/bf16, q [B, Lq, H*D], k/v [B, Lk, H*D], out like q. Returns false (launching nothing)
-// when the configuration is not covered (dtype, head dim, alignment); the caller then takes the generic path.
+// Fused attention for f16/bf16, q [B, Lq, H*D], k/v [B, Lk, H*D], out [B, Lq, H*D]. Rows of q and of k/v are
+// q_stride / kv_stride elements apart (H*D when 0), so q, k and v may be column ranges of one packed projection.
+// Returns false (launching nothing) when the configuration is not covered (dtype, head dim, alignment); the caller
+// then takes the generic path.
 bool launch_flash_attention(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                             int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
-                            cudaStream_t stream);
+                            cudaStream_t stream, int64_t q_stride = 0, int64_t kv_stride = 0);
 
 }  // namespace sdpp::cuda

@@ -78,6 +78,7 @@ void run_bench(const BenchArgs& a) {
   std::printf("model %s  family %s  device %s  dtype %s  size %dx%d  load %.2f s\n", a.model.c_str(),
               family_name(c.family), c.device.str().c_str(), dtype_name(c.dtype), width, height, load_s);
   const MemoryStats loaded_memory = backend.memory_stats();
+  backend.reset_memory_peak();
 
   const std::string prompt = "a photograph of an astronaut riding a horse";
   PipelineParams params;
@@ -164,12 +165,15 @@ void run_bench(const BenchArgs& a) {
   std::printf("end_to_end        %9.3f s   (%d steps, CFG, previews every %d, text encode + decode included)\n", e2e_s,
               a.steps, a.preview_every);
   const MemoryStats memory = backend.memory_stats();
+  auto print_memory = [](const char* what, const MemoryStats& m) {
+    std::printf("%-17s %s at most (tensors: %s reserved, %s allocated; recordings %s; GEMM workspace); device in "
+                "use now %s (CUDA context included)\n",
+                what, mib(m.peak_bytes).c_str(), mib(m.pool_peak_bytes).c_str(), mib(m.pool_used_peak_bytes).c_str(),
+                mib(m.recorded_peak_bytes).c_str(), mib(m.device_used_bytes).c_str());
+  };
   if (memory.peak_bytes) {
-    std::printf("peak_memory       %s at most (tensors' pool peak %s + recordings' peak %s + GEMM workspace); device "
-                "in use after load %s, now %s (CUDA context included)\n",
-                mib(memory.peak_bytes).c_str(), mib(memory.pool_peak_bytes).c_str(),
-                mib(memory.recorded_peak_bytes).c_str(), mib(loaded_memory.device_used_bytes).c_str(),
-                mib(memory.device_used_bytes).c_str());
+    print_memory("peak_memory_load", loaded_memory);
+    print_memory("peak_memory_run", memory);  // everything after loading: components, first image, end to end
   }
 }
 

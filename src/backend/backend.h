@@ -17,10 +17,12 @@ class RecordedWork {
 };
 
 // Device memory as the backend sees it, in bytes; 0 where a backend does not track it (the cpu).
+// Peaks count since the backend started or since reset_memory_peak().
 struct MemoryStats {
-  size_t peak_bytes = 0;           // upper bound of the most ever reserved: the sum of the parts' peaks below
-  size_t pool_peak_bytes = 0;      // most ever reserved by the allocator of tensors (weights, activations)
-  size_t recorded_peak_bytes = 0;  // most ever reserved by recordings for their own scratch
+  size_t peak_bytes = 0;           // upper bound of the most reserved at once: the sum of the parts' peaks below
+  size_t pool_peak_bytes = 0;      // most reserved by the allocator of tensors (weights, activations)
+  size_t pool_used_peak_bytes = 0; // most allocated from it (reserved minus the pool's free blocks)
+  size_t recorded_peak_bytes = 0;  // most reserved by recordings for their own scratch
   size_t device_used_bytes = 0;    // in use on the device now by every process, the runtime's context included
 };
 
@@ -41,6 +43,7 @@ class Backend {
   virtual Tensor contiguous(const Tensor& x) { return x; }
   virtual void synchronize() {}
   virtual MemoryStats memory_stats() { return {}; }
+  virtual void reset_memory_peak() {}
   // Per-op device times recorded since the last call, when the backend profiles (cuda: SDPP_CUDA_PROFILE=1 at its
   // creation); empty otherwise. Synchronises.
   virtual std::string profile_report() { return {}; }

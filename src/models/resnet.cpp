@@ -33,8 +33,8 @@ Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& temb) const {
     if (!temb.defined()) {
       throw Error(ErrorCode::InvalidArgument, "ResnetBlock2D: this block has a time_emb_proj but got no temb");
     }
-    // diffusers: h + time_emb_proj(silu(temb))[:, :, None, None]
-    Tensor t = time_emb_proj_(ops::activation(temb, ops::Activation::SiLU));  // [N, out]
+    // diffusers: h + time_emb_proj(silu(temb))[:, :, None, None], silu(temb) given
+    Tensor t = time_emb_proj_(temb);  // [N, out]
     h = ops::add(h, t);
   }
   h = norm2_(h, ops::Activation::SiLU);

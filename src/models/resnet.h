@@ -13,7 +13,8 @@ class ResnetBlock2D {
   ResnetBlock2D(const WeightLoader& w, int64_t in_channels, int64_t out_channels, int64_t temb_channels, int groups,
                 float eps, float output_scale_factor = 1.0f);
 
-  // x [N, in, H, W]; temb [N, temb_channels] (the UNet's time embedding, before SiLU) or undefined -> [N, out, H, W]
+  // x [N, in, H, W]; temb [N, temb_channels] (the UNet's time embedding after its SiLU, which diffusers applies in
+  // every block: the UNet applies it once for all of them) or undefined -> [N, out, H, W]
   Tensor forward(const Tensor& x, const Tensor& temb = {}) const;
   Tensor operator()(const Tensor& x, const Tensor& temb = {}) const { return forward(x, temb); }
 

@@ -5,6 +5,7 @@
 //   UNetUpBlock2D    = CrossAttnUpBlock2D (cat(x, skip) -> resnets[i] -> attentions[i], then upsamplers.0) or
 //                      UpBlock2D.
 // Key names are diffusers' (down_blocks.N.resnets.M, down_blocks.N.attentions.M.transformer_blocks.K...).
+// `temb` is silu(time embedding), as ResnetBlock2D takes it.
 #pragma once
 #include <optional>
 #include <vector>

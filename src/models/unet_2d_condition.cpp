@@ -202,7 +202,8 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeInputs&
                                               std::to_string(config_.cross_attention_dim) + "], got " +
                                               shape_str(encoder_hidden_states.shape()));
   }
-  const Tensor emb = time_embed(time, batch, added);  // [B, 4 * ch0]
+  // Every resnet projects silu(emb): taken once here rather than once per block.
+  const Tensor emb = ops::activation(time_embed(time, batch, added), ops::Activation::SiLU);  // [B, 4 * ch0]
   const Tensor& context = encoder_hidden_states;
 
   Tensor h = conv_in_(sample);

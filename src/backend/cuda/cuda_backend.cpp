@@ -188,17 +188,29 @@ MemoryStats CudaBackend::memory_stats() {
   activate();
   MemoryStats stats;
   cudaMemPool_t pool = nullptr;
-  std::uint64_t pool_high = 0, graph_high = 0;  // cuuint64_t attributes
+  std::uint64_t pool_high = 0, pool_used_high = 0, graph_high = 0;  // cuuint64_t attributes
   SDPP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_));
   SDPP_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemHigh, &pool_high));
+  SDPP_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &pool_used_high));
   SDPP_CUDA_CHECK(cudaDeviceGetGraphMemAttribute(index_, cudaGraphMemAttrReservedMemHigh, &graph_high));
   stats.pool_peak_bytes = size_t(pool_high);
+  stats.pool_used_peak_bytes = size_t(pool_used_high);
   stats.recorded_peak_bytes = size_t(graph_high);
   stats.peak_bytes = stats.pool_peak_bytes + stats.recorded_peak_bytes + gemm_workspace_bytes_;
   size_t free_bytes = 0, total_bytes = 0;
   SDPP_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   stats.device_used_bytes = total_bytes - free_bytes;
   return stats;
+}
+
+void CudaBackend::reset_memory_peak() {
+  activate();
+  cudaMemPool_t pool = nullptr;
+  std::uint64_t zero = 0;  // resets a high-water mark to the current value
+  SDPP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_));
+  SDPP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReservedMemHigh, &zero));
+  SDPP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero));
+  SDPP_CUDA_CHECK(cudaDeviceSetGraphMemAttribute(index_, cudaGraphMemAttrReservedMemHigh, &zero));
 }
 
 void CudaBackend::convert(const Tensor& src, Tensor& dst) {

@@ -39,6 +39,7 @@ class CudaBackend final : public Backend {
   void synchronize() override;
   // Peak: the stream-ordered pool's reserved high-water mark + graph memory's + the fixed GEMM workspace.
   MemoryStats memory_stats() override;
+  void reset_memory_peak() override;
 
   Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::LinearOptions& o) override;
   Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dOptions& o) override;

@@ -6,6 +6,9 @@
 // registers directly into the A-operand layout (the C layout of two adjacent n8 tiles equals the A layout of one k16
 // step). The head dim is zero-padded in shared memory to a multiple of 16 (40 -> 48); padded columns are never
 // written out.
+// In f16 the exponentials are taken two at a time (ex2.approx.f16x2): with head dims as small as SD's 40 the
+// special-function unit, not the tensor cores, bounds a tile, and P is rounded to f16 for the PV MMA anyway. Where the
+// head dim is padded, V's first padded column holds ones, so the PV MMA also accumulates each row's sum of P in f32.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -77,6 +80,33 @@ __device__ __forceinline__ unsigned pack2<__nv_bfloat16>(float lo, float hi) {
   return *reinterpret_cast<unsigned*>(&h);
 }
 
+// exp2 of two f32 values, returned packed as two T: the A-operand layout of P.
+template <class T>
+__device__ __forceinline__ unsigned exp2_pair(float lo, float hi);
+template <>
+__device__ __forceinline__ unsigned exp2_pair<__half>(float lo, float hi) {
+  unsigned x = pack2<__half>(lo, hi), y;
+  asm("ex2.approx.f16x2 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
+}
+// bf16 keeps f32 exponentials: rounding the argument to bf16's 8-bit mantissa would cost about 1% of each p.
+template <>
+__device__ __forceinline__ unsigned exp2_pair<__nv_bfloat16>(float lo, float hi) {
+  return pack2<__nv_bfloat16>(exp2f(lo), exp2f(hi));
+}
+template <class T>
+__device__ __forceinline__ float sum_pair(unsigned packed);
+template <>
+__device__ __forceinline__ float sum_pair<__half>(unsigned packed) {
+  const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&packed));
+  return f.x + f.y;
+}
+template <>
+__device__ __forceinline__ float sum_pair<__nv_bfloat16>(unsigned packed) {
+  const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed));
+  return f.x + f.y;
+}
+
 // Queries per warp: 16 * MT. Two m-tiles per warp (MT = 2) let every K/V fragment read from shared memory feed two
 // MMAs, halving shared-memory traffic per FLOP; wide heads keep MT = 1 to stay within the register file.
 template <int DP>
@@ -119,11 +149,16 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   const T* vb = v + b * lk * kv_stride + h * head_dim;
   const int chunks = head_dim / 8;  // 16-byte pieces per row
 
-  // Zero the padded head-dim columns once; cp.async never writes them.
-  if (head_dim < DP) {
+  // Fill the padded head-dim columns once (cp.async never writes them): zeros, except ones in V's first padded
+  // column, which make the PV MMA sum each row of P.
+  const bool ones_column = head_dim < DP;
+  if (ones_column) {
     const int pad_cols = DP - head_dim;
-    for (int i = threadIdx.x; i < (BQ + 4 * kBlockK) * pad_cols; i += kThreads)
-      sq[(i / pad_cols) * RS + head_dim + i % pad_cols] = T(0.0f);
+    for (int i = threadIdx.x; i < (BQ + 4 * kBlockK) * pad_cols; i += kThreads) {
+      const int row = i / pad_cols, col = i % pad_cols;
+      const bool v_row = row >= BQ && ((row - BQ) / kBlockK) % 2 == 1;
+      sq[row * RS + head_dim + col] = T(v_row && col == 0 ? 1.0f : 0.0f);
+    }
   }
 
   auto load_rows = [&](T* dst, const T* src, int64_t stride, int64_t first, int64_t limit, int rows) {
@@ -218,6 +253,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
           }
     }
 
+    unsigned p[MT][NTILES][2];  // P as packed T pairs: rows g and g + 8 of each n-tile
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
       float max_scaled[2];
@@ -242,10 +278,10 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
 #pragma unroll
       for (int nt = 0; nt < NTILES; ++nt)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float p = exp2f(fmaf(s[mt][nt][e], scale_log2, -max_scaled[e >> 1]));
-          s[mt][nt][e] = p;
-          row_sum[mt][e >> 1] += p;
+        for (int r = 0; r < 2; ++r) {
+          p[mt][nt][r] = exp2_pair<T>(fmaf(s[mt][nt][2 * r], scale_log2, -max_scaled[r]),
+                                      fmaf(s[mt][nt][2 * r + 1], scale_log2, -max_scaled[r]));
+          if (!ones_column) row_sum[mt][r] += sum_pair<T>(p[mt][nt][r]);
         }
     }
 
@@ -254,10 +290,10 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
       unsigned pa[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
-        pa[mt][0] = pack2<T>(s[mt][2 * ks][0], s[mt][2 * ks][1]);
-        pa[mt][1] = pack2<T>(s[mt][2 * ks][2], s[mt][2 * ks][3]);
-        pa[mt][2] = pack2<T>(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
-        pa[mt][3] = pack2<T>(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
+        pa[mt][0] = p[mt][2 * ks][0];
+        pa[mt][1] = p[mt][2 * ks][1];
+        pa[mt][2] = p[mt][2 * ks + 1][0];
+        pa[mt][3] = p[mt][2 * ks + 1][1];
       }
 #pragma unroll
       for (int dp = 0; dp < DTILES / 2; ++dp) {
@@ -280,8 +316,17 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float sum = row_sum[mt][r];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      if (ones_column) {
+        // Column head_dim of O (a multiple of 8: element 0 of the first lane of each quad) holds the row's sum of P.
+        float column = 0.0f;
+#pragma unroll
+        for (int dt = 0; dt < DTILES; ++dt)
+          if (dt == head_dim / 8) column = o[mt][dt][r * 2];
+        sum = __shfl_sync(0xffffffffu, column, lane & ~3);
+      } else {
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      }
       const int64_t query = warp_q0 + mt * 16 + r * 8;
       if (query >= lq) continue;
       const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;

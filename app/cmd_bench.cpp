@@ -102,6 +102,8 @@ void run_bench(const BenchArgs& a) {
     const double first_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - first_start).count();
     std::printf("first_image       %9.3f s   (load + first image: %.3f s)\n", first_s, load_s + first_s);
   }
+  const MemoryStats first_memory = backend.memory_stats();
+  backend.reset_memory_peak();
 
   PromptOptions prompt_options;
   PromptEmbeddings embeddings;
@@ -173,7 +175,8 @@ void run_bench(const BenchArgs& a) {
   };
   if (memory.peak_bytes) {
     print_memory("peak_memory_load", loaded_memory);
-    print_memory("peak_memory_run", memory);  // everything after loading: components, first image, end to end
+    if (!a.skip_e2e) print_memory("peak_memory_first", first_memory);  // algorithm choices and recordings included
+    print_memory("peak_memory_run", memory);  // then: components and end-to-end images
   }
 }
 

@@ -62,7 +62,7 @@ void launch_layer_norm(const void* x, DType x_type, const void* gamma, DType gam
 
 // Fast channels-last group norm (group_norm_cl.cu); false (nothing launched) when x/out differ in dtype, are not
 // 16-byte aligned, or C / groups is odd. Scratch: group_norm_cl_scratch_floats.
-int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t pixels, int groups);
+int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t channels, int64_t pixels, int groups);
 bool launch_group_norm_cl(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
                           DType beta_type, void* out, DType out_type, int64_t batch, int64_t channels, int64_t pixels,
                           int groups, float eps, int activation, float* scratch, cudaStream_t stream);

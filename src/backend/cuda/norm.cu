@@ -210,7 +210,7 @@ int64_t group_norm_scratch_floats(int64_t batch, int64_t channels, int64_t inner
   const int64_t groups_total = batch * groups;
   const int64_t splits = splits_for(channels / groups * inner);
   const int64_t generic = groups_total * splits * 2 + groups_total * 2;
-  const int64_t cl = group_norm_cl_scratch_floats(batch, inner, groups);
+  const int64_t cl = group_norm_cl_scratch_floats(batch, channels, inner, groups);
   return generic > cl ? generic : cl;
 }
 

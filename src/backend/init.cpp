@@ -22,4 +22,12 @@ int cuda_device_count() {
 #endif
 }
 
+void set_cuda_conv_path(const std::string& path) {
+#ifdef SDPP_WITH_CUDA
+  for (int i = 0; i < cuda_device_count(); ++i) set_conv_path(backend_for(Device::cuda(i)), path);
+#else
+  (void)path;
+#endif
+}
+
 }  // namespace sdpp

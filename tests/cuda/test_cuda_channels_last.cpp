@@ -121,6 +121,8 @@ TEST_P(CudaChannelsLast, LayoutOps) {
                     tolerance(GetParam(), true));
 }
 
+// Each NHWC implementation (cuDNN; im2col + cuBLASLt GEMM) forced in turn, then the timed choice; weights as loaded
+// and as prepared at load (channels-last).
 TEST_P(CudaChannelsLast, ConvolutionsOnChannelsLastInputs) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
@@ -132,24 +134,32 @@ TEST_P(CudaChannelsLast, ConvolutionsOnChannelsLastInputs) {
     int kernel;
     ops::Conv2dOptions o;
   };
-  for (const Case& c : {Case{16, 3, ops::Conv2dOptions::same(3)}, Case{8, 1, ops::Conv2dOptions{}},
-                        Case{12, 3, ops::Conv2dOptions::same(3, 2)}, Case{8, 3, ops::Conv2dOptions{2, 0, 0, 1, 1, nullptr}}}) {
-    SCOPED_TRACE("out " + std::to_string(c.out) + " kernel " + std::to_string(c.kernel));
-    const double s = 1.0 / std::sqrt(double(8 * c.kernel * c.kernel));
-    const Tensor w = in.host({c.out, 8, c.kernel, c.kernel}, float(-s), float(s)), b = in.host({c.out});
-    const Tensor ref = ops::conv2d(x, w, b, c.o);
-    SDPP_EXPECT_CLOSE(ops::conv2d(cl, in.device(w), in.device(b), c.o), ref, tol);
-    auto [r, cl_r] = make(in, ref.shape());
-    ops::Conv2dOptions with_r = c.o, with_cl_r = c.o, with_nchw_r = c.o;
-    with_r.residual = &r;
-    with_cl_r.residual = &cl_r;
-    const Tensor nchw_r = in.device(r);
-    with_nchw_r.residual = &nchw_r;
-    const Tensor ref_r = ops::conv2d(x, w, b, with_r);
-    SDPP_EXPECT_CLOSE(ops::conv2d(cl, in.device(w), in.device(b), with_cl_r), ref_r, tol);
-    SDPP_EXPECT_CLOSE(ops::conv2d(in.device(x), in.device(w), in.device(b), with_cl_r), ref_r, tol);
-    SDPP_EXPECT_CLOSE(ops::conv2d(cl, in.device(w), in.device(b), with_nchw_r), ref_r, tol);
+  for (const char* path : {"cudnn", "gemm", "timed"}) {
+    SCOPED_TRACE(std::string("conv path ") + path);
+    set_cuda_conv_path(path);
+    for (const Case& c : {Case{16, 3, ops::Conv2dOptions::same(3)}, Case{8, 1, ops::Conv2dOptions{}},
+                          Case{12, 3, ops::Conv2dOptions::same(3, 2)},
+                          Case{8, 3, ops::Conv2dOptions{2, 0, 0, 1, 1, nullptr}}}) {
+      SCOPED_TRACE("out " + std::to_string(c.out) + " kernel " + std::to_string(c.kernel));
+      const double s = 1.0 / std::sqrt(double(8 * c.kernel * c.kernel));
+      const Tensor w = in.host({c.out, 8, c.kernel, c.kernel}, float(-s), float(s)), b = in.host({c.out});
+      const Tensor dw = in.device(w), prepared = ops::prepare_conv_weight(dw), db = in.device(b);
+      const Tensor ref = ops::conv2d(x, w, b, c.o);
+      SDPP_EXPECT_CLOSE(ops::conv2d(cl, dw, db, c.o), ref, tol);
+      SDPP_EXPECT_CLOSE(ops::conv2d(cl, prepared, db, c.o), ref, tol);
+      auto [r, cl_r] = make(in, ref.shape());
+      ops::Conv2dOptions with_r = c.o, with_cl_r = c.o, with_nchw_r = c.o;
+      with_r.residual = &r;
+      with_cl_r.residual = &cl_r;
+      const Tensor nchw_r = in.device(r);
+      with_nchw_r.residual = &nchw_r;
+      const Tensor ref_r = ops::conv2d(x, w, b, with_r);
+      SDPP_EXPECT_CLOSE(ops::conv2d(cl, dw, db, with_cl_r), ref_r, tol);
+      SDPP_EXPECT_CLOSE(ops::conv2d(in.device(x), prepared, db, with_cl_r), ref_r, tol);
+      SDPP_EXPECT_CLOSE(ops::conv2d(cl, prepared, db, with_nchw_r), ref_r, tol);
+    }
   }
+  set_cuda_conv_path("timed");
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaChannelsLast, testing::Values(DType::F32, DType::F16, DType::BF16),

@@ -2,10 +2,13 @@
 // attention and normalisation kernels. Registered by init_backends() when a device is visible.
 #pragma once
 #include <memory>
+#include <string>
 
 #include "backend/backend.h"
 
 namespace sdpp {
 std::unique_ptr<Backend> make_cuda_backend(int index);
 int cuda_visible_device_count();  // 0 when no driver or device (never throws)
+// See set_cuda_conv_path (backend/init.h); `backend` must be a cuda backend.
+void set_conv_path(Backend& backend, const std::string& path);
 }  // namespace sdpp

@@ -66,6 +66,9 @@ class CudaBackend final : public Backend {
   Tensor gather_rows(const Tensor& x, std::span<const int64_t> index) override;
 
   void set_poison_allocations(bool on) { poison_ = on; }
+  // Which NHWC convolution implementation plans may use (tests force each; Timed picks the faster per shape).
+  enum class ConvPath { Timed, Cudnn, Gemm };
+  void set_conv_path(ConvPath path);
   // Per-op device times since the last report (SDPP_CUDA_PROFILE=1; empty otherwise). Synchronises.
   std::string profile_report() override { return profiler_.enabled() ? profiler_.report() : std::string(); }
   cudaStream_t stream() const { return stream_; }
@@ -100,6 +103,10 @@ class CudaBackend final : public Backend {
   // NHWC convolution with bias and residual applied; undefined when cuDNN offers no NHWC algorithm.
   Tensor conv2d_channels_last(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual, int stride,
                               int pad_h, int pad_w, const Shape& out_shape);
+  // NHWC convolution as im2col + cuBLASLt GEMM (bias, residual in the epilogue): faster than cuDNN where few output
+  // pixels leave cuDNN's tiles idle (the UNet's 8x8 level) or where cuDNN's NHWC kernels are slow (the VAE's 64x64).
+  Tensor conv2d_gemm(const Tensor& x, const Tensor& w_krsc, const Tensor& bias, const Tensor& residual, int stride,
+                     int pad_h, int pad_w, const Shape& out_shape);
   ConvPlan& conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w, bool nhwc);
   // Weight [O, C, kh, kw] as [O, kh, kw, C] data for NHWC convolutions: itself when prepared so at load, else a
   // repacked copy cached per weight storage.
@@ -119,6 +126,7 @@ class CudaBackend final : public Backend {
   // Activation layout: convolutions produce channels-last tensors that the image ops keep (SDPP_CUDA_LAYOUT=nchw
   // turns this off, for comparison).
   bool channels_last_ = true;
+  ConvPath conv_path_ = ConvPath::Timed;
   std::map<const void*, std::pair<std::weak_ptr<Storage>, Tensor>> krsc_weights_;
   OpProfiler profiler_;
   std::map<std::tuple<int64_t, int64_t, int64_t, int, int, int, int>, std::shared_ptr<LinearPlan>> linear_plans_;  // shared_ptr: LinearPlan is incomplete here

@@ -3,7 +3,8 @@
 // Channels-last (the default): activations are NHWC and stay so; weights are repacked once to KRSC and cached;
 // 1x1 convolutions are plain GEMMs (cuBLASLt, bias and residual in the epilogue). NCHW remains the fallback when
 // cuDNN offers no NHWC algorithm (and the whole path with SDPP_CUDA_LAYOUT=nchw).
-// The algorithm is chosen once per shape by cudnnFind (timed on the call's own buffers) and cached; f32 convolutions
+// The algorithm is chosen once per shape, timed on the call's own buffers: cuDNN's candidates and, for NHWC, im2col +
+// cuBLASLt GEMM (conv2d_gemm); the choice is cached per shape. f32 convolutions
 // are held to FMA math so TF32 never rounds the reference-precision path. Asymmetric padding (the VAE encoder's
 // (0, 1, 0, 1) downsample) is materialised by a pad kernel, since cuDNN takes one pad per dimension. Bias and
 // residual are added in one elementwise pass after the convolution.
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -24,6 +26,7 @@ struct ConvPlan {
   cudnnConvolutionFwdAlgo_t algo{};
   size_t workspace_bytes = 0;
   bool use_cudnn = false;  // false: im2col + GEMM
+  bool use_gemm = false;   // NHWC: im2col + cuBLASLt (conv2d_gemm) timed faster than cuDNN
   // Bias and residual fused into the convolution (cudnnConvolutionBiasActivationForward), possible only with the
   // implicit-precomputed-GEMM algorithm; cleared if cuDNN rejects the fused call once.
   bool fused_epilogue = false;
@@ -40,6 +43,10 @@ struct ConvPlan {
 };
 
 namespace {
+
+// The im2col + GEMM candidate materialises [pixels, kh * kw * C]; larger than this it is not considered (the memory
+// peak of the first image matters more than the VAE's 128x128 level).
+constexpr size_t kGemmColumnBytes = size_t(64) << 20;
 
 // Workspace offered to the algorithms while choosing: it is transient but counts in the peak memory of the first
 // image; the algorithms that want more (FFT variants) were never the fastest on SD shapes.
@@ -108,7 +115,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     // warm-up). The implicit-precomputed-GEMM algorithm wins ties within 10%: it alone fuses the bias/residual
     // epilogue, which saves a pass over the output.
     int chosen = -1;
-    float chosen_ms = 0.0f;
+    float chosen_ms = 0.0f, gemm_ms = -1.0f;
     cudaEvent_t start = nullptr, stop = nullptr;
     SDPP_CUDA_CHECK(cudaEventCreate(&start));
     SDPP_CUDA_CHECK(cudaEventCreate(&stop));
@@ -145,9 +152,35 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
         chosen_ms = results[i].time;
       }
     }
+    const bool gemm_fits = nhwc && (x.dim(1) * int64_t(dtype_size(w.dtype()))) % 16 == 0 &&
+                           size_t(x.dim(0) * ho * wo * x.dim(1) * w.dim(2) * w.dim(3)) * dtype_size(w.dtype()) <=
+                               kGemmColumnBytes;
+    if (gemm_fits && conv_path_ != ConvPath::Cudnn) {
+      const Shape out_shape{x.dim(0), w.dim(0), ho, wo};
+      auto run = [&] { conv2d_gemm(x, w, Tensor(), Tensor(), stride, pad_h, pad_w, out_shape); };
+      run();  // makes the GEMM's own plan (cuBLASLt candidates timed)
+      std::vector<float> samples;
+      for (int r = 0; r < 5; ++r) {
+        SDPP_CUDA_CHECK(cudaEventRecord(start, stream_));
+        run();
+        SDPP_CUDA_CHECK(cudaEventRecord(stop, stream_));
+        SDPP_CUDA_CHECK(cudaEventSynchronize(stop));
+        float ms = 0.0f;
+        SDPP_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+        samples.push_back(ms);
+      }
+      std::sort(samples.begin(), samples.end());
+      // cuDNN's implicit-precomputed-GEMM fuses the bias and residual too; others need one more pass (about 5%).
+      const bool cudnn_fused =
+          chosen >= 0 && results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+      if (conv_path_ == ConvPath::Gemm || chosen < 0 || samples[2] < chosen_ms * (cudnn_fused ? 1.0f : 1.05f)) {
+        plan->use_gemm = true;
+        gemm_ms = samples[2];
+      }
+    }
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
-    if (chosen >= 0) {
+    if (chosen >= 0 && !plan->use_gemm) {
       plan->algo = results[chosen].algo;
       plan->workspace_bytes = results[chosen].memory;
       SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, results[chosen].mathType));
@@ -162,11 +195,14 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
       }
     }
     if (verbose_)
-      std::fprintf(stderr, "sdpp cuda: conv %s x %s %s stride %d pad %d,%d: %s algo %d (%.3f ms, %zu B workspace%s)\n",
+      std::fprintf(stderr,
+                   "sdpp cuda: conv %s x %s %s stride %d pad %d,%d: %s algo %d (%.3f ms, %zu B workspace%s; "
+                   "im2col+GEMM %.3f ms)\n",
                    shape_str(x.shape()).c_str(), shape_str(w.shape()).c_str(), nhwc ? "nhwc" : "nchw", stride, pad_h,
-                   pad_w, chosen >= 0 ? "cudnn" : "im2col", chosen >= 0 ? int(results[chosen].algo) : -1,
-                   chosen >= 0 ? results[chosen].time : 0.0f, chosen >= 0 ? results[chosen].memory : size_t(0),
-                   plan->fused_epilogue ? ", fused epilogue" : "");
+                   pad_w, plan->use_gemm ? "gemm" : chosen >= 0 ? "cudnn" : "im2col",
+                   chosen >= 0 ? int(results[chosen].algo) : -1, chosen >= 0 ? results[chosen].time : 0.0f,
+                   chosen >= 0 ? results[chosen].memory : size_t(0), plan->fused_epilogue ? ", fused epilogue" : "",
+                   gemm_ms);
   }
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
 }
@@ -213,6 +249,7 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   const Tensor x = to_channels_last(x_in);
   const Tensor& w_krsc = weight_krsc(weight);
   ConvPlan& plan = conv_plan(x, w_krsc, stride, pad_h, pad_w, true);
+  if (plan.use_gemm) return conv2d_gemm(x, w_krsc, bias, residual_in, stride, pad_h, pad_w, out_shape);
   if (!plan.use_cudnn) return Tensor();
   Tensor y = empty(out_shape, dtype, MemoryFormat::ChannelsLast);
   Tensor workspace = plan.workspace_bytes ? empty({int64_t(plan.workspace_bytes)}, DType::U8) : Tensor();
@@ -243,6 +280,28 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   }
   return y;
 }
+
+Tensor CudaBackend::conv2d_gemm(const Tensor& x_in, const Tensor& w_krsc, const Tensor& bias,
+                                const Tensor& residual_in, int stride, int pad_h, int pad_w, const Shape& out_shape) {
+  const Tensor x = to_channels_last(x_in);
+  const int64_t N = x.dim(0), C = x.dim(1), O = w_krsc.dim(0), kh = w_krsc.dim(2), kw = w_krsc.dim(3);
+  const int64_t pixels = N * out_shape[2] * out_shape[3], K = kh * kw * C;
+  Tensor col = empty({pixels, K}, x.dtype());
+  launch_im2col_nhwc(x.raw(), col.raw(), dtype_size(x.dtype()), N, x.dim(2), x.dim(3), C, int(kh), int(kw), stride,
+                     pad_h, pad_w, out_shape[2], out_shape[3], stream_);
+  const Tensor residual =
+      residual_in.defined() ? view(to_channels_last(residual_in), {pixels, O}, MemoryFormat::Contiguous) : Tensor();
+  ops::LinearOptions lo;
+  lo.residual = residual.defined() ? &residual : nullptr;
+  const Tensor y = linear(col, view(w_krsc, {O, K}, MemoryFormat::Contiguous), bias, lo);
+  return view(y, out_shape, MemoryFormat::ChannelsLast);
+}
+
+void CudaBackend::set_conv_path(ConvPath path) {
+  conv_path_ = path;
+  conv_plans_.clear();
+}
+
 
 Tensor CudaBackend::conv2d_im2col(const Tensor& x, const Tensor& w, int stride, int pad_top, int pad_left,
                                   int64_t out_h, int64_t out_w) {
@@ -338,3 +397,16 @@ Tensor CudaBackend::conv2d(const Tensor& x_in, const Tensor& weight, const Tenso
 }
 
 }  // namespace sdpp::cuda
+
+namespace sdpp {
+
+void set_conv_path(Backend& backend, const std::string& path) {
+  auto* cuda = dynamic_cast<cuda::CudaBackend*>(&backend);
+  if (!cuda) throw Error(ErrorCode::Internal, "set_conv_path: " + backend.name() + " is not a cuda backend");
+  if (path == "timed") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Timed);
+  else if (path == "cudnn") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Cudnn);
+  else if (path == "gemm") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Gemm);
+  else throw Error(ErrorCode::InvalidArgument, "conv path '" + path + "' (timed, cudnn or gemm)");
+}
+
+}  // namespace sdpp

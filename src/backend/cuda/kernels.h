@@ -84,6 +84,11 @@ void launch_pad2d(const void* in, void* out, size_t element_size, int64_t planes
 void launch_im2col(const void* in, void* col, size_t element_size, int64_t channels, int64_t height, int64_t width,
                    int kh, int kw, int stride, int pad_top, int pad_left, int64_t out_height, int64_t out_width,
                    cudaStream_t stream);
+// NHWC x [N, H, W, C] -> col [N * Ho * Wo, kh * kw * C] (the GEMM operand for KRSC weights), zero padding; needs
+// C * element_size a multiple of 16 and 16-byte aligned buffers.
+void launch_im2col_nhwc(const void* x, void* col, size_t element_size, int64_t batch, int64_t height, int64_t width,
+                        int64_t channels, int kh, int kw, int stride, int pad_h, int pad_w, int64_t out_height,
+                        int64_t out_width, cudaStream_t stream);
 // out[i, :] = table[ids[i], :] (ids validated on the host).
 void launch_embedding(const void* table, DType table_type, const int64_t* ids, void* out, DType out_type,
                       int64_t count, int64_t dim, cudaStream_t stream);

@@ -40,6 +40,24 @@ __global__ void upsample_cl_vec_kernel(const uint4* x, uint4* out, int64_t n, in
   }
 }
 
+// NHWC im2col, 16 bytes per thread: col[p, (r * kw + s) * C + c] = x[n, ho * stride - pad_h + r,
+// wo * stride - pad_w + s, c] (zero outside), p = (n * Ho + ho) * Wo + wo. Element i of col (in vectors) is
+// ((p * kh * kw) + tap) * vectors_per_pixel + v, so each thread derives its source from its own index.
+__global__ void im2col_nhwc_kernel(const uint4* x, uint4* col, int64_t total, int64_t height, int64_t width,
+                                   int64_t vectors_per_pixel, int kh, int kw, int stride, int pad_h, int pad_w,
+                                   int64_t out_h, int64_t out_w) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t v = i % vectors_per_pixel, rest = i / vectors_per_pixel;
+    const int tap = int(rest % (kh * kw));
+    const int64_t p = rest / (kh * kw);
+    const int64_t wo = p % out_w, t = p / out_w;
+    const int64_t ho = t % out_h, n = t / out_h;
+    const int64_t y = ho * stride - pad_h + tap / kw, xx = wo * stride - pad_w + tap % kw;
+    col[i] = y >= 0 && y < height && xx >= 0 && xx < width ? x[((n * height + y) * width + xx) * vectors_per_pixel + v]
+                                                            : make_uint4(0, 0, 0, 0);
+  }
+}
+
 // 32x32 tiles through shared memory so both the read and the write are coalesced.
 template <class T>
 __global__ void transpose_kernel(const T* in, T* out, int64_t rows, int64_t cols) {
@@ -172,6 +190,18 @@ void launch_im2col(const void* in, void* col, size_t es, int64_t channels, int64
     im2col_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
         static_cast<const T*>(in), static_cast<T*>(col), n, height, width, kh, kw, stride, pad_top, pad_left, oh, ow);
   });
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
+void launch_im2col_nhwc(const void* x, void* col, size_t es, int64_t batch, int64_t height, int64_t width,
+                        int64_t channels, int kh, int kw, int stride, int pad_h, int pad_w, int64_t out_h, int64_t out_w,
+                        cudaStream_t stream) {
+  const int64_t vectors_per_pixel = channels * int64_t(es) / 16;
+  const int64_t total = batch * out_h * out_w * kh * kw * vectors_per_pixel;
+  if (total == 0) return;
+  im2col_nhwc_kernel<<<blocks_for(total, kThreads), kThreads, 0, stream>>>(
+      static_cast<const uint4*>(x), static_cast<uint4*>(col), total, height, width, vectors_per_pixel, kh, kw, stride,
+      pad_h, pad_w, out_h, out_w);
   SDPP_CUDA_CHECK_LAUNCH();
 }
 

@@ -203,6 +203,23 @@ MemoryStats CudaBackend::memory_stats() {
   return stats;
 }
 
+float CudaBackend::device_time_ms(const std::function<void()>& run, int repeats, int spin_us) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  SDPP_CUDA_CHECK(cudaEventCreate(&start));
+  SDPP_CUDA_CHECK(cudaEventCreate(&stop));
+  launch_busy_wait(spin_us, stream_);
+  SDPP_CUDA_CHECK(cudaEventRecord(start, stream_));
+  for (int r = 0; r < repeats; ++r) run();
+  SDPP_CUDA_CHECK(cudaEventRecord(stop, stream_));
+  float ms = 0.0f;
+  const cudaError_t status = cudaEventSynchronize(stop);
+  if (status == cudaSuccess) SDPP_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  SDPP_CUDA_CHECK(status);
+  return ms / float(repeats);
+}
+
 void CudaBackend::reset_memory_peak() {
   activate();
   cudaMemPool_t pool = nullptr;

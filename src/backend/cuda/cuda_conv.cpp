@@ -50,7 +50,7 @@ constexpr size_t kGemmColumnBytes = size_t(64) << 20;
 
 // Workspace offered to the algorithms while choosing: it is transient but counts in the peak memory of the first
 // image; the algorithms that want more (FFT variants) were never the fastest on SD shapes.
-constexpr size_t kFindWorkspaceBytes = size_t(32) << 20;
+constexpr size_t kCandidateWorkspaceBytes = size_t(32) << 20;
 
 cudnnDataType_t cudnn_type(DType t) {
   switch (t) {
@@ -102,25 +102,22 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(
         plan->conv, w.dtype() == DType::F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
     SDPP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, format, t, int(x.dim(0)), int(w.dim(0)), int(ho), int(wo)));
-    // cudnnFind times candidates on real buffers; the output is written by the real call afterwards.
+    // Candidates are timed on real buffers; the output is written by the real call afterwards.
     Tensor y = empty({x.dim(0), w.dim(0), ho, wo}, w.dtype());
-    Tensor workspace = empty({int64_t(kFindWorkspaceBytes)}, DType::U8);
+    Tensor workspace = empty({int64_t(kCandidateWorkspaceBytes)}, DType::U8);
     cudnnConvolutionFwdAlgoPerf_t results[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int returned = 0;
-    const cudnnStatus_t status = cudnnFindConvolutionForwardAlgorithmEx(
-        cudnn_, plan->x, x.raw(), plan->w, w.raw(), plan->conv, plan->y, y.raw(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-        &returned, results, workspace.raw(), kFindWorkspaceBytes);
-    // cudnnFind runs each algorithm about once, right after the device idled: its order is noisy, and a wrong pick
-    // costs up to 3x on the UNet's 16x16 levels. So the viable candidates are timed again here (median of 5 after a
-    // warm-up). The implicit-precomputed-GEMM algorithm wins ties within 10%: it alone fuses the bias/residual
+    // cuDNN's heuristic ranking (no timing): the first candidates that fit are then timed here.
+    const cudnnStatus_t status = cudnnGetConvolutionForwardAlgorithm_v7(
+        cudnn_, plan->x, plan->w, plan->conv, plan->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, results);
+    // Timed here rather than by cudnnFind, which runs every algorithm (seconds over a model's shapes) about once
+    // right after the device idled: its order was noisy, and a wrong pick costs up to 3x on the UNet's 16x16
+    // levels. Device time of 5 runs after a warm-up, host launch gaps excluded. The implicit-precomputed-GEMM algorithm wins ties within 10%: it alone fuses the bias/residual
     // epilogue, which saves a pass over the output.
     int chosen = -1;
     float chosen_ms = 0.0f, gemm_ms = -1.0f;
-    cudaEvent_t start = nullptr, stop = nullptr;
-    SDPP_CUDA_CHECK(cudaEventCreate(&start));
-    SDPP_CUDA_CHECK(cudaEventCreate(&stop));
     for (int i = 0, timed = 0; status == CUDNN_STATUS_SUCCESS && i < returned && timed < 4; ++i) {
-      if (results[i].status != CUDNN_STATUS_SUCCESS || results[i].memory > kFindWorkspaceBytes) continue;
+      if (results[i].status != CUDNN_STATUS_SUCCESS || results[i].memory > kCandidateWorkspaceBytes) continue;
       if (w.dtype() == DType::F32 && results[i].mathType != CUDNN_FMA_MATH) continue;
       ++timed;
       SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, results[i].mathType));
@@ -131,18 +128,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
                                                  y.raw()));
       };
       run();
-      std::vector<float> samples;
-      for (int r = 0; r < 5; ++r) {
-        SDPP_CUDA_CHECK(cudaEventRecord(start, stream_));
-        run();
-        SDPP_CUDA_CHECK(cudaEventRecord(stop, stream_));
-        SDPP_CUDA_CHECK(cudaEventSynchronize(stop));
-        float ms = 0.0f;
-        SDPP_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-        samples.push_back(ms);
-      }
-      std::sort(samples.begin(), samples.end());
-      results[i].time = samples[2];
+      results[i].time = device_time_ms(run, 5, 400);
       const bool precomp = results[i].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
       const bool chosen_precomp =
           chosen >= 0 && results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
@@ -159,27 +145,13 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
       const Shape out_shape{x.dim(0), w.dim(0), ho, wo};
       auto run = [&] { conv2d_gemm(x, w, Tensor(), Tensor(), stride, pad_h, pad_w, out_shape); };
       run();  // makes the GEMM's own plan (cuBLASLt candidates timed)
-      std::vector<float> samples;
-      for (int r = 0; r < 5; ++r) {
-        SDPP_CUDA_CHECK(cudaEventRecord(start, stream_));
-        run();
-        SDPP_CUDA_CHECK(cudaEventRecord(stop, stream_));
-        SDPP_CUDA_CHECK(cudaEventSynchronize(stop));
-        float ms = 0.0f;
-        SDPP_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-        samples.push_back(ms);
-      }
-      std::sort(samples.begin(), samples.end());
+      const float ms = device_time_ms(run, 5, 400);
       // cuDNN's implicit-precomputed-GEMM fuses the bias and residual too; others need one more pass (about 5%).
       const bool cudnn_fused =
           chosen >= 0 && results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-      if (conv_path_ == ConvPath::Gemm || chosen < 0 || samples[2] < chosen_ms * (cudnn_fused ? 1.0f : 1.05f)) {
-        plan->use_gemm = true;
-        gemm_ms = samples[2];
-      }
+      gemm_ms = ms;
+      if (conv_path_ == ConvPath::Gemm || chosen < 0 || ms < chosen_ms * (cudnn_fused ? 1.0f : 1.05f)) plan->use_gemm = true;
     }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
     if (chosen >= 0 && !plan->use_gemm) {
       plan->algo = results[chosen].algo;
       plan->workspace_bytes = results[chosen].memory;

@@ -134,32 +134,19 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
           return cublasLtMatmul(cublaslt_, plan->op, &alpha, weight.raw(), plan->a, x.raw(), plan->b, &beta, c_ptr,
                                 plan->c, out.raw(), plan->c, &algo, gemm_workspace_, gemm_workspace_bytes_, stream_);
         };
-        cudaEvent_t start = nullptr, stop = nullptr;
-        SDPP_CUDA_CHECK(cudaEventCreate(&start));
-        SDPP_CUDA_CHECK(cudaEventCreate(&stop));
         float best = -1.0f, first = -1.0f;
         for (int i = 0; i < found; ++i) {
           if (run(results[i].algo) != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; skip candidates that fail
-          cudaEventRecord(start, stream_);
-          for (int r = 0; r < 3; ++r) run(results[i].algo);
-          cudaEventRecord(stop, stream_);
-          float ms = 0.0f;
-          if (cudaEventSynchronize(stop) != cudaSuccess || cudaEventElapsedTime(&ms, start, stop) != cudaSuccess) {
-            cudaGetLastError();
-            continue;
-          }
+          const float ms = device_time_ms([&] { run(results[i].algo); }, 3, 100);
           if (i == 0) first = ms;
           if (best < 0.0f || ms < best) {
             best = ms;
             plan->algo = results[i].algo;
           }
         }
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
         if (verbose_)
           std::fprintf(stderr, "sdpp cuda: linear [%lld, %lld] x [%lld, %lld]^T %s: %d candidates, first %.4f ms, best %.4f ms\n",
-                       (long long)M, (long long)K, (long long)N, (long long)K, dtype_name(dtype), found, first / 3,
-                       best / 3);
+                       (long long)M, (long long)K, (long long)N, (long long)K, dtype_name(dtype), found, first, best);
       }
       it = linear_plans_.emplace(key, std::move(plan)).first;
     }

@@ -189,4 +189,20 @@ void launch_geglu(const void* x, DType xt, void* out, DType ot, int64_t rows, in
   SDPP_CUDA_CHECK_LAUNCH();
 }
 
+namespace {
+__global__ void busy_wait_kernel(long long cycles) {
+  const long long start = clock64();
+  while (clock64() - start < cycles) {
+  }
+}
+}  // namespace
+
+void launch_busy_wait(int microseconds, cudaStream_t stream) {
+  int device = 0, khz = 0;
+  SDPP_CUDA_CHECK(cudaGetDevice(&device));
+  SDPP_CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device));
+  busy_wait_kernel<<<1, 1, 0, stream>>>((long long)khz * microseconds / 1000);
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace sdpp::cuda

@@ -93,6 +93,10 @@ void launch_im2col_nhwc(const void* x, void* col, size_t element_size, int64_t b
 void launch_embedding(const void* table, DType table_type, const int64_t* ids, void* out, DType out_type,
                       int64_t count, int64_t dim, cudaStream_t stream);
 
+// One thread spinning for about `microseconds` on the stream: work enqueued behind it while it spins is then timed by
+// events as device time alone, without the host's launch gaps (see CudaBackend::device_time_ms).
+void launch_busy_wait(int microseconds, cudaStream_t stream);
+
 // ---- attention (attention_kernels.cu, flash_attention.cu) ----
 // Rows of s [rows, Lk] (f32, already scaled) -> softmax into p (p_type). Row r is query q0 + r % queries_per_head;
 // with `causal`, keys after it are masked.

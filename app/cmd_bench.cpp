@@ -2,6 +2,9 @@
 // end-to-end seconds per image for one model / size / step count. Warm-up runs are excluded; every timed region
 // ends with a device synchronisation.
 #include <algorithm>
+#include <thread>
+#include <optional>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -54,6 +57,31 @@ std::string mib(size_t bytes) {
   return text;
 }
 
+// Samples the device's memory in use (every process, CUDA context included) about every millisecond on a thread of
+// its own: the allocators' own peaks (MemoryStats) cannot say which of their reservations coexisted.
+class DeviceMemorySampler {
+ public:
+  explicit DeviceMemorySampler(Backend& backend) : backend_(backend), thread_([this] { loop(); }) {}
+  ~DeviceMemorySampler() {
+    stop_ = true;
+    thread_.join();
+  }
+  size_t peak() const { return peak_; }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      const size_t used = backend_.memory_stats().device_used_bytes;
+      if (used > peak_) peak_ = used;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  Backend& backend_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> peak_{0};
+  std::thread thread_;
+};
+
 void run_bench(const BenchArgs& a) {
   // The backend reads this when it is created, below; it adds two events around every op, so --profile times nothing.
   if (a.profile) setenv("SDPP_CUDA_PROFILE", "1", 1);
@@ -64,6 +92,10 @@ void run_bench(const BenchArgs& a) {
     throw Error(ErrorCode::InvalidArgument, "--dtype must be auto, f32, f16 or bf16");
   options.tokenizer_dir = a.tokenizer;
   options.taesd_dir = a.taesd;
+  // The backend (its context, library handles and workspace) exists before loading: the baseline of device memory.
+  const size_t baseline_used = backend_for(options.device).memory_stats().device_used_bytes;
+  std::optional<DeviceMemorySampler> sampler;
+  if (baseline_used) sampler.emplace(backend_for(options.device));
   const auto load_start = std::chrono::steady_clock::now();
   const auto components = load_components(open_checkpoint(a.model), options);
   const Components& c = *components;
@@ -138,8 +170,13 @@ void run_bench(const BenchArgs& a) {
     c.recorded_unet->forward(latents, time, context, added_cond);
     std::printf("== per-op device time, one UNet forward (%s)\n%s",
                 c.recorded_unet->enabled() ? "recorded, replayed" : "eager", backend.profile_report().c_str());
+    c.recorded_vae_decode->run({raw});  // first call: eager
+    backend.profile_report();
+    c.recorded_vae_decode->run({raw});  // second: recorded and replayed once
+    std::printf("== per-op device time, one VAE decode (%s)\n%s",
+                c.recorded_vae_decode->enabled() ? "recorded, replayed" : "eager", backend.profile_report().c_str());
     c.vae->decode(raw);
-    std::printf("== per-op device time, one VAE decode\n%s", backend.profile_report().c_str());
+    std::printf("== per-op device time, one eager VAE decode\n%s", backend.profile_report().c_str());
     return;
   }
   const double unet_eager_s =
@@ -148,14 +185,17 @@ void run_bench(const BenchArgs& a) {
   const double unet_s = time_median([&] { c.recorded_unet->forward(latents, time, context, added_cond); }, backend,
                                     a.warmup, a.repeats);
 
-  const double decode_s = time_median([&] { c.vae->decode(raw); }, backend, a.warmup, a.repeats);
+  const double decode_eager_s = time_median([&] { c.vae->decode(raw); }, backend, a.warmup, a.repeats);
+  const double decode_s = time_median([&] { c.recorded_vae_decode->run({raw}); }, backend, a.warmup, a.repeats);
   const double approx_s = time_median([&] { approx.render(one); }, backend, a.warmup, a.repeats);
 
   std::printf("text_encoder      %9.3f ms  (prompt + negative: CFG pair)\n", text_s * 1e3);
   std::printf("unet_step         %9.3f ms  (batch 2, %lldx%lld latent, %s)\n", unet_s * 1e3, (long long)h, (long long)w,
               c.recorded_unet->enabled() ? "recorded forward replayed" : "eager");
   std::printf("unet_step_eager   %9.3f ms\n", unet_eager_s * 1e3);
-  std::printf("vae_decode        %9.3f ms\n", decode_s * 1e3);
+  std::printf("vae_decode        %9.3f ms  (%s)\n", decode_s * 1e3,
+              c.recorded_vae_decode->enabled() ? "recorded, replayed" : "eager");
+  std::printf("vae_decode_eager  %9.3f ms\n", decode_eager_s * 1e3);
   std::printf("preview_approx    %9.3f ms  (%.1fx cheaper than a full decode)\n", approx_s * 1e3, decode_s / approx_s);
   if (c.taesd) {
     const PreviewRenderer taesd(c, PreviewMethod::Taesd);
@@ -177,6 +217,14 @@ void run_bench(const BenchArgs& a) {
     print_memory("peak_memory_load", loaded_memory);
     if (!a.skip_e2e) print_memory("peak_memory_first", first_memory);  // algorithm choices and recordings included
     print_memory("peak_memory_run", memory);  // then: components and end-to-end images
+  }
+  if (sampler) {
+    const size_t peak = sampler->peak();
+    sampler.reset();
+    std::printf("device_memory     %s in use at most, sampled every ms through load and all runs (CUDA context "
+                "included); %s above the %s in use before loading (context, library handles, GEMM workspace)\n",
+                mib(peak).c_str(), mib(peak > baseline_used ? peak - baseline_used : 0).c_str(),
+                mib(baseline_used).c_str());
   }
 }
 

@@ -45,6 +45,8 @@ struct Components {
   // The denoising loop's way to call the unet: replays a recorded forward per shape where the device can record.
   std::unique_ptr<RecordedUNet> recorded_unet;
   std::unique_ptr<AutoencoderKL> vae;
+  // vae->decode(latents) as the pipeline calls it: recorded per shape and replayed where the device can record.
+  std::unique_ptr<RecordedCall> recorded_vae_decode;
   std::unique_ptr<AutoencoderTiny> taesd;
   nlohmann::json scheduler_config;  // the model's, or the family default for single files
   // The approximate-preview projection (pipeline/preview.h), fitted on first use.

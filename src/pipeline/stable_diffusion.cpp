@@ -227,7 +227,7 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   const auto decode_start = Clock::now();
   const Tensor raw = ops::scale(latents.to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor);
   // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1)
-  out.image = ops::clamp(ops::scale(c.vae->decode(raw), 0.5f, 0.5f), 0.0f, 1.0f).cpu_f32();
+  out.image = ops::clamp(ops::scale(c.recorded_vae_decode->run({raw}), 0.5f, 0.5f), 0.0f, 1.0f).cpu_f32();
   out.decode_seconds = seconds_since(decode_start);
   return out;
 }

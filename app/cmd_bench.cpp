@@ -127,15 +127,39 @@ void run_bench(const BenchArgs& a) {
     if (a.preview_every > 0 && step.step % a.preview_every == 0) approx.render(*step.denoised);
   };
   if (!a.skip_e2e && !a.profile) {
-    // The first image right after loading pays every one-time cost (algorithm choices, recording the UNet).
+    // Whole images first, right after loading, so the memory figures below are those of loading and generating
+    // alone. The first image pays every one-time cost (algorithm choices, recordings).
     const auto first_start = std::chrono::steady_clock::now();
     run_pipeline(c, params, control);
     backend.synchronize();
     const double first_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - first_start).count();
     std::printf("first_image       %9.3f s   (load + first image: %.3f s)\n", first_s, load_s + first_s);
+    const MemoryStats first_memory = backend.memory_stats();
+    backend.reset_memory_peak();
+    const double e2e_s = time_median([&] { run_pipeline(c, params, control); }, backend, 1, a.e2e_repeats);
+    std::printf("end_to_end        %9.3f s   (%d steps, CFG, previews every %d, text encode + decode included)\n",
+                e2e_s, a.steps, a.preview_every);
+    const MemoryStats run_memory = backend.memory_stats();
+    auto print_memory = [](const char* what, const MemoryStats& m) {
+      std::printf("%-17s %s at most (tensors: %s reserved, %s allocated; recordings %s; GEMM workspace)\n", what,
+                  mib(m.peak_bytes).c_str(), mib(m.pool_peak_bytes).c_str(), mib(m.pool_used_peak_bytes).c_str(),
+                  mib(m.recorded_peak_bytes).c_str());
+    };
+    if (run_memory.peak_bytes) {
+      print_memory("peak_memory_load", loaded_memory);
+      print_memory("peak_memory_first", first_memory);  // algorithm choices and recordings included
+      print_memory("peak_memory_next", run_memory);     // the images after it
+    }
+    if (sampler) {
+      const size_t peak = sampler->peak();
+      sampler.reset();
+      std::printf("device_memory     %s in use at most, sampled every ms while loading and generating (CUDA context "
+                  "included); %s above the %s in use before loading (context, library handles, GEMM workspace)\n",
+                  mib(peak).c_str(), mib(peak > baseline_used ? peak - baseline_used : 0).c_str(),
+                  mib(baseline_used).c_str());
+    }
   }
-  const MemoryStats first_memory = backend.memory_stats();
-  backend.reset_memory_peak();
+  sampler.reset();
 
   PromptOptions prompt_options;
   PromptEmbeddings embeddings;
@@ -201,30 +225,6 @@ void run_bench(const BenchArgs& a) {
     const PreviewRenderer taesd(c, PreviewMethod::Taesd);
     const double taesd_s = time_median([&] { taesd.render(one); }, backend, a.warmup, a.repeats);
     std::printf("preview_taesd     %9.3f ms  (%.1fx cheaper than a full decode)\n", taesd_s * 1e3, decode_s / taesd_s);
-  }
-  if (a.skip_e2e) return;
-  const double e2e_s = time_median([&] { run_pipeline(c, params, control); }, backend, 1, a.e2e_repeats);
-  std::printf("end_to_end        %9.3f s   (%d steps, CFG, previews every %d, text encode + decode included)\n", e2e_s,
-              a.steps, a.preview_every);
-  const MemoryStats memory = backend.memory_stats();
-  auto print_memory = [](const char* what, const MemoryStats& m) {
-    std::printf("%-17s %s at most (tensors: %s reserved, %s allocated; recordings %s; GEMM workspace); device in "
-                "use now %s (CUDA context included)\n",
-                what, mib(m.peak_bytes).c_str(), mib(m.pool_peak_bytes).c_str(), mib(m.pool_used_peak_bytes).c_str(),
-                mib(m.recorded_peak_bytes).c_str(), mib(m.device_used_bytes).c_str());
-  };
-  if (memory.peak_bytes) {
-    print_memory("peak_memory_load", loaded_memory);
-    if (!a.skip_e2e) print_memory("peak_memory_first", first_memory);  // algorithm choices and recordings included
-    print_memory("peak_memory_run", memory);  // then: components and end-to-end images
-  }
-  if (sampler) {
-    const size_t peak = sampler->peak();
-    sampler.reset();
-    std::printf("device_memory     %s in use at most, sampled every ms through load and all runs (CUDA context "
-                "included); %s above the %s in use before loading (context, library handles, GEMM workspace)\n",
-                mib(peak).c_str(), mib(peak > baseline_used ? peak - baseline_used : 0).c_str(),
-                mib(baseline_used).c_str());
   }
 }
 

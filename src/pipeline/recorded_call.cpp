@@ -41,10 +41,11 @@ struct RecordedCall::Recording {
   std::unique_ptr<RecordedWork> work;
 };
 
-RecordedCall::RecordedCall(std::string name, Device device, Body body)
+RecordedCall::RecordedCall(std::string name, Device device, Body body, Scratch scratch)
     : name_(std::move(name)),
       device_(device),
       body_(std::move(body)),
+      scratch_(scratch),
       enabled_(graphs_allowed() && backend_for(device).can_record()) {}
 
 RecordedCall::~RecordedCall() = default;
@@ -120,6 +121,10 @@ Tensor RecordedCall::run(const std::vector<Tensor>& inputs) {
   ++replays_;
   Tensor result = Tensor::empty(r.output.shape(), r.output.dtype(), device_);
   backend.convert(r.output, result);
+  if (scratch_ == Scratch::kReleaseAfterReplay) {
+    backend.synchronize();
+    backend.release_recording_memory();
+  }
   return result;
 }
 

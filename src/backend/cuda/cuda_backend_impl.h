@@ -80,6 +80,7 @@ class CudaBackend final : public Backend {
   void begin_recording() override;
   std::unique_ptr<RecordedWork> end_recording() override;
   void abort_recording() override;
+  void release_recording_memory() override;
 
   // 3x3 (and larger) kernels become channels-last [O, kh, kw, C] data when activations are channels-last.
   Tensor prepare_conv_weight(const Tensor& weight) override;

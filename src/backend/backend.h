@@ -57,9 +57,9 @@ class Backend {
   virtual void begin_recording();
   virtual std::unique_ptr<RecordedWork> end_recording();
   virtual void abort_recording() {}
-  // Returns the physical memory of recordings that are not running to the device (their next replay maps it again):
-  // for rarely replayed recordings whose scratch should not stay reserved between replays.
-  virtual void release_recording_memory() {}
+  // Returns the allocator's free blocks to the device (what tensors and recordings hold stays): called after an
+  // image, so one-time work (the first image's eager runs) does not stay reserved beside the recordings.
+  virtual void release_unused_memory() {}
 
   // The form of a convolution weight [O, C, kh, kw] this backend reads fastest, made once at load (the cuda
   // backend repacks to channels-last so no second copy lives beside the original). conv2d accepts either form.

@@ -71,8 +71,7 @@ std::unique_ptr<Components> load_components(const Checkpoint& ckpt, const Compon
   vae_options.load_encoder = options.load_vae_encoder;
   c->vae = std::make_unique<AutoencoderKL>(ckpt.vae->config, load(*ckpt.vae, c->vae_dtype), vae_options);
   c->recorded_vae_decode = std::make_unique<RecordedCall>(
-      "the VAE decode", c->device, [vae = c->vae.get()](const std::vector<Tensor>& in) { return vae->decode(in[0]); },
-      RecordedCall::Scratch::kReleaseAfterReplay);
+      "the VAE decode", c->device, [vae = c->vae.get()](const std::vector<Tensor>& in) { return vae->decode(in[0]); });
   if (!options.taesd_dir.empty()) {
     const Checkpoint taesd = open_checkpoint(options.taesd_dir);
     if (!taesd.taesd) throw Error(ErrorCode::BadFile, options.taesd_dir.string() + " is not an AutoencoderTiny folder");

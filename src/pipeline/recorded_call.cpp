@@ -41,11 +41,10 @@ struct RecordedCall::Recording {
   std::unique_ptr<RecordedWork> work;
 };
 
-RecordedCall::RecordedCall(std::string name, Device device, Body body, Scratch scratch)
+RecordedCall::RecordedCall(std::string name, Device device, Body body)
     : name_(std::move(name)),
       device_(device),
       body_(std::move(body)),
-      scratch_(scratch),
       enabled_(graphs_allowed() && backend_for(device).can_record()) {}
 
 RecordedCall::~RecordedCall() = default;
@@ -121,10 +120,6 @@ Tensor RecordedCall::run(const std::vector<Tensor>& inputs) {
   ++replays_;
   Tensor result = Tensor::empty(r.output.shape(), r.output.dtype(), device_);
   backend.convert(r.output, result);
-  if (scratch_ == Scratch::kReleaseAfterReplay) {
-    backend.synchronize();
-    backend.release_recording_memory();
-  }
   return result;
 }
 

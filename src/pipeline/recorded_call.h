@@ -22,11 +22,7 @@ class RecordedCall {
   // `body` maps the inputs (some may be undefined: absent optional inputs) to one output tensor; it must not read
   // from or wait on the host. `name` is for messages.
   using Body = std::function<Tensor(const std::vector<Tensor>& inputs)>;
-  // kAfterReplay: once a replay's output is copied out, wait for it and return the recordings' scratch memory to the
-  // device (Backend::release_recording_memory), for a call made once per image (the VAE decode) whose scratch would
-  // otherwise stay reserved beside the denoising loop's.
-  enum class Scratch { kKeep, kReleaseAfterReplay };
-  RecordedCall(std::string name, Device device, Body body, Scratch scratch = Scratch::kKeep);
+  RecordedCall(std::string name, Device device, Body body);
   ~RecordedCall();
   RecordedCall(const RecordedCall&) = delete;
   RecordedCall& operator=(const RecordedCall&) = delete;
@@ -45,7 +41,6 @@ class RecordedCall {
   std::string name_;
   Device device_;
   Body body_;
-  Scratch scratch_;
   bool enabled_ = false;
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<Recording>> recordings_;  // most recently used last

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "backend/backend.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "schedulers/noise_schedule.h"
@@ -222,12 +223,17 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   }
   out.final_latents = latents.cpu_f32();
   out.denoise_seconds = seconds_since(denoise_start);
-  if (!control.decode) return out;
+  if (!control.decode) {
+    backend_for(c.device).release_unused_memory();
+    return out;
+  }
 
   const auto decode_start = Clock::now();
   const Tensor raw = ops::scale(latents.to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor);
   // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1)
   out.image = ops::clamp(ops::scale(c.recorded_vae_decode->run({raw}), 0.5f, 0.5f), 0.0f, 1.0f).cpu_f32();
+  // One image's transient memory (the first image's eager runs above all) is not kept reserved beside the recordings.
+  backend_for(c.device).release_unused_memory();
   out.decode_seconds = seconds_since(decode_start);
   return out;
 }

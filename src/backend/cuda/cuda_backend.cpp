@@ -75,7 +75,8 @@ CudaBackend::CudaBackend(int index) : index_(index) {
                 "device cuda:" + std::to_string(index) + " does not exist (" + std::to_string(count) + " visible)");
   activate();
   SDPP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  // Keep freed blocks in the pool instead of returning them to the driver at every synchronisation.
+  // Keep freed blocks in the pool instead of returning them to the driver at every synchronisation (the pipeline
+  // returns them once per image: release_unused_memory).
   cudaMemPool_t pool = nullptr;
   SDPP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index));
   uint64_t threshold = std::numeric_limits<uint64_t>::max();
@@ -218,6 +219,14 @@ float CudaBackend::device_time_ms(const std::function<void()>& run, int repeats,
   cudaEventDestroy(stop);
   SDPP_CUDA_CHECK(status);
   return ms / float(repeats);
+}
+
+void CudaBackend::release_unused_memory() {
+  activate();
+  SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  cudaMemPool_t pool = nullptr;
+  SDPP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_));
+  SDPP_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
 }
 
 void CudaBackend::reset_memory_peak() {

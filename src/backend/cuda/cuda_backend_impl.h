@@ -41,6 +41,7 @@ class CudaBackend final : public Backend {
   // Peak: the stream-ordered pool's reserved high-water mark + graph memory's + the fixed GEMM workspace.
   MemoryStats memory_stats() override;
   void reset_memory_peak() override;
+  void release_unused_memory() override;
 
   Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::LinearOptions& o) override;
   Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dOptions& o) override;
@@ -80,7 +81,6 @@ class CudaBackend final : public Backend {
   void begin_recording() override;
   std::unique_ptr<RecordedWork> end_recording() override;
   void abort_recording() override;
-  void release_recording_memory() override;
 
   // 3x3 (and larger) kernels become channels-last [O, kh, kw, C] data when activations are channels-last.
   Tensor prepare_conv_weight(const Tensor& weight) override;

@@ -55,11 +55,6 @@ std::unique_ptr<RecordedWork> CudaBackend::end_recording() {
   return std::make_unique<CudaGraphWork>(index_, stream_, exec);
 }
 
-void CudaBackend::release_recording_memory() {
-  activate();
-  SDPP_CUDA_CHECK(cudaDeviceGraphMemTrim(index_));
-}
-
 void CudaBackend::abort_recording() {
   if (!capturing_) return;
   capturing_ = false;

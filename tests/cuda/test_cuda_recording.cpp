@@ -7,6 +7,7 @@
 #include "backend/backend.h"
 #include "cuda_test_util.h"
 #include "io/checkpoint.h"
+#include "pipeline/recorded_call.h"
 #include "pipeline/recorded_unet.h"
 #include "schedulers/python_json.h"
 
@@ -55,6 +56,32 @@ TEST(CudaRecording, RefusesHostTrafficAndRecoversFromAbort) {
   backend.abort_recording();
   EXPECT_EQ(ops::scale(device, 2.0f).to_floats(), (std::vector<float>{2, 4, 6}));  // usable again
   EXPECT_THROW(backend.end_recording(), Error);
+}
+
+// RecordedCall: call 1 eager, call 2 records and replays, call 3 replays; each returns its own tensor with that call's
+// values, an absent (undefined) input stays absent, and a second shape gets a recording of its own.
+TEST(CudaRecordedCall, ReplaysWithEachCallsInputs) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(DType::F16);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  RecordedCall call("a test body", Device::cuda(), [](const std::vector<Tensor>& x) {
+    const Tensor sum = ops::add(x[0], x[1]);
+    return x[2].defined() ? ops::mul(sum, x[2]) : ops::scale(sum, 0.5f, 1.0f);
+  });
+  ASSERT_TRUE(call.enabled());
+  std::vector<Tensor> outputs;
+  std::vector<Tensor> expected;
+  for (int i = 0; i < 3; ++i) {
+    const Tensor a = in.host({3, 40}), b = in.host({3, 40});
+    outputs.push_back(call.run({in.device(a), in.device(b), Tensor()}));
+    expected.push_back(ops::scale(ops::add(a, b), 0.5f, 1.0f));
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_LT(rel_l2(outputs[size_t(i)], expected[size_t(i)]), 1e-2) << "call " << i;
+  EXPECT_EQ(call.replays(), 2);
+  const Tensor a = in.host({2, 8}), b = in.host({2, 8}), m = in.host({2, 8});
+  for (int i = 0; i < 2; ++i)
+    EXPECT_LT(rel_l2(call.run({in.device(a), in.device(b), in.device(m)}), ops::mul(ops::add(a, b), m)), 1e-2);
+  EXPECT_EQ(call.recordings(), 2u);
 }
 
 class CudaPreparedWeights : public testing::TestWithParam<DType> {};

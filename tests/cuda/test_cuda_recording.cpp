@@ -132,39 +132,35 @@ TEST(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
     Inputs in(DType::F16);
     SCOPED_TRACE("seed " + std::to_string(in.seed()));
     const bool sdxl = unet.config().addition_embed_type == "text_time";
-    for (int call = 0; call < 4; ++call) {
-      const Tensor sample = in.device(in.host({2, 4, 16, 12}));
-      const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
+    // SDXL's pooled text embedding and size conditioning; nothing for SD 1.5.
+    auto added_cond = [&](std::vector<float> time_ids) {
       nn::UNetAddedCond added;
       if (sdxl) {
         added.text_embeds = in.device(in.host({2, unet.config().projection_class_embeddings_input_dim -
                                                       6 * unet.config().addition_time_embed_dim}));
-        added.time_ids = Tensor::from_floats(
-            std::vector<float>{128, 96, 0, 0, 128, 96, 128, 96, float(call), 0, 128, 96}, {2, 6});
+        added.time_ids = Tensor::from_floats(time_ids, {2, 6});
       }
+      return added;
+    };
+    for (int call = 0; call < 4; ++call) {
+      const Tensor sample = in.device(in.host({2, 4, 16, 12}));
+      const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
+      const nn::UNetAddedCond added = added_cond({128, 96, 0, 0, 128, 96, 128, 96, float(call), 0, 128, 96});
       const Tensor t = Tensor::full({1}, 999.0f - 250.0f * float(call));
-      const nn::UNetTimeInputs time = unet.project_time(t, 2, sdxl ? &added : nullptr);
-      const Tensor got = recorded.forward(sample, time, context, sdxl ? &added : nullptr);
-      const Tensor want = unet.forward(sample, time, context, sdxl ? &added : nullptr);
-      EXPECT_EQ(rel_l2(got, want), 0.0) << "call " << call;
+      const nn::UNetTimeInputs time = unet.project_time(t, 2, &added);
+      EXPECT_EQ(rel_l2(recorded.forward(sample, time, context, &added), unet.forward(sample, time, context, &added)),
+                0.0)
+          << "call " << call;
     }
     EXPECT_EQ(recorded.replays(), 3);
     EXPECT_EQ(recorded.recordings(), 1u);
     // A new shape is recorded of its own; the first one stays.
     const Tensor small = in.device(in.host({2, 4, 8, 8}));
     const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
-    nn::UNetAddedCond added;
-    if (sdxl) {
-      added.text_embeds = in.device(in.host({2, unet.config().projection_class_embeddings_input_dim -
-                                                    6 * unet.config().addition_time_embed_dim}));
-      added.time_ids = Tensor::from_floats(std::vector<float>(12, 64.0f), {2, 6});
-    }
-    const nn::UNetTimeInputs time = unet.project_time(Tensor::full({1}, 10.0f), 2, sdxl ? &added : nullptr);
-    for (int call = 0; call < 3; ++call) {
-      EXPECT_EQ(rel_l2(recorded.forward(small, time, context, sdxl ? &added : nullptr),
-                       unet.forward(small, time, context, sdxl ? &added : nullptr)),
-                0.0);
-    }
+    const nn::UNetAddedCond added = added_cond(std::vector<float>(12, 64.0f));
+    const nn::UNetTimeInputs time = unet.project_time(Tensor::full({1}, 10.0f), 2, &added);
+    for (int call = 0; call < 3; ++call)
+      EXPECT_EQ(rel_l2(recorded.forward(small, time, context, &added), unet.forward(small, time, context, &added)), 0.0);
     EXPECT_EQ(recorded.recordings(), 2u);
   }
 }

@@ -246,7 +246,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--preview-every", a->preview_every, "Preview interval in the end-to-end run (default 5)");
   cmd->add_flag("--skip-e2e", a->skip_e2e, "Components only");
   cmd->add_flag("--profile", a->profile,
-                "Instead of timing: per-op device times of one eager UNet forward, one replay and one VAE decode (cuda)");
+                "Instead of timing: per-op device times of an eager and a replayed UNet forward and VAE decode (cuda)");
   cmd->add_option("--taesd", a->taesd, "AutoencoderTiny folder: also time TAESD previews");
   cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder for single-file checkpoints");
   cmd->callback([a] { run_bench(*a); });

@@ -35,7 +35,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 Tensor prepare_conv_weight(const Tensor& weight) {
-  if (weight.ndim() != 4) throw Error(ErrorCode::ShapeMismatch, "conv2d weight: expected [O, C, kh, kw], got " + shape_str(weight.shape()));
+  if (weight.ndim() != 4)
+    throw Error(ErrorCode::ShapeMismatch, "conv2d weight: expected [O, C, kh, kw], got " + shape_str(weight.shape()));
   return backend_of(weight, "prepare_conv_weight").prepare_conv_weight(weight);
 }
 

@@ -37,8 +37,8 @@ Tensor Backend::attention_packed(const Tensor& packed, const Tensor& kv, const o
     return attention(packed, slice(kv, 2, 0, inner), slice(kv, 2, inner, 2 * inner), o);
   }
   const int64_t inner = packed.dim(2) / 3;
-  return attention(slice(packed, 2, 0, inner), slice(packed, 2, inner, 2 * inner), slice(packed, 2, 2 * inner, 3 * inner),
-                   o);
+  return attention(slice(packed, 2, 0, inner), slice(packed, 2, inner, 2 * inner),
+                   slice(packed, 2, 2 * inner, 3 * inner), o);
 }
 
 Backend& backend_for(Device device) {

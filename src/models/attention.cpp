@@ -1,5 +1,7 @@
 #include "models/attention.h"
 
+#include "core/error.h"
+
 namespace sdpp::nn {
 
 Attention::Attention(const WeightLoader& w, const AttentionConfig& c) : config(c) {
@@ -21,9 +23,15 @@ Tensor Attention::operator()(const Tensor& x, const Tensor& context, const Tenso
   ops::AttentionOptions options;
   options.heads = config.heads;
   options.upcast = config.upcast_attention;
-  // Self-attention: [B, L, 3*H*D]; cross-attention: q [B, L, H*D] with k, v [B, Lk, 2*H*D] from the context.
-  const Tensor out = config.cross_attention_dim ? ops::attention_packed(to_q(x), to_kv(context.defined() ? context : x), options)
-                                                : ops::attention_packed(to_qkv(x), Tensor(), options);
+  Tensor out;
+  if (config.cross_attention_dim) {
+    // q [B, L, H*D] with k, v [B, Lk, 2*H*D] from the context (from x itself when none is given).
+    out = ops::attention_packed(to_q(x), to_kv(context.defined() ? context : x), options);
+  } else {
+    if (context.defined())
+      throw Error(ErrorCode::Internal, "Attention: a context was given to a self-attention layer");
+    out = ops::attention_packed(to_qkv(x), Tensor(), options);  // [B, L, 3*H*D]
+  }
   ops::LinearOptions projection;
   projection.residual = residual;
   return to_out(out, projection);

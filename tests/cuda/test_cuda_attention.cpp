@@ -67,7 +67,8 @@ TEST_P(CudaAttention, PackedProjections) {
     ops::AttentionOptions o;
     o.heads = heads;
     const Tensor qkv = in.host({2, 150, 3 * hd}, -2.0f, 2.0f);
-    const Tensor q = ops::slice(qkv, 2, 0, hd), k = ops::slice(qkv, 2, hd, 2 * hd), v = ops::slice(qkv, 2, 2 * hd, 3 * hd);
+    const Tensor q = ops::slice(qkv, 2, 0, hd), k = ops::slice(qkv, 2, hd, 2 * hd);
+    const Tensor v = ops::slice(qkv, 2, 2 * hd, 3 * hd);
     SDPP_EXPECT_CLOSE(ops::attention_packed(in.device(qkv), Tensor(), o), ops::attention(q, k, v, o),
                       tolerance(in.dtype(), true));
     const Tensor kv = in.host({2, 77, 2 * hd}, -2.0f, 2.0f);

@@ -100,7 +100,8 @@ TEST_P(CudaPreparedWeights, ConvolutionMatchesThePlainWeight) {
       const ops::Conv2dOptions o = ops::Conv2dOptions::same(kernel, stride);
       EXPECT_EQ(rel_l2(ops::conv2d(dx, prepared, db, o), ops::conv2d(dx, dw, db, o)), 0.0)
           << "kernel " << kernel << " stride " << stride;
-      EXPECT_LT(rel_l2(ops::conv2d(dx, prepared, db, o), ops::conv2d(x, w, b, o)), cuda_test::tolerance(GetParam(), true));
+      EXPECT_LT(rel_l2(ops::conv2d(dx, prepared, db, o), ops::conv2d(x, w, b, o)),
+                cuda_test::tolerance(GetParam(), true));
       EXPECT_EQ(prepared.to_floats(), dw.to_floats());  // the logical values survive the repacking
     }
   }
@@ -160,7 +161,8 @@ TEST(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
     const nn::UNetAddedCond added = added_cond(std::vector<float>(12, 64.0f));
     const nn::UNetTimeInputs time = unet.project_time(Tensor::full({1}, 10.0f), 2, &added);
     for (int call = 0; call < 3; ++call)
-      EXPECT_EQ(rel_l2(recorded.forward(small, time, context, &added), unet.forward(small, time, context, &added)), 0.0);
+      EXPECT_EQ(rel_l2(recorded.forward(small, time, context, &added), unet.forward(small, time, context, &added)),
+                0.0);
     EXPECT_EQ(recorded.recordings(), 2u);
   }
 }

@@ -112,8 +112,8 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
         cudnn_, plan->x, plan->w, plan->conv, plan->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, results);
     // Timed here rather than by cudnnFind, which runs every algorithm (seconds over a model's shapes) about once
     // right after the device idled: its order was noisy, and a wrong pick costs up to 3x on the UNet's 16x16
-    // levels. Device time of 5 runs after a warm-up, host launch gaps excluded. The implicit-precomputed-GEMM algorithm wins ties within 10%: it alone fuses the bias/residual
-    // epilogue, which saves a pass over the output.
+    // levels. Device time of 5 runs after a warm-up, host launch gaps excluded. The implicit-precomputed-GEMM
+    // algorithm wins ties within 10%: it alone fuses the bias/residual epilogue, which saves a pass over the output.
     int chosen = -1;
     float chosen_ms = 0.0f, gemm_ms = -1.0f;
     for (int i = 0, timed = 0; status == CUDNN_STATUS_SUCCESS && i < returned && timed < 4; ++i) {
@@ -150,7 +150,8 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
       const bool cudnn_fused =
           chosen >= 0 && results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
       gemm_ms = ms;
-      if (conv_path_ == ConvPath::Gemm || chosen < 0 || ms < chosen_ms * (cudnn_fused ? 1.0f : 1.05f)) plan->use_gemm = true;
+      plan->use_gemm =
+          conv_path_ == ConvPath::Gemm || chosen < 0 || ms < chosen_ms * (cudnn_fused ? 1.0f : 1.05f);
     }
     if (chosen >= 0 && !plan->use_gemm) {
       plan->algo = results[chosen].algo;

@@ -7,7 +7,8 @@ namespace {
 
 class CudaGraphWork final : public RecordedWork {
  public:
-  CudaGraphWork(int device, cudaStream_t stream, cudaGraphExec_t exec) : device_(device), stream_(stream), exec_(exec) {}
+  CudaGraphWork(int device, cudaStream_t stream, cudaGraphExec_t exec)
+      : device_(device), stream_(stream), exec_(exec) {}
   ~CudaGraphWork() override {
     // Errors are ignored: this may run while the process unwinds from an earlier device error.
     if (cudaSetDevice(device_) == cudaSuccess) {

@@ -35,7 +35,8 @@ template <> struct Pair<float> {
 };
 
 // Blocks per sample: about two per multiprocessor at least, and more for large tensors so a block reads about 128 KB
-// (the VAE's [1, 128, 512, 512] levels: 512 blocks rather than 256 blocks of twice the work and too few loads in flight).
+// (the VAE's [1, 128, 512, 512] levels: 512 blocks rather than 256 blocks of twice the work with too few loads in
+// flight).
 int64_t splits_for(int64_t batch, int64_t pixels, int64_t channels) {
   int64_t s = std::max<int64_t>((264 + batch - 1) / batch, pixels * channels / (int64_t(1) << 16));
   s = std::min<int64_t>({s, pixels, 1024});
@@ -90,7 +91,8 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
 }
 
 // The same sums with 16-byte loads, for C / G >= 8 / sizeof(T): a thread owns fixed 8-channel (f16) vectors, which
-// then span at most two groups (the VAE's 128-channel levels have 4 channels a group: exactly two per vector). Threads cover several pixel rows at once when a row has few vectors.
+// then span at most two groups (the VAE's 128-channel levels have 4 channels a group: exactly two per vector).
+// Threads cover several pixel rows at once when a row has few vectors.
 template <class T>
 __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restrict__ x, int64_t pixels, int channels,
                                                                int groups, int64_t splits, float* __restrict__ partial) {
@@ -188,8 +190,8 @@ __global__ void finalize_kernel(const T* __restrict__ x, int64_t pixels, int cha
   stats[i * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
 }
 
-// 16 bytes per thread. With C / G >= half a vector, a vector touches at most two groups, so its statistics are two loads; gamma and
-// beta are read as vectors too when they share x's dtype (kTypedAffine).
+// 16 bytes per thread. With C / G >= half a vector, a vector touches at most two groups, so its statistics are two
+// loads; gamma and beta are read as vectors too when they share x's dtype (kTypedAffine).
 template <class T, bool kTypedAffine>
 __global__ void apply_kernel(const T* __restrict__ x, const void* gamma, DType gt, const void* beta, DType bt,
                              T* __restrict__ out, int64_t vectors, int64_t pixels, int channels, int groups,

@@ -194,8 +194,8 @@ void launch_im2col(const void* in, void* col, size_t es, int64_t channels, int64
 }
 
 void launch_im2col_nhwc(const void* x, void* col, size_t es, int64_t batch, int64_t height, int64_t width,
-                        int64_t channels, int kh, int kw, int stride, int pad_h, int pad_w, int64_t out_h, int64_t out_w,
-                        cudaStream_t stream) {
+                        int64_t channels, int kh, int kw, int stride, int pad_h, int pad_w, int64_t out_h,
+                        int64_t out_w, cudaStream_t stream) {
   const int64_t vectors_per_pixel = channels * int64_t(es) / 16;
   const int64_t total = batch * out_h * out_w * kh * kw * vectors_per_pixel;
   if (total == 0) return;

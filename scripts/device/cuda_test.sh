@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# ON THE GPU MACHINE, from the repo root, carry [".deps"]: build and run the CUDA op tests (tests/cuda).
+# ON THE GPU MACHINE, from the repo root, carry [".deps", ".fixtures"]: build and run the CUDA tests (tests/cuda); the
+# recorded-UNet test reads the tiny fixture UNets (.fixtures/tiny.tgz, made as scripts/device/cuda_parity.sh says).
 #   bash scripts/device/cuda_test.sh [gtest args...]
 set -uo pipefail
 source scripts/device/env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader
+[ -f .fixtures/tiny.tgz ] && { [ -f .fixtures/tiny/manifest.json ] || tar -xzf .fixtures/tiny.tgz -C .fixtures; }
 sdpp_configure || exit 1
 cmake --build "$SDPP_DEVICE_BUILD" --target test_cuda -j16 >"${OUT:-/tmp}/build.log" 2>&1 ||
   { grep -E "error|FAILED" -A3 "${OUT:-/tmp}/build.log" | head -60; exit 1; }

@@ -41,6 +41,9 @@ TEST_P(CudaAttention, SdHeadDims) {
     check_attention(in, {1, 129, 77, 2, dim, false});
   }
   check_attention(in, {1, 1024, 1024, 8, 40, false});
+  // Enough blocks for two m-tiles per warp (the 4096-token levels' kernel): 512 blocks of 128 queries.
+  check_attention(in, {4, 2048, 128, 8, 40, false});
+  check_attention(in, {4, 2048, 77, 8, 64, false});
 }
 
 TEST_P(CudaAttention, CausalAndUncoveredHeadDims) {

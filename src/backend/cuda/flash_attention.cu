@@ -99,29 +99,25 @@ __device__ __forceinline__ float sum_pair<__nv_bfloat16>(unsigned packed) {
 }
 
 // Queries per warp: 16 * MT. Two m-tiles per warp (MT = 2) let every K/V fragment read from shared memory feed two
-// MMAs, halving shared-memory traffic per FLOP; wide heads keep MT = 1 to stay within the register file.
-template <int DP>
-__host__ __device__ constexpr int m_tiles() {
-  return DP <= 64 ? 2 : 1;
-}
-template <int DP>
+// MMAs, halving shared-memory traffic per FLOP; wide heads keep MT = 1 to stay within the register file, and so do
+// problems too small to give every multiprocessor a few blocks of 128 queries (launch_dp).
+template <int MT>
 __host__ __device__ constexpr int block_q() {
-  return 16 * m_tiles<DP>() * kWarps;
+  return 16 * MT * kWarps;
 }
-template <int DP>
+template <int DP, int MT>
 constexpr int shared_bytes() {
-  return (block_q<DP>() + 4 * kBlockK) * (DP + kPad) * 2;  // Q + two buffers of (K, V)
+  return (block_q<MT>() + 4 * kBlockK) * (DP + kPad) * 2;  // Q + two buffers of (K, V)
 }
 
 // Rows of q are q_stride elements apart, rows of k and v kv_stride, rows of out H * D; head h starts at column h * D.
-template <class T, int DP>
+template <class T, int DP, int MT>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __restrict__ q, const T* __restrict__ k,
                                                                    const T* __restrict__ v, T* __restrict__ out,
                                                                    int heads, int64_t lq, int64_t lk, int head_dim,
                                                                    float scale_log2, bool causal, int64_t q_stride,
                                                                    int64_t kv_stride) {
-  constexpr int MT = m_tiles<DP>();
-  constexpr int BQ = block_q<DP>();
+  constexpr int BQ = block_q<MT>();
   constexpr int RS = DP + kPad;  // shared row stride in elements
   constexpr int KSTEPS = DP / 16;
   constexpr int DTILES = DP / 8;
@@ -344,24 +340,51 @@ struct FlashArgs {
   int64_t q_stride, kv_stride;
 };
 
-template <class T, int DP>
-void launch_dp(const FlashArgs& a, cudaStream_t stream) {
-  constexpr int bytes = shared_bytes<DP>();
+template <class T, int DP, int MT>
+void launch_kernel(const FlashArgs& a, cudaStream_t stream) {
+  constexpr int bytes = shared_bytes<DP, MT>();
   // Over 48 KB of dynamic shared memory must be opted into, per kernel and device.
   static std::atomic<uint64_t> configured{0};
   int device = 0;
   SDPP_CUDA_CHECK(cudaGetDevice(&device));
   const uint64_t bit = uint64_t(1) << (device & 63);
   if (!(configured.load() & bit)) {
-    SDPP_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<T, DP>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         bytes));
+    SDPP_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<T, DP, MT>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     configured.fetch_or(bit);
   }
-  const dim3 grid(unsigned((a.lq + block_q<DP>() - 1) / block_q<DP>()), unsigned(a.batch * a.heads));
-  flash_attention_kernel<T, DP><<<grid, kThreads, bytes, stream>>>(
+  const dim3 grid(unsigned((a.lq + block_q<MT>() - 1) / block_q<MT>()), unsigned(a.batch * a.heads));
+  flash_attention_kernel<T, DP, MT><<<grid, kThreads, bytes, stream>>>(
       static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v), static_cast<T*>(a.out),
       a.heads, a.lq, a.lk, a.head_dim, a.scale * 1.4426950408889634f, a.causal, a.q_stride, a.kv_stride);
   SDPP_CUDA_CHECK_LAUNCH();
+}
+
+int multiprocessors() {
+  static std::atomic<int> cached[64] = {};  // per device index
+  int device = 0;
+  SDPP_CUDA_CHECK(cudaGetDevice(&device));
+  std::atomic<int>& slot = cached[device & 63];
+  int count = slot.load();
+  if (count == 0) {
+    SDPP_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    slot.store(count);
+  }
+  return count;
+}
+
+template <class T, int DP>
+void launch_dp(const FlashArgs& a, cudaStream_t stream) {
+  // Two m-tiles per warp only when that still leaves three blocks per multiprocessor: SDXL's 1024-token level (40
+  // batch-heads) gets 640 blocks of 64 queries rather than 320 of 128.
+  if constexpr (DP <= 64) {
+    const int64_t wide_blocks = (a.lq + block_q<2>() - 1) / block_q<2>() * a.batch * a.heads;
+    if (wide_blocks >= 3 * int64_t(multiprocessors())) {
+      launch_kernel<T, DP, 2>(a, stream);
+      return;
+    }
+  }
+  launch_kernel<T, DP, 1>(a, stream);
 }
 
 template <class T>

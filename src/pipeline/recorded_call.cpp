@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
 #include "backend/backend.h"
 #include "core/error.h"
@@ -105,7 +106,7 @@ Tensor RecordedCall::run(const std::vector<Tensor>& inputs) {
         backend.convert(out, r.output);
       }
       r.work = backend.end_recording();
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // any failure: the stream must leave capture mode before anything else runs
       backend.abort_recording();
       r.failed = true;
       r.inputs.clear();

@@ -4,23 +4,13 @@
 
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/shape_rules.h"
 #include "core/parallel.h"
 
 namespace sdpp::cpu {
 namespace {
 
-int normalize_dim(int dim, int ndim, const char* op, const Shape& shape) {
-  const int d = dim < 0 ? dim + ndim : dim;
-  if (d < 0 || d >= ndim) shape_error(std::string(op) + ": dim " + std::to_string(dim) + " out of range for " + shape_str(shape));
-  return d;
-}
-
-// Product of shape[from..to).
-int64_t span_numel(const Shape& shape, int from, int to) {
-  int64_t n = 1;
-  for (int i = from; i < to; ++i) n *= shape[size_t(i)];
-  return n;
-}
+using shape_rules::span_numel;
 
 // [rows, cols] -> [cols, rows] for each of `batch` matrices. Each 16x16 tile goes through a local buffer so
 // both the reads and the writes touch whole 64-byte lines once; a direct strided loop thrashes the cache when
@@ -65,19 +55,11 @@ Tensor upsample_nearest2x(const Tensor& x) {
 }
 
 Tensor concat(std::span<const Tensor> xs, int dim) {
-  if (xs.empty()) throw Error(ErrorCode::Internal, "concat: no inputs");
+  int d = 0;
+  const Shape out_shape = shape_rules::concat_shape(xs, dim, &d);
+  for (const Tensor& x : xs) in_f32(x, "concat", "input");
   const Shape& first = xs[0].shape();
   const int nd = int(first.size());
-  const int d = normalize_dim(dim, nd, "concat", first);
-  Shape out_shape = first;
-  out_shape[size_t(d)] = 0;
-  for (const Tensor& x : xs) {
-    in_f32(x, "concat", "input");
-    bool ok = x.ndim() == nd;
-    for (int i = 0; ok && i < nd; ++i) ok = i == d || x.shape()[size_t(i)] == first[size_t(i)];
-    if (!ok) shape_error("concat: " + shape_str(x.shape()) + " vs " + shape_str(first) + " along dim " + std::to_string(dim));
-    out_shape[size_t(d)] += x.shape()[size_t(d)];
-  }
   const int64_t outer = span_numel(first, 0, d), inner = span_numel(first, d + 1, nd);
   const int64_t out_row = out_shape[size_t(d)] * inner;
   Tensor out = new_f32(out_shape);
@@ -98,13 +80,9 @@ Tensor concat(std::span<const Tensor> xs, int dim) {
 Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) {
   const float* xp = in_f32(x, "slice", "input");
   const int nd = x.ndim();
-  const int d = normalize_dim(dim, nd, "slice", x.shape());
+  int d = 0;
+  const Shape out_shape = shape_rules::slice_shape(x.shape(), dim, start, end, &d);
   const int64_t size = x.shape()[size_t(d)];
-  if (start < 0 || end < start || end > size)
-    shape_error("slice: [" + std::to_string(start) + ", " + std::to_string(end) + ") of dim " + std::to_string(dim) +
-                " in " + shape_str(x.shape()));
-  Shape out_shape = x.shape();
-  out_shape[size_t(d)] = end - start;
   const int64_t outer = span_numel(x.shape(), 0, d), inner = span_numel(x.shape(), d + 1, nd);
   const int64_t in_row = size * inner, out_row = (end - start) * inner;
   Tensor out = new_f32(out_shape);

@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/shape_rules.h"
 
 namespace sdpp {
 
@@ -38,19 +39,7 @@ bool env_is(const char* name, const char* value) {
 
 bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
-int normalize_dim(int dim, int ndim, const char* op, const Shape& shape) {
-  const int d = dim < 0 ? dim + ndim : dim;
-  if (d < 0 || d >= ndim)
-    throw Error(ErrorCode::ShapeMismatch,
-                std::string(op) + ": dim " + std::to_string(dim) + " out of range for " + shape_str(shape));
-  return d;
-}
-
-int64_t span_numel(const Shape& shape, int from, int to) {
-  int64_t n = 1;
-  for (int i = from; i < to; ++i) n *= shape[size_t(i)];
-  return n;
-}
+using shape_rules::span_numel;
 
 // `rows` rows of `width` bytes between pitched device buffers; one plain copy when there is a single row (2-d
 // copies limit the pitch).
@@ -480,21 +469,11 @@ Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
 }
 
 Tensor CudaBackend::concat(std::span<const Tensor> xs, int dim) {
-  if (xs.empty()) throw Error(ErrorCode::Internal, "concat: no inputs");
+  int d = 0;
+  const Shape out_shape = shape_rules::concat_shape(xs, dim, &d);
+  for (const Tensor& x : xs) check_input(x, "concat");
   const Shape& first = xs[0].shape();
   const int nd = int(first.size());
-  const int d = normalize_dim(dim, nd, "concat", first);
-  Shape out_shape = first;
-  out_shape[size_t(d)] = 0;
-  for (const Tensor& x : xs) {
-    check_input(x, "concat");
-    bool ok = x.ndim() == nd;
-    for (int i = 0; ok && i < nd; ++i) ok = i == d || x.shape()[size_t(i)] == first[size_t(i)];
-    if (!ok)
-      throw Error(ErrorCode::ShapeMismatch, "concat: " + shape_str(x.shape()) + " vs " + shape_str(first) +
-                                                " along dim " + std::to_string(dim));
-    out_shape[size_t(d)] += x.shape()[size_t(d)];
-  }
   activate();
   auto scope = profiler_.begin("concat", xs[0], xs.size() > 1 ? &xs[1] : nullptr);
   const DType dtype = xs[0].dtype();
@@ -528,13 +507,9 @@ Tensor CudaBackend::slice(const Tensor& x_in, int dim, int64_t start, int64_t en
   const bool cl = is_channels_last(x_in) && (d_in == 0 || d_in == 1);
   const Tensor x = cl ? x_in : contiguous(x_in);
   const int nd = x.ndim();
-  const int d = normalize_dim(dim, nd, "slice", x.shape());
+  int d = 0;
+  const Shape out_shape = shape_rules::slice_shape(x.shape(), dim, start, end, &d);
   const int64_t size = x.shape()[size_t(d)];
-  if (start < 0 || end < start || end > size)
-    throw Error(ErrorCode::ShapeMismatch, "slice: [" + std::to_string(start) + ", " + std::to_string(end) +
-                                              ") of dim " + std::to_string(dim) + " in " + shape_str(x.shape()));
-  Shape out_shape = x.shape();
-  out_shape[size_t(d)] = end - start;
   activate();
   auto scope = profiler_.begin("slice", x);
   const size_t es = dtype_size(x.dtype());

@@ -176,7 +176,7 @@ void run_bench(const BenchArgs& a) {
     added.text_embeds = ops::concat(pooled, 0);
     const std::vector<float> ids = {float(height), float(width), 0, 0, float(height), float(width),
                                     float(height), float(width), 0, 0, float(height), float(width)};
-    added.time_ids = Tensor::from_floats(ids, {2, 6}).to(c.device).to(c.dtype);
+    added.time_ids = Tensor::from_floats(ids, {2, 6});  // projected on the host (UNet2DConditionModel::project_time)
   }
   const Tensor timestep = Tensor::from_floats(std::vector<float>{500.0f}, {1});
   const nn::UNetAddedCond* added_cond = c.is_sdxl() ? &added : nullptr;

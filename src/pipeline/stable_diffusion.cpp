@@ -106,7 +106,7 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
       added.text_embeds = cat_batch(repeat_batch(e.negative_pooled, n), added.text_embeds);
       added.time_ids = cat_batch(added.time_ids, added.time_ids);
     }
-    added.time_ids = added.time_ids.to(c.device).to(c.dtype);
+    // time_ids stay on the host: the UNet only projects them there (UNet2DConditionModel::project_time).
   }
   out.encode_seconds = seconds_since(start);
   const auto denoise_start = Clock::now();
@@ -168,7 +168,7 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   for (int i = begin; i < calls; ++i)
     loop_timesteps.insert(loop_timesteps.end(), size_t(model_batch), float(scheduler->timesteps()[size_t(i)]));
   nn::UNetAddedCond loop_added = added;
-  if (c.is_sdxl()) loop_added.time_ids = repeat_batch(added.time_ids.cpu_f32(), calls - begin);
+  if (c.is_sdxl()) loop_added.time_ids = repeat_batch(added.time_ids, calls - begin);
   const int64_t loop_rows = int64_t(loop_timesteps.size());
   const nn::UNetTimeInputs loop_time = c.unet->project_time(Tensor::from_floats(loop_timesteps, {loop_rows}), loop_rows,
                                                             c.is_sdxl() ? &loop_added : nullptr);

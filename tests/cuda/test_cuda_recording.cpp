@@ -1,15 +1,12 @@
 // Recording (CUDA graphs) and load-time weight preparation: a replay must compute what eager execution computes
 // with whatever the input buffers hold at replay time, and a prepared (channels-last) convolution weight must give
 // the plain weight's result.
-#include <filesystem>
-#include <fstream>
-
+#include "../models/fixture_case.h"
 #include "backend/backend.h"
 #include "cuda_test_util.h"
 #include "io/checkpoint.h"
 #include "pipeline/recorded_call.h"
 #include "pipeline/recorded_unet.h"
-#include "schedulers/python_json.h"
 
 namespace sdpp {
 namespace {
@@ -110,22 +107,15 @@ TEST_P(CudaPreparedWeights, ConvolutionMatchesThePlainWeight) {
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaPreparedWeights, testing::Values(DType::F32, DType::F16),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
-std::filesystem::path fixture_model(const std::string& name) {
-  const std::filesystem::path root = std::getenv("SDPP_FIXTURES") ? std::getenv("SDPP_FIXTURES") : SDPP_FIXTURES_DIR;
-  std::ifstream in(root / "manifest.json");
-  if (!in) throw Error(ErrorCode::NotFound, "no fixture manifest at " + (root / "manifest.json").string());
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const nlohmann::json manifest = schedulers::parse_python_json(text);
-  return root / manifest.at("models").at(name).at("path").get<std::string>();
-}
 
 // The denoising loop's UNet: call 1 eager, call 2 records and replays, later calls replay; each must equal the eager
 // forward on that call's inputs (the same kernels and plans run, so exactly).
 TEST(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
   SDPP_REQUIRE_CUDA();
+  ASSERT_FALSE(test::fixture_manifest().is_null()) << "no fixture manifest in " << test::fixtures_dir();
   for (const char* model : {"sd15", "sdxl"}) {
     SCOPED_TRACE(model);
-    const Checkpoint checkpoint = open_checkpoint(fixture_model(model));
+    const Checkpoint checkpoint = test::open_fixture_model(model);
     const nn::UNet2DConditionModel unet(WeightLoader(checkpoint.unet->weights, Device::cuda(), DType::F16),
                                         checkpoint.unet->config);
     RecordedUNet recorded(unet);

@@ -192,10 +192,8 @@ const Tensor& CudaBackend::weight_krsc(const Tensor& w) {
   if (it != krsc_weights_.end() && it->second.first.lock() == w.storage()) return it->second.second;
   // Drop copies of weights that no longer exist (an unloaded model), so they do not pin device memory.
   std::erase_if(krsc_weights_, [](const auto& entry) { return entry.second.first.expired(); });
-  Tensor packed = empty(w.shape(), w.dtype());  // logical [O, C, kh, kw], data [O, kh, kw, C]
-  launch_transpose(w.raw(), packed.raw(), dtype_size(w.dtype()), w.dim(0), w.dim(1), w.dim(2) * w.dim(3), stream_);
   auto& entry = krsc_weights_[w.raw()];
-  entry = {w.storage(), packed};
+  entry = {w.storage(), to_channels_last(w)};  // logical [O, C, kh, kw], data [O, kh, kw, C]
   return entry.second;
 }
 

@@ -30,4 +30,12 @@ void set_cuda_conv_path(const std::string& path) {
 #endif
 }
 
+void set_cuda_attention_kernel(const std::string& kernel) {
+#ifdef SDPP_WITH_CUDA
+  set_attention_kernel(kernel);
+#else
+  (void)kernel;
+#endif
+}
+
 }  // namespace sdpp

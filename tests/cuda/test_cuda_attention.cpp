@@ -30,28 +30,48 @@ void check_attention(Inputs& in, const AttentionCase& c) {
 
 class CudaAttention : public testing::TestWithParam<DType> {};
 
+// Runs `body` once per fused kernel: the default choice (the wgmma kernel on an H100 where it covers the head dim)
+// and the mma.sync kernel everywhere, so both stay checked on the device that picks one of them.
+template <class Body>
+void for_each_kernel(Body&& body) {
+  struct Restore {
+    ~Restore() { set_cuda_attention_kernel("auto"); }
+  } restore;
+  for (const char* kernel : {"auto", "mma"}) {
+    SCOPED_TRACE(std::string("kernel ") + kernel);
+    set_cuda_attention_kernel(kernel);
+    body();
+  }
+}
+
 TEST_P(CudaAttention, SdHeadDims) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
   // Self-attention at odd token counts (tile edges) and cross-attention over 77 text tokens, for the head dims of
   // SD 1.x (40, 80, 160) and SD 2.x / SDXL (64).
-  for (int dim : {40, 64, 80, 160}) {
-    check_attention(in, {2, 200, 200, 320 / dim < 1 ? 1 : 320 / dim, dim, false});
-    check_attention(in, {1, 129, 77, 2, dim, false});
-  }
-  check_attention(in, {1, 1024, 1024, 8, 40, false});
-  // Enough blocks for two m-tiles per warp (the 4096-token levels' kernel): 512 blocks of 128 queries.
-  check_attention(in, {4, 2048, 128, 8, 40, false});
-  check_attention(in, {4, 2048, 77, 8, 64, false});
+  for_each_kernel([&] {
+    for (int dim : {40, 64, 80, 160}) {
+      check_attention(in, {2, 200, 200, 320 / dim < 1 ? 1 : 320 / dim, dim, false});
+      check_attention(in, {1, 129, 77, 2, dim, false});
+    }
+    check_attention(in, {1, 1024, 1024, 8, 40, false});
+    // Enough blocks for two m-tiles per warp (the 4096-token levels' kernel): 512 blocks of 128 queries.
+    check_attention(in, {4, 2048, 128, 8, 40, false});
+    check_attention(in, {4, 2048, 77, 8, 64, false});
+    check_attention(in, {2, 300, 1000, 3, 80, false});  // several key tiles, the last one partial
+  });
 }
 
 TEST_P(CudaAttention, CausalAndUncoveredHeadDims) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
-  check_attention(in, {2, 77, 77, 12, 64, true});  // CLIP text encoder
-  check_attention(in, {1, 70, 70, 2, 40, true});
+  for_each_kernel([&] {
+    check_attention(in, {2, 77, 77, 12, 64, true});  // CLIP text encoder
+    check_attention(in, {1, 70, 70, 2, 40, true});
+    check_attention(in, {1, 300, 300, 2, 80, true});  // queries of later blocks skip key tiles
+  });
   check_attention(in, {2, 33, 21, 3, 24, false});  // generic path: head dim not a multiple of 16 below 32
   check_attention(in, {1, 96, 96, 3, 12, false});  // not a multiple of 8
   check_attention(in, {1, 256, 256, 1, 512, false});  // VAE mid-block attention: one 512-wide head
@@ -64,21 +84,23 @@ TEST_P(CudaAttention, PackedProjections) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
-  for (const auto& [heads, dim] : {std::pair<int, int>{8, 40}, {2, 64}, {1, 512}}) {
-    SCOPED_TRACE("heads " + std::to_string(heads) + " dim " + std::to_string(dim));
-    const int64_t hd = int64_t(heads) * dim;
-    ops::AttentionOptions o;
-    o.heads = heads;
-    const Tensor qkv = in.host({2, 150, 3 * hd}, -2.0f, 2.0f);
-    const Tensor q = ops::slice(qkv, 2, 0, hd), k = ops::slice(qkv, 2, hd, 2 * hd);
-    const Tensor v = ops::slice(qkv, 2, 2 * hd, 3 * hd);
-    SDPP_EXPECT_CLOSE(ops::attention_packed(in.device(qkv), Tensor(), o), ops::attention(q, k, v, o),
-                      tolerance(in.dtype(), true));
-    const Tensor kv = in.host({2, 77, 2 * hd}, -2.0f, 2.0f);
-    SDPP_EXPECT_CLOSE(ops::attention_packed(in.device(q), in.device(kv), o),
-                      ops::attention(q, ops::slice(kv, 2, 0, hd), ops::slice(kv, 2, hd, 2 * hd), o),
-                      tolerance(in.dtype(), true));
-  }
+  for_each_kernel([&] {
+    for (const auto& [heads, dim] : {std::pair<int, int>{8, 40}, {2, 64}, {1, 512}}) {
+      SCOPED_TRACE("heads " + std::to_string(heads) + " dim " + std::to_string(dim));
+      const int64_t hd = int64_t(heads) * dim;
+      ops::AttentionOptions o;
+      o.heads = heads;
+      const Tensor qkv = in.host({2, 150, 3 * hd}, -2.0f, 2.0f);
+      const Tensor q = ops::slice(qkv, 2, 0, hd), k = ops::slice(qkv, 2, hd, 2 * hd);
+      const Tensor v = ops::slice(qkv, 2, 2 * hd, 3 * hd);
+      SDPP_EXPECT_CLOSE(ops::attention_packed(in.device(qkv), Tensor(), o), ops::attention(q, k, v, o),
+                        tolerance(in.dtype(), true));
+      const Tensor kv = in.host({2, 77, 2 * hd}, -2.0f, 2.0f);
+      SDPP_EXPECT_CLOSE(ops::attention_packed(in.device(q), in.device(kv), o),
+                        ops::attention(q, ops::slice(kv, 2, 0, hd), ops::slice(kv, 2, hd, 2 * hd), o),
+                        tolerance(in.dtype(), true));
+    }
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaAttention, testing::Values(DType::F32, DType::F16, DType::BF16),

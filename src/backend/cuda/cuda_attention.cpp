@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -108,3 +109,13 @@ Tensor CudaBackend::attention_generic(const Tensor& q, const Tensor& k, const Te
 }
 
 }  // namespace sdpp::cuda
+
+namespace sdpp {
+
+void set_attention_kernel(const std::string& kernel) {
+  if (kernel != "auto" && kernel != "mma")
+    throw Error(ErrorCode::InvalidArgument, "attention kernel '" + kernel + "' (auto or mma)");
+  cuda::set_flash_attention_wgmma(kernel == "auto");
+}
+
+}  // namespace sdpp

@@ -11,4 +11,6 @@ std::unique_ptr<Backend> make_cuda_backend(int index);
 int cuda_visible_device_count();  // 0 when no driver or device (never throws)
 // See set_cuda_conv_path (backend/init.h); `backend` must be a cuda backend.
 void set_conv_path(Backend& backend, const std::string& path);
+// See set_cuda_attention_kernel (backend/init.h); process-wide.
+void set_attention_kernel(const std::string& kernel);
 }  // namespace sdpp

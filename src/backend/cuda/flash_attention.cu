@@ -13,8 +13,10 @@
 
 #include <atomic>
 #include <cfloat>
+#include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/flash_attention_common.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -24,16 +26,6 @@ constexpr int kBlockK = 64;   // keys per tile
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kPad = 8;       // halves of padding per shared row: 16 bytes, staggers ldmatrix rows across banks
-
-__device__ __forceinline__ unsigned smem_addr(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
-
-// 16 bytes global -> shared; src_bytes 0 writes zeros without reading (out-of-range rows).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -66,38 +58,12 @@ __device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&d)[4], const uns
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-template <class T>
-__device__ __forceinline__ unsigned pack2(float lo, float hi);
-template <>
-__device__ __forceinline__ unsigned pack2<__half>(float lo, float hi) {
-  __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<unsigned*>(&h);
-}
-template <>
-__device__ __forceinline__ unsigned pack2<__nv_bfloat16>(float lo, float hi) {
-  __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<unsigned*>(&h);
-}
-
 // exp2 of two f32 values, returned packed as two T: the A-operand layout of P. (ex2.approx.f16x2 on arguments
 // rounded to f16 was tried: no faster on the H100 for SD's shapes, and 40% more error.)
 template <class T>
 __device__ __forceinline__ unsigned exp2_pair(float lo, float hi) {
   return pack2<T>(exp2f(lo), exp2f(hi));
 }
-template <class T>
-__device__ __forceinline__ float sum_pair(unsigned packed);
-template <>
-__device__ __forceinline__ float sum_pair<__half>(unsigned packed) {
-  const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&packed));
-  return f.x + f.y;
-}
-template <>
-__device__ __forceinline__ float sum_pair<__nv_bfloat16>(unsigned packed) {
-  const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed));
-  return f.x + f.y;
-}
-
 // Queries per warp: 16 * MT. Two m-tiles per warp (MT = 2) let every K/V fragment read from shared memory feed two
 // MMAs, halving shared-memory traffic per FLOP; wide heads keep MT = 1 to stay within the register file, and so do
 // problems too small to give every multiprocessor a few blocks of 128 queries (launch_dp).
@@ -360,6 +326,27 @@ void launch_kernel(const FlashArgs& a, cudaStream_t stream) {
   SDPP_CUDA_CHECK_LAUNCH();
 }
 
+std::atomic<bool>& wgmma_enabled() {
+  static std::atomic<bool> enabled{[] {
+    const char* env = std::getenv("SDPP_CUDA_WGMMA");
+    return !(env && env[0] == '0');
+  }()};
+  return enabled;
+}
+
+bool is_sm90() {
+  static std::atomic<int> cached[64] = {};  // per device index: 0 unknown, 1 no, 2 yes
+  int device = 0;
+  SDPP_CUDA_CHECK(cudaGetDevice(&device));
+  std::atomic<int>& slot = cached[device & 63];
+  if (slot.load() == 0) {
+    int major = 0;
+    SDPP_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    slot.store(major == 9 ? 2 : 1);
+  }
+  return slot.load() == 2;
+}
+
 int multiprocessors() {
   static std::atomic<int> cached[64] = {};  // per device index
   int device = 0;
@@ -404,6 +391,8 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 
 }  // namespace
 
+void set_flash_attention_wgmma(bool enabled) { wgmma_enabled().store(enabled); }
+
 bool launch_flash_attention(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                             int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                             cudaStream_t stream, int64_t q_stride, int64_t kv_stride) {
@@ -413,6 +402,10 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
   if (q_stride % 8 != 0 || kv_stride % 8 != 0) return false;  // 16-byte rows for cp.async
   if (head_dim % 8 != 0 || !aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(out)) return false;
   if (lq <= 0 || lk <= 0 || batch * heads > 65535 || lq > 0x7fffffffLL) return false;
+  if (wgmma_enabled().load() && is_sm90() &&
+      launch_flash_attention_sm90(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream,
+                                  q_stride, kv_stride))
+    return true;
   const FlashArgs args{q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, q_stride, kv_stride};
   return dtype == DType::F16 ? launch_typed<__half>(args, stream) : launch_typed<__nv_bfloat16>(args, stream);
 }

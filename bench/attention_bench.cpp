@@ -1,0 +1,114 @@
+// Times the fused attention kernels on the attention shapes of SD 1.5 and SDXL (batch 2 for CFG), each kernel
+// choice in turn: the default ("auto": the wgmma kernel on sm_90 where it covers the head dim) and the mma.sync one.
+//   sdpp_attention_bench [--iters 20] [--repeats 7] [--dtype f16|bf16]
+// Each timing records `iters` calls into one CUDA graph and replays it, so host launch gaps are not timed; the
+// median of `repeats` replays (after one warm-up) is reported per call, with the rate counting 4 * Lq * Lk * D
+// flops per head.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/init.h"
+#include "backend/ops.h"
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace sdpp {
+namespace {
+
+struct AttentionShape {
+  const char* name;
+  int64_t batch, lq, lk;
+  int heads, head_dim;
+};
+
+constexpr AttentionShape kShapes[] = {
+    {"sd15 64x64 self", 2, 4096, 4096, 8, 40},  {"sd15 64x64 cross", 2, 4096, 77, 8, 40},
+    {"sd15 32x32 self", 2, 1024, 1024, 8, 80},  {"sd15 32x32 cross", 2, 1024, 77, 8, 80},
+    {"sdxl 64x64 self", 2, 4096, 4096, 10, 64}, {"sdxl 64x64 cross", 2, 4096, 77, 10, 64},
+    {"sdxl 32x32 self", 2, 1024, 1024, 20, 64}, {"sdxl 32x32 cross", 2, 1024, 77, 20, 64},
+    {"clip text causal", 2, 77, 77, 12, 64},
+};
+
+Tensor random_tensor(const Shape& shape, DType dtype, Device device, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  std::vector<float> values(size_t(shape_numel(shape)));
+  for (float& x : values) x = dist(rng);
+  return Tensor::from_floats(values, shape).to(dtype).to(device);
+}
+
+double time_ms(Backend& backend, int iters, int repeats, const std::function<void()>& call) {
+  call();  // plans and allocations outside the recording
+  backend.synchronize();
+  backend.begin_recording();
+  for (int i = 0; i < iters; ++i) call();
+  const std::unique_ptr<RecordedWork> graph = backend.end_recording();
+  graph->replay();
+  backend.synchronize();
+  std::vector<double> ms;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    graph->replay();
+    backend.synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters);
+  }
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
+int run(int argc, char** argv) {
+  int iters = 20, repeats = 7;
+  DType dtype = DType::F16;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (i + 1 >= argc) throw Error(ErrorCode::InvalidArgument, k + " needs a value");
+    const std::string v = argv[++i];
+    if (k == "--iters") iters = std::stoi(v);
+    else if (k == "--repeats") repeats = std::stoi(v);
+    else if (k == "--dtype") dtype = v == "bf16" ? DType::BF16 : DType::F16;
+    else throw Error(ErrorCode::InvalidArgument, "unknown option " + k);
+  }
+  init_backends();
+  if (cuda_device_count() == 0) throw Error(ErrorCode::Unsupported, "no CUDA device");
+  const Device device = Device::cuda(0);
+  Backend& backend = backend_for(device);
+  const std::vector<std::string> kernels = {"auto", "mma"};
+  std::printf("%-18s %-8s %10s %10s\n", "shape", "kernel", "ms/call", "TFLOP/s");
+  for (const AttentionShape& s : kShapes) {
+    const int64_t hd = int64_t(s.heads) * s.head_dim;
+    const Tensor q = random_tensor({s.batch, s.lq, hd}, dtype, device, 1);
+    const Tensor k = random_tensor({s.batch, s.lk, hd}, dtype, device, 2);
+    const Tensor v = random_tensor({s.batch, s.lk, hd}, dtype, device, 3);
+    ops::AttentionOptions o;
+    o.heads = s.heads;
+    o.causal = std::string(s.name).find("causal") != std::string::npos;
+    const double flops = 4.0 * double(s.batch * s.heads) * double(s.lq) * double(s.lk) * s.head_dim;
+    for (const std::string& kernel : kernels) {
+      set_cuda_attention_kernel(kernel);
+      const double ms = time_ms(backend, iters, repeats, [&] { (void)ops::attention(q, k, v, o); });
+      std::printf("%-18s %-8s %10.4f %10.1f\n", s.name, kernel.c_str(), ms, flops / (ms * 1e-3) / 1e12);
+    }
+  }
+  set_cuda_attention_kernel("auto");
+  return 0;
+}
+
+}  // namespace
+}  // namespace sdpp
+
+int main(int argc, char** argv) {
+  try {
+    return sdpp::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sdpp_attention_bench: %s\n", e.what());
+    return 2;
+  }
+}

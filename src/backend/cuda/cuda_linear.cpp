@@ -29,7 +29,8 @@ struct LinearPlan {
 
 namespace {
 
-constexpr int kCandidates = 8;  // heuristic results timed per new GEMM shape
+// Heuristic results timed per new GEMM shape: 32 rather than 8 took the SD 1.5 step from 6.76 to 6.59 ms (H100).
+constexpr int kCandidates = 32;
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {

@@ -8,6 +8,7 @@
 // written out.
 // Where the head dim is padded, V's first padded column holds ones, so the PV MMA also accumulates each row's sum of
 // P (as rounded for the MMA, in f32) and the softmax needs no adds of its own.
+// On Hopper, launch_flash_attention hands the shapes it covers to the wgmma kernel (flash_attention_sm90.cu) first.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -334,30 +335,27 @@ std::atomic<bool>& wgmma_enabled() {
   return enabled;
 }
 
-bool is_sm90() {
-  static std::atomic<int> cached[64] = {};  // per device index: 0 unknown, 1 no, 2 yes
+// A device attribute of the current device, looked up once per device index into `cache` (0: not yet).
+int cached_attribute(cudaDeviceAttr attribute, std::atomic<int> (&cache)[64]) {
   int device = 0;
   SDPP_CUDA_CHECK(cudaGetDevice(&device));
-  std::atomic<int>& slot = cached[device & 63];
-  if (slot.load() == 0) {
-    int major = 0;
-    SDPP_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    slot.store(major == 9 ? 2 : 1);
+  std::atomic<int>& slot = cache[device & 63];
+  int value = slot.load();
+  if (value == 0) {
+    SDPP_CUDA_CHECK(cudaDeviceGetAttribute(&value, attribute, device));
+    slot.store(value);
   }
-  return slot.load() == 2;
+  return value;
+}
+
+bool is_sm90() {
+  static std::atomic<int> major[64] = {};
+  return cached_attribute(cudaDevAttrComputeCapabilityMajor, major) == 9;
 }
 
 int multiprocessors() {
-  static std::atomic<int> cached[64] = {};  // per device index
-  int device = 0;
-  SDPP_CUDA_CHECK(cudaGetDevice(&device));
-  std::atomic<int>& slot = cached[device & 63];
-  int count = slot.load();
-  if (count == 0) {
-    SDPP_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-    slot.store(count);
-  }
-  return count;
+  static std::atomic<int> count[64] = {};
+  return cached_attribute(cudaDevAttrMultiProcessorCount, count);
 }
 
 template <class T, int DP>

@@ -27,6 +27,7 @@ struct AttentionShape {
   const char* name;
   int64_t batch, lq, lk;
   int heads, head_dim;
+  bool causal = false;
 };
 
 constexpr AttentionShape kShapes[] = {
@@ -34,7 +35,7 @@ constexpr AttentionShape kShapes[] = {
     {"sd15 32x32 self", 2, 1024, 1024, 8, 80},  {"sd15 32x32 cross", 2, 1024, 77, 8, 80},
     {"sdxl 64x64 self", 2, 4096, 4096, 10, 64}, {"sdxl 64x64 cross", 2, 4096, 77, 10, 64},
     {"sdxl 32x32 self", 2, 1024, 1024, 20, 64}, {"sdxl 32x32 cross", 2, 1024, 77, 20, 64},
-    {"clip text causal", 2, 77, 77, 12, 64},
+    {"clip text causal", 2, 77, 77, 12, 64, true},
 };
 
 Tensor random_tensor(const Shape& shape, DType dtype, Device device, uint64_t seed) {
@@ -89,7 +90,7 @@ int run(int argc, char** argv) {
     const Tensor v = random_tensor({s.batch, s.lk, hd}, dtype, device, 3);
     ops::AttentionOptions o;
     o.heads = s.heads;
-    o.causal = std::string(s.name).find("causal") != std::string::npos;
+    o.causal = s.causal;
     const double flops = 4.0 * double(s.batch * s.heads) * double(s.lq) * double(s.lk) * s.head_dim;
     for (const std::string& kernel : kernels) {
       set_cuda_attention_kernel(kernel);

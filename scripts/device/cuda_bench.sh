@@ -6,9 +6,7 @@ set -uo pipefail
 source scripts/device/env.sh
 OUTDIR=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader
-sdpp_configure || exit 1
-cmake --build "$SDPP_DEVICE_BUILD" --target test_cuda sdpp_unet_bench -j16 >"$OUTDIR/build.log" 2>&1 ||
-  { grep -E "error|FAILED" -A3 "$OUTDIR/build.log" | head -60; exit 1; }
+sdpp_build test_cuda sdpp_unet_bench || exit 1
 SDPP_TEST_VERBOSE=1 "$SDPP_DEVICE_BUILD/tests/test_cuda" >"$OUTDIR/test_cuda_verbose.log" 2>&1
 echo "test_cuda: $(grep -E '^\[  (PASSED|FAILED) ' "$OUTDIR/test_cuda_verbose.log" | tr '\n' ' ')"
 grep -E "^\[  FAILED" "$OUTDIR/test_cuda_verbose.log" | head -20

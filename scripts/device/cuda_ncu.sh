@@ -5,9 +5,7 @@
 set -uo pipefail
 source scripts/device/env.sh
 OUTDIR=${OUT:-/tmp}
-sdpp_configure || exit 1
-cmake --build "$SDPP_DEVICE_BUILD" --target sdpp_unet_bench -j16 >"$OUTDIR/build.log" 2>&1 ||
-  { grep -E "error|FAILED" -A3 "$OUTDIR/build.log" | head -60; exit 1; }
+sdpp_build sdpp_unet_bench || exit 1
 # shellcheck disable=SC2086
 ncu --profile-from-start off --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
   --csv "$SDPP_DEVICE_BUILD/bench/sdpp_unet_bench" ${ARGS:---model sd15} --ncu --iters 1 --warmup 2 >"$OUTDIR/ncu.csv" 2>"$OUTDIR/ncu.err"

@@ -9,9 +9,7 @@
 set -uo pipefail
 source scripts/device/env.sh
 OUTDIR=${OUT:-/tmp}
-sdpp_configure || exit 1
-cmake --build "$SDPP_DEVICE_BUILD" --target sdpp -j16 >"$OUTDIR/build.log" 2>&1 ||
-  { grep -E "error|FAILED" -A3 "$OUTDIR/build.log" | head -60; exit 1; }
+sdpp_build sdpp || exit 1
 tar -xzf .fixtures/tiny.tgz -C .fixtures || exit 1
 for dtype in ${DTYPES:-f32 f16 bf16}; do
   extra=()

@@ -6,8 +6,6 @@ set -uo pipefail
 source scripts/device/env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader
 [ -f .fixtures/tiny.tgz ] && { [ -f .fixtures/tiny/manifest.json ] || tar -xzf .fixtures/tiny.tgz -C .fixtures; }
-sdpp_configure || exit 1
-cmake --build "$SDPP_DEVICE_BUILD" --target test_cuda -j16 >"${OUT:-/tmp}/build.log" 2>&1 ||
-  { grep -E "error|FAILED" -A3 "${OUT:-/tmp}/build.log" | head -60; exit 1; }
+sdpp_build test_cuda || exit 1
 "$SDPP_DEVICE_BUILD/tests/test_cuda" --gtest_brief=1 "$@" 2>&1 | tee "${OUT:-/tmp}/test_cuda.log" | grep -v "^\[       OK \]"
 SDPP_CUDA_LAYOUT=nchw "$SDPP_DEVICE_BUILD/tests/test_cuda" --gtest_brief=1 "$@" 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED"

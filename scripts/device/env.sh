@@ -27,3 +27,9 @@ sdpp_configure() {
     -DCMAKE_CUDA_ARCHITECTURES=90a -DSDPP_FIXTURES="$PWD/.fixtures/tiny" "$@" >"${OUT:-/tmp}/configure.log" 2>&1 ||
     { tail -40 "${OUT:-/tmp}/configure.log"; return 1; }
 }
+# Configure, then build the given targets; the log goes to $OUT/build.log and, on failure, its errors to stdout.
+sdpp_build() {
+  sdpp_configure || return 1
+  cmake --build "$SDPP_DEVICE_BUILD" --target "$@" -j16 >"${OUT:-/tmp}/build.log" 2>&1 ||
+    { grep -E "error|FAILED" -A3 "${OUT:-/tmp}/build.log" | head -60; return 1; }
+}

@@ -43,7 +43,7 @@ if [ -f .peers/sdpp-head.tar.gz ]; then
   mkdir -p $SDPP_SRC && tar -xzf .peers/sdpp-head.tar.gz -C $SDPP_SRC || exit 1
 fi
 export SDPP_DEVICE_BUILD=$SDPP_SRC/$SDPP_DEVICE_BUILD
-(cd "$SDPP_SRC" && sdpp_configure && cmake --build "$SDPP_DEVICE_BUILD" --target sdpp -j16 >"$OUTDIR/build.log" 2>&1) &
+(cd "$SDPP_SRC" && sdpp_build sdpp) &  # prints the build's errors if it fails
 BUILD_PID=$!
 ARCHS=${ARCHS:-sd15}
 for arch in $ARCHS; do
@@ -51,7 +51,7 @@ for arch in $ARCHS; do
   python3 bench/make_random_checkpoint.py --arch "$arch" --vocab .peers/clip-vocab --out "$CKPT_ROOT/$arch" ||
     { echo "make_random_checkpoint $arch failed"; exit 1; }
 done
-wait $BUILD_PID || { echo "sdpp build failed"; grep -E "error|FAILED" -A3 "$OUTDIR/build.log" | head -60; exit 1; }
+wait $BUILD_PID || { echo "sdpp build failed"; exit 1; }
 echo "== ready after $(($(date +%s) - START)) s"
 
 for arch in $ARCHS; do

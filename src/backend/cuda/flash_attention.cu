@@ -65,6 +65,18 @@ template <class T>
 __device__ __forceinline__ unsigned exp2_pair(float lo, float hi) {
   return pack2<T>(exp2f(lo), exp2f(hi));
 }
+template <class T>
+__device__ __forceinline__ float sum_pair(unsigned packed);
+template <>
+__device__ __forceinline__ float sum_pair<__half>(unsigned packed) {
+  const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&packed));
+  return f.x + f.y;
+}
+template <>
+__device__ __forceinline__ float sum_pair<__nv_bfloat16>(unsigned packed) {
+  const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed));
+  return f.x + f.y;
+}
 // Queries per warp: 16 * MT. Two m-tiles per warp (MT = 2) let every K/V fragment read from shared memory feed two
 // MMAs, halving shared-memory traffic per FLOP; wide heads keep MT = 1 to stay within the register file, and so do
 // problems too small to give every multiprocessor a few blocks of 128 queries (launch_dp).
@@ -310,16 +322,8 @@ struct FlashArgs {
 template <class T, int DP, int MT>
 void launch_kernel(const FlashArgs& a, cudaStream_t stream) {
   constexpr int bytes = shared_bytes<DP, MT>();
-  // Over 48 KB of dynamic shared memory must be opted into, per kernel and device.
   static std::atomic<uint64_t> configured{0};
-  int device = 0;
-  SDPP_CUDA_CHECK(cudaGetDevice(&device));
-  const uint64_t bit = uint64_t(1) << (device & 63);
-  if (!(configured.load() & bit)) {
-    SDPP_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<T, DP, MT>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    configured.fetch_or(bit);
-  }
+  allow_dynamic_shared_memory(flash_attention_kernel<T, DP, MT>, bytes, configured);
   const dim3 grid(unsigned((a.lq + block_q<MT>() - 1) / block_q<MT>()), unsigned(a.batch * a.heads));
   flash_attention_kernel<T, DP, MT><<<grid, kThreads, bytes, stream>>>(
       static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v), static_cast<T*>(a.out),

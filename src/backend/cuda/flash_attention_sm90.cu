@@ -285,15 +285,8 @@ struct Sm90Args {
 template <class T, int D, int BN, int WG, int STAGES, int MINB>
 void launch(const Sm90Args& a, cudaStream_t stream) {
   constexpr int bytes = STAGES * stage_bytes<D, BN>();
-  static std::atomic<uint64_t> configured{0};  // per device: over 48 KB of dynamic shared memory is opted into
-  int device = 0;
-  SDPP_CUDA_CHECK(cudaGetDevice(&device));
-  const uint64_t bit = uint64_t(1) << (device & 63);
-  if (!(configured.load() & bit)) {
-    SDPP_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_sm90_kernel<T, D, BN, WG, STAGES, MINB>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    configured.fetch_or(bit);
-  }
+  static std::atomic<uint64_t> configured{0};
+  allow_dynamic_shared_memory(flash_attention_sm90_kernel<T, D, BN, WG, STAGES, MINB>, bytes, configured);
   constexpr int BQ = 64 * WG;
   const dim3 grid(unsigned((a.lq + BQ - 1) / BQ), unsigned(a.batch * a.heads));
   flash_attention_sm90_kernel<T, D, BN, WG, STAGES, MINB><<<grid, WG * kWarpgroup, bytes, stream>>>(

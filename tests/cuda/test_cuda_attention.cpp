@@ -60,6 +60,8 @@ TEST_P(CudaAttention, SdHeadDims) {
     check_attention(in, {4, 2048, 128, 8, 40, false});
     check_attention(in, {4, 2048, 77, 8, 64, false});
     check_attention(in, {2, 300, 1000, 3, 80, false});  // several key tiles, the last one partial
+    check_attention(in, {2, 100, 80, 4, 64, false});    // the most keys one short-key tile takes
+    check_attention(in, {2, 100, 81, 4, 64, false});    // one more: two tiles of the general kernel
   });
 }
 

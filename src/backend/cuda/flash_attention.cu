@@ -1,11 +1,11 @@
 // Fused attention (FlashAttention-2 style) for f16/bf16: scores never leave registers, softmax runs online in f32.
 //
-// A block takes 64 or 128 queries of one (batch, head); each of its 4 warps owns 16 or 32 query rows. Key/value tiles of 64 rows
-// stream through shared memory (cp.async, double-buffered). Per tile a warp computes S = Q K^T with m16n8k16 tensor
-// core MMAs, rescales its running max / sum, and accumulates O += P V, where P is re-packed from the S accumulator
-// registers directly into the A-operand layout (the C layout of two adjacent n8 tiles equals the A layout of one k16
-// step). The head dim is zero-padded in shared memory to a multiple of 16 (40 -> 48); padded columns are never
-// written out.
+// A block takes 64 or 128 queries of one (batch, head); each of its 4 warps owns 16 or 32 query rows. Key/value
+// tiles of 64 rows stream through shared memory (cp.async, double-buffered); up to 80 keys (text tokens) are one tile,
+// loaded once. Per tile a warp computes S = Q K^T with m16n8k16 tensor core MMAs, rescales its running max / sum, and
+// accumulates O += P V, where P is re-packed from the S accumulator registers directly into the A-operand layout (the
+// C layout of two adjacent n8 tiles equals the A layout of one k16 step). The head dim is zero-padded in shared memory
+// to a multiple of 16 (40 -> 48); padded columns are never written out.
 // Where the head dim is padded, V's first padded column holds ones, so the PV MMA also accumulates each row's sum of
 // P (as rounded for the MMA, in f32) and the softmax needs no adds of its own.
 // On Hopper, launch_flash_attention hands the shapes it covers to the wgmma kernel (flash_attention_sm90.cu) first.
@@ -24,6 +24,7 @@ namespace sdpp::cuda {
 namespace {
 
 constexpr int kBlockK = 64;   // keys per tile
+constexpr int kShortKeys = 80;  // up to this many keys (77 text tokens) make one tile, loaded once
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kPad = 8;       // halves of padding per shared row: 16 bytes, staggers ldmatrix rows across banks
@@ -84,13 +85,16 @@ template <int MT>
 __host__ __device__ constexpr int block_q() {
   return 16 * MT * kWarps;
 }
-template <int DP, int MT>
+// Q, then BUFFERS buffers of (K, V) tiles of BK keys.
+template <int DP, int MT, int BK, int BUFFERS>
 constexpr int shared_bytes() {
-  return (block_q<MT>() + 4 * kBlockK) * (DP + kPad) * 2;  // Q + two buffers of (K, V)
+  return (block_q<MT>() + 2 * BUFFERS * BK) * (DP + kPad) * 2;
 }
 
 // Rows of q are q_stride elements apart, rows of k and v kv_stride, rows of out H * D; head h starts at column h * D.
-template <class T, int DP, int MT>
+// Tiles of BK keys, BUFFERS of them in shared memory: two (double-buffered) in general, one where all keys fit in a
+// single tile (text tokens), which leaves room for more blocks per multiprocessor.
+template <class T, int DP, int MT, int BK, int BUFFERS>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __restrict__ q, const T* __restrict__ k,
                                                                    const T* __restrict__ v, T* __restrict__ out,
                                                                    int heads, int64_t lq, int64_t lk, int head_dim,
@@ -100,10 +104,11 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   constexpr int RS = DP + kPad;  // shared row stride in elements
   constexpr int KSTEPS = DP / 16;
   constexpr int DTILES = DP / 8;
-  constexpr int NTILES = kBlockK / 8;
+  constexpr int NTILES = BK / 8;
+  static_assert(BK % 16 == 0 && (BUFFERS == 1 || BUFFERS == 2), "k16 steps over keys; single or double buffering");
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sq = reinterpret_cast<T*>(smem_raw);
-  T* skv = sq + BQ * RS;  // buffer b: K at skv + b * 2 * kBlockK * RS, V right after it
+  T* skv = sq + BQ * RS;  // buffer b: K at skv + b * 2 * BK * RS, V right after it
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t bh = blockIdx.y;
@@ -120,9 +125,9 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   const bool ones_column = head_dim < DP;
   if (ones_column) {
     const int pad_cols = DP - head_dim;
-    for (int i = threadIdx.x; i < (BQ + 4 * kBlockK) * pad_cols; i += kThreads) {
+    for (int i = threadIdx.x; i < (BQ + 2 * BUFFERS * BK) * pad_cols; i += kThreads) {
       const int row = i / pad_cols, col = i % pad_cols;
-      const bool v_row = row >= BQ && ((row - BQ) / kBlockK) % 2 == 1;
+      const bool v_row = row >= BQ && ((row - BQ) / BK) % 2 == 1;
       sq[row * RS + head_dim + col] = T(v_row && col == 0 ? 1.0f : 0.0f);
     }
   }
@@ -135,15 +140,15 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
       cp_async16(dst + r * RS + c * 8, src + (ok ? row : 0) * stride + c * 8, ok ? 16 : 0);
     }
   };
-  int64_t tiles = (lk + kBlockK - 1) / kBlockK;
+  int64_t tiles = (lk + BK - 1) / BK;  // 1 where BUFFERS == 1 (the launcher's choice)
   if (causal) {
-    const int64_t needed = (q_begin + BQ - 1) / kBlockK + 1;
+    const int64_t needed = (q_begin + BQ - 1) / BK + 1;
     if (needed < tiles) tiles = needed;
   }
   auto load_tile = [&](int64_t t) {
-    T* sk = skv + (t & 1) * 2 * kBlockK * RS;
-    load_rows(sk, kb, kv_stride, t * kBlockK, lk, kBlockK);
-    load_rows(sk + kBlockK * RS, vb, kv_stride, t * kBlockK, lk, kBlockK);
+    T* sk = skv + (t % BUFFERS) * 2 * BK * RS;
+    load_rows(sk, kb, kv_stride, t * BK, lk, BK);
+    load_rows(sk + BK * RS, vb, kv_stride, t * BK, lk, BK);
   };
 
   load_rows(sq, qb, q_stride, q_begin, lq, BQ);
@@ -181,8 +186,8 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
         for (int ks = 0; ks < KSTEPS; ++ks) ldmatrix_x4(qf[mt][ks], sq + r * RS + ks * 16 + (lane / 16) * 8);
       }
     }
-    const T* sk = skv + (t & 1) * 2 * kBlockK * RS;
-    const T* sv = sk + kBlockK * RS;
+    const T* sk = skv + (t % BUFFERS) * 2 * BK * RS;
+    const T* sv = sk + BK * RS;
 
     float s[MT][NTILES][4];
 #pragma unroll
@@ -205,8 +210,8 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
     }
 
     // Masks only where a tile can hold masked keys: past the end of the keys, or after a query (causal).
-    const int64_t key0 = t * kBlockK;
-    if (key0 + kBlockK > lk || (causal && key0 + kBlockK - 1 > q_begin)) {
+    const int64_t key0 = t * BK;
+    if (key0 + BK > lk || (causal && key0 + BK - 1 > q_begin)) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -252,7 +257,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
     }
 
 #pragma unroll
-    for (int ks = 0; ks < kBlockK / 16; ++ks) {
+    for (int ks = 0; ks < BK / 16; ++ks) {
       unsigned pa[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
@@ -319,13 +324,13 @@ struct FlashArgs {
   int64_t q_stride, kv_stride;
 };
 
-template <class T, int DP, int MT>
+template <class T, int DP, int MT, int BK = kBlockK, int BUFFERS = 2>
 void launch_kernel(const FlashArgs& a, cudaStream_t stream) {
-  constexpr int bytes = shared_bytes<DP, MT>();
+  constexpr int bytes = shared_bytes<DP, MT, BK, BUFFERS>();
   static std::atomic<uint64_t> configured{0};
-  allow_dynamic_shared_memory(flash_attention_kernel<T, DP, MT>, bytes, configured);
+  allow_dynamic_shared_memory(flash_attention_kernel<T, DP, MT, BK, BUFFERS>, bytes, configured);
   const dim3 grid(unsigned((a.lq + block_q<MT>() - 1) / block_q<MT>()), unsigned(a.batch * a.heads));
-  flash_attention_kernel<T, DP, MT><<<grid, kThreads, bytes, stream>>>(
+  flash_attention_kernel<T, DP, MT, BK, BUFFERS><<<grid, kThreads, bytes, stream>>>(
       static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v), static_cast<T*>(a.out),
       a.heads, a.lq, a.lk, a.head_dim, a.scale * 1.4426950408889634f, a.causal, a.q_stride, a.kv_stride);
   SDPP_CUDA_CHECK_LAUNCH();
@@ -364,6 +369,12 @@ int multiprocessors() {
 
 template <class T, int DP>
 void launch_dp(const FlashArgs& a, cudaStream_t stream) {
+  // Text-token keys: one tile, one buffer, one m-tile per warp (the smallest blocks, up to ten per multiprocessor).
+  // Two m-tiles measured slower on every SD shape; so did the wgmma kernel except, by 7%, at head dim 40.
+  if (a.lk <= kShortKeys) {
+    launch_kernel<T, DP, 1, kShortKeys, 1>(a, stream);
+    return;
+  }
   // Two m-tiles per warp only when that still leaves three blocks per multiprocessor: SDXL's 1024-token level (40
   // batch-heads) gets 640 blocks of 64 queries rather than 320 of 128.
   if constexpr (DP <= 64) {
@@ -404,7 +415,7 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
   if (q_stride % 8 != 0 || kv_stride % 8 != 0) return false;  // 16-byte rows for cp.async
   if (head_dim % 8 != 0 || !aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(out)) return false;
   if (lq <= 0 || lk <= 0 || batch * heads > 65535 || lq > 0x7fffffffLL) return false;
-  if (wgmma_enabled().load() && is_sm90() &&
+  if (wgmma_enabled().load() && is_sm90() && lk > kShortKeys &&
       launch_flash_attention_sm90(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream,
                                   q_stride, kv_stride))
     return true;

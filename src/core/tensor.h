@@ -79,6 +79,11 @@ class Tensor {
 
   std::shared_ptr<Storage> storage() const { return storage_; }
   size_t byte_offset() const { return offset_; }
+  // The same elements: one storage, offset, shape, dtype and format (or both undefined). Not a comparison of values.
+  bool same_as(const Tensor& other) const {
+    return storage_ == other.storage_ && offset_ == other.offset_ && shape_ == other.shape_ &&
+           dtype_ == other.dtype_ && format_ == other.format_;
+  }
 
  private:
   std::shared_ptr<Storage> storage_;

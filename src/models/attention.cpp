@@ -20,21 +20,32 @@ Attention::Attention(const WeightLoader& w, const AttentionConfig& c) : config(c
 }
 
 Tensor Attention::operator()(const Tensor& x, const Tensor& context, const Tensor* residual) const {
+  // Cross-attention takes keys and values from the context (from x itself when none is given).
+  if (config.cross_attention_dim) return attend(to_q(x), to_kv(context.defined() ? context : x), residual);
+  if (context.defined()) throw Error(ErrorCode::Internal, "Attention: a context was given to a self-attention layer");
+  return attend(to_qkv(x), Tensor(), residual);
+}
+
+Tensor Attention::operator()(const Tensor& x, const CrossContext& context, const Tensor* residual) const {
+  if (!config.cross_attention_dim)
+    throw Error(ErrorCode::Internal, "Attention: a cross-attention context was given to a self-attention layer");
+  const Tensor* kv = context.projected ? context.projected->find(this) : nullptr;
+  return attend(to_q(x), kv ? *kv : to_kv(context.hidden_states), residual);
+}
+
+Tensor Attention::project_context(const Tensor& context) const {
+  if (!config.cross_attention_dim)
+    throw Error(ErrorCode::Internal, "Attention: a self-attention layer has no context projection");
+  return to_kv(context);
+}
+
+Tensor Attention::attend(const Tensor& q, const Tensor& kv, const Tensor* residual) const {
   ops::AttentionOptions options;
   options.heads = config.heads;
   options.upcast = config.upcast_attention;
-  Tensor out;
-  if (config.cross_attention_dim) {
-    // q [B, L, H*D] with k, v [B, Lk, 2*H*D] from the context (from x itself when none is given).
-    out = ops::attention_packed(to_q(x), to_kv(context.defined() ? context : x), options);
-  } else {
-    if (context.defined())
-      throw Error(ErrorCode::Internal, "Attention: a context was given to a self-attention layer");
-    out = ops::attention_packed(to_qkv(x), Tensor(), options);  // [B, L, 3*H*D]
-  }
   ops::LinearOptions projection;
   projection.residual = residual;
-  return to_out(out, projection);
+  return to_out(ops::attention_packed(q, kv, options), projection);
 }
 
 }  // namespace sdpp::nn

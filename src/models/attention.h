@@ -2,6 +2,7 @@
 // dot-product attention over `heads`, to_out.0 projection (+ residual fused into it). Used by the UNet's transformer
 // blocks (self- and cross-attention) and the VAE mid-block (heads = 1, on image tokens).
 #pragma once
+#include "models/cross_context.h"
 #include "models/layers.h"
 
 namespace sdpp::nn {
@@ -25,6 +26,14 @@ struct Attention {
   // x [B, L, query_dim]; context [B, Lk, cross_attention_dim] or undefined for self-attention;
   // residual (optional) is added by the output projection.
   Tensor operator()(const Tensor& x, const Tensor& context = {}, const Tensor* residual = nullptr) const;
+  // Cross-attention layers: the same, taking this layer's keys and values from context.projected where it has them.
+  Tensor operator()(const Tensor& x, const CrossContext& context, const Tensor* residual = nullptr) const;
+  // Cross-attention layers: the stacked key/value projection of a context, as ProjectedContext holds it.
+  Tensor project_context(const Tensor& context) const;
+
+ private:
+  // q [B, L, H*D] with kv [B, Lk, 2*H*D], or, for self-attention, qkv [B, L, 3*H*D] and kv undefined.
+  Tensor attend(const Tensor& q, const Tensor& kv, const Tensor* residual) const;
 };
 
 }  // namespace sdpp::nn

@@ -33,12 +33,17 @@ BasicTransformerBlock::BasicTransformerBlock(const WeightLoader& w, const Transf
   ff_out_ = Linear(w.sub("ff.net.2"), inner, dim);
 }
 
-Tensor BasicTransformerBlock::forward(const Tensor& x, const Tensor& context) const {
-  Tensor h = attn1_(norm1_(x), only_cross_attention_ ? context : Tensor(), &x);
+Tensor BasicTransformerBlock::forward(const Tensor& x, const CrossContext& context) const {
+  Tensor h = only_cross_attention_ ? attn1_(norm1_(x), context, &x) : attn1_(norm1_(x), Tensor(), &x);
   h = attn2_(norm2_(h), context, &h);
   ops::LinearOptions add_h;
   add_h.residual = &h;
   return ff_out_(ops::geglu(ff_proj_(norm3_(h))), add_h);
+}
+
+void BasicTransformerBlock::project_context(const Tensor& context, ProjectedContext& out) const {
+  if (only_cross_attention_) out.add(&attn1_, attn1_.project_context(context));
+  out.add(&attn2_, attn2_.project_context(context));
 }
 
 Transformer2DModel::Transformer2DModel(const WeightLoader& w, const TransformerConfig& c) : in_channels_(c.in_channels) {
@@ -64,7 +69,11 @@ Transformer2DModel::Transformer2DModel(const WeightLoader& w, const TransformerC
     transformer_blocks_.emplace_back(w.sub("transformer_blocks." + std::to_string(i)), c);
 }
 
-Tensor Transformer2DModel::forward(const Tensor& x, const Tensor& context) const {
+void Transformer2DModel::project_context(const Tensor& context, ProjectedContext& out) const {
+  for (const BasicTransformerBlock& block : transformer_blocks_) block.project_context(context, out);
+}
+
+Tensor Transformer2DModel::forward(const Tensor& x, const CrossContext& context) const {
   if (x.ndim() != 4 || x.dim(1) != in_channels_) {
     throw Error(ErrorCode::ShapeMismatch, "Transformer2DModel: expected input [B, " + std::to_string(in_channels_) +
                                               ", H, W], got " + shape_str(x.shape()));

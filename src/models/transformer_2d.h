@@ -27,7 +27,9 @@ class BasicTransformerBlock {
   // `w` is the block's prefix, e.g. "down_blocks.0.attentions.1.transformer_blocks.0".
   BasicTransformerBlock(const WeightLoader& w, const TransformerConfig& config);
   // x [B, L, dim], context [B, Lk, cross_attention_dim] -> [B, L, dim]
-  Tensor forward(const Tensor& x, const Tensor& context) const;
+  Tensor forward(const Tensor& x, const CrossContext& context) const;
+  // Adds the key/value projections of `context` by this block's cross-attention layers to `out`.
+  void project_context(const Tensor& context, ProjectedContext& out) const;
 
  private:
   LayerNorm norm1_, norm2_, norm3_;
@@ -43,7 +45,8 @@ class Transformer2DModel {
   // `w` is the model's prefix, e.g. "down_blocks.0.attentions.1".
   Transformer2DModel(const WeightLoader& w, const TransformerConfig& config);
   // x [B, C, H, W], context [B, Lk, cross_attention_dim] -> [B, C, H, W]
-  Tensor forward(const Tensor& x, const Tensor& context) const;
+  Tensor forward(const Tensor& x, const CrossContext& context) const;
+  void project_context(const Tensor& context, ProjectedContext& out) const;  // every block's, in order
 
  private:
   GroupNorm norm_;

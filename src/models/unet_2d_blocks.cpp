@@ -34,6 +34,11 @@ ResnetBlock2D make_resnet(const WeightLoader& w, int64_t in, int64_t out, const 
 
 std::string index_key(const char* list, size_t i) { return std::string(list) + "." + std::to_string(i); }
 
+void project_attentions(const std::vector<Transformer2DModel>& attentions, const Tensor& context,
+                        ProjectedContext& out) {
+  for (const Transformer2DModel& attention : attentions) attention.project_context(context, out);
+}
+
 }  // namespace
 
 UNetDownBlock2D::UNetDownBlock2D(const WeightLoader& w, const UNetBlockConfig& c, const UNetBlockCommon& common) {
@@ -48,7 +53,7 @@ UNetDownBlock2D::UNetDownBlock2D(const WeightLoader& w, const UNetBlockConfig& c
     downsampler_.emplace(w.sub("downsamplers.0"), c.out_channels, c.out_channels, c.downsample_padding);
 }
 
-Tensor UNetDownBlock2D::forward(const Tensor& x, const Tensor& temb, const Tensor& context,
+Tensor UNetDownBlock2D::forward(const Tensor& x, const Tensor& temb, const CrossContext& context,
                                 std::vector<Tensor>& skips) const {
   Tensor h = x;
   for (size_t i = 0; i < resnets_.size(); ++i) {
@@ -63,6 +68,10 @@ Tensor UNetDownBlock2D::forward(const Tensor& x, const Tensor& temb, const Tenso
   return h;
 }
 
+void UNetDownBlock2D::project_context(const Tensor& context, ProjectedContext& out) const {
+  project_attentions(attentions_, context, out);
+}
+
 UNetMidBlock2DCrossAttn::UNetMidBlock2DCrossAttn(const WeightLoader& w, const UNetBlockConfig& c,
                                                  const UNetBlockCommon& common) {
   const int64_t C = c.in_channels;
@@ -74,13 +83,17 @@ UNetMidBlock2DCrossAttn::UNetMidBlock2DCrossAttn(const WeightLoader& w, const UN
   }
 }
 
-Tensor UNetMidBlock2DCrossAttn::forward(const Tensor& x, const Tensor& temb, const Tensor& context) const {
+Tensor UNetMidBlock2DCrossAttn::forward(const Tensor& x, const Tensor& temb, const CrossContext& context) const {
   Tensor h = resnets_[0](x, temb);
   for (size_t i = 0; i < attentions_.size(); ++i) {
     h = attentions_[i].forward(h, context);
     h = resnets_[i + 1](h, temb);
   }
   return h;
+}
+
+void UNetMidBlock2DCrossAttn::project_context(const Tensor& context, ProjectedContext& out) const {
+  project_attentions(attentions_, context, out);
 }
 
 UNetUpBlock2D::UNetUpBlock2D(const WeightLoader& w, const UNetBlockConfig& c, const UNetBlockCommon& common) {
@@ -96,8 +109,8 @@ UNetUpBlock2D::UNetUpBlock2D(const WeightLoader& w, const UNetBlockConfig& c, co
   if (c.add_sampler) upsampler_.emplace(w.sub("upsamplers.0"), c.out_channels, c.out_channels);
 }
 
-Tensor UNetUpBlock2D::forward(const Tensor& x, const Tensor& temb, const Tensor& context, std::vector<Tensor>& skips,
-                              int64_t upsample_h, int64_t upsample_w) const {
+Tensor UNetUpBlock2D::forward(const Tensor& x, const Tensor& temb, const CrossContext& context,
+                              std::vector<Tensor>& skips, int64_t upsample_h, int64_t upsample_w) const {
   Tensor h = x;
   for (size_t i = 0; i < resnets_.size(); ++i) {
     if (skips.empty()) throw Error(ErrorCode::Internal, "UNetUpBlock2D: ran out of skip connections");
@@ -108,6 +121,10 @@ Tensor UNetUpBlock2D::forward(const Tensor& x, const Tensor& temb, const Tensor&
   }
   if (upsampler_) h = (*upsampler_)(h, upsample_h, upsample_w);
   return h;
+}
+
+void UNetUpBlock2D::project_context(const Tensor& context, ProjectedContext& out) const {
+  project_attentions(attentions_, context, out);
 }
 
 }  // namespace sdpp::nn

@@ -45,7 +45,8 @@ class UNetDownBlock2D {
   UNetDownBlock2D() = default;
   UNetDownBlock2D(const WeightLoader& w, const UNetBlockConfig& config, const UNetBlockCommon& common);
   // x [B, in, H, W] -> [B, out, H', W']; appends each resnet/attention output and the downsampled output to `skips`.
-  Tensor forward(const Tensor& x, const Tensor& temb, const Tensor& context, std::vector<Tensor>& skips) const;
+  Tensor forward(const Tensor& x, const Tensor& temb, const CrossContext& context, std::vector<Tensor>& skips) const;
+  void project_context(const Tensor& context, ProjectedContext& out) const;  // its attentions', in order
 
  private:
   std::vector<ResnetBlock2D> resnets_;
@@ -58,7 +59,8 @@ class UNetMidBlock2DCrossAttn {
   UNetMidBlock2DCrossAttn() = default;
   // config.num_layers counts the attentions (1 in every SD UNet); there is one more resnet.
   UNetMidBlock2DCrossAttn(const WeightLoader& w, const UNetBlockConfig& config, const UNetBlockCommon& common);
-  Tensor forward(const Tensor& x, const Tensor& temb, const Tensor& context) const;  // [B, C, H, W] -> same
+  Tensor forward(const Tensor& x, const Tensor& temb, const CrossContext& context) const;  // [B, C, H, W] -> same
+  void project_context(const Tensor& context, ProjectedContext& out) const;
 
  private:
   std::vector<ResnetBlock2D> resnets_;
@@ -71,8 +73,9 @@ class UNetUpBlock2D {
   UNetUpBlock2D(const WeightLoader& w, const UNetBlockConfig& config, const UNetBlockCommon& common);
   // Consumes num_layers tensors from the back of `skips`. The upsampler (if any) produces exactly
   // upsample_h x upsample_w, the size of the skip the next block concatenates (diffusers' upsample_size).
-  Tensor forward(const Tensor& x, const Tensor& temb, const Tensor& context, std::vector<Tensor>& skips,
+  Tensor forward(const Tensor& x, const Tensor& temb, const CrossContext& context, std::vector<Tensor>& skips,
                  int64_t upsample_h, int64_t upsample_w) const;
+  void project_context(const Tensor& context, ProjectedContext& out) const;
   size_t num_resnets() const { return resnets_.size(); }
   bool has_upsampler() const { return upsampler_.has_value(); }
 

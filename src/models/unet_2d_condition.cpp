@@ -192,19 +192,34 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const Tensor& timeste
   return forward(sample, project_time(timesteps, sample.dim(0), added), encoder_hidden_states, added);
 }
 
-Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeInputs& time,
-                                     const Tensor& encoder_hidden_states, const UNetAddedCond* added) const {
-  check_sample(sample);
-  const int64_t batch = sample.dim(0);
-  if (encoder_hidden_states.ndim() != 3 || encoder_hidden_states.dim(0) != batch ||
+void UNet2DConditionModel::check_context(const Tensor& encoder_hidden_states, int64_t batch) const {
+  if (encoder_hidden_states.ndim() != 3 || (batch > 0 && encoder_hidden_states.dim(0) != batch) ||
       encoder_hidden_states.dim(2) != config_.cross_attention_dim) {
-    throw Error(ErrorCode::ShapeMismatch, "UNet: expected encoder_hidden_states [" + std::to_string(batch) + ", L, " +
+    throw Error(ErrorCode::ShapeMismatch, "UNet: expected encoder_hidden_states [" +
+                                              (batch > 0 ? std::to_string(batch) : std::string("B")) + ", L, " +
                                               std::to_string(config_.cross_attention_dim) + "], got " +
                                               shape_str(encoder_hidden_states.shape()));
   }
+}
+
+ProjectedContext UNet2DConditionModel::project_context(const Tensor& encoder_hidden_states) const {
+  check_context(encoder_hidden_states, 0);
+  ProjectedContext out;
+  for (const UNetDownBlock2D& block : down_blocks_) block.project_context(encoder_hidden_states, out);
+  if (mid_block_) mid_block_->project_context(encoder_hidden_states, out);
+  for (const UNetUpBlock2D& block : up_blocks_) block.project_context(encoder_hidden_states, out);
+  return out;
+}
+
+Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeInputs& time,
+                                     const Tensor& encoder_hidden_states, const UNetAddedCond* added,
+                                     const ProjectedContext* projected) const {
+  check_sample(sample);
+  const int64_t batch = sample.dim(0);
+  check_context(encoder_hidden_states, batch);
   // Every resnet projects silu(emb): taken once here rather than once per block.
   const Tensor emb = ops::activation(time_embed(time, batch, added), ops::Activation::SiLU);  // [B, 4 * ch0]
-  const Tensor& context = encoder_hidden_states;
+  const CrossContext context(encoder_hidden_states, projected);
 
   Tensor h = conv_in_(sample);
   std::vector<Tensor> skips{h};

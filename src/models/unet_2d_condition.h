@@ -40,10 +40,14 @@ class UNet2DConditionModel {
   Tensor forward(const Tensor& sample, const Tensor& timesteps, const Tensor& encoder_hidden_states,
                  const UNetAddedCond* added = nullptr) const;
   // The same forward in two halves: project_time (host work and uploads) then the device-only rest, which reads
-  // added->text_embeds and timestep_cond but not added->time_ids (already in time.time_embeds).
+  // added->text_embeds and timestep_cond but not added->time_ids (already in time.time_embeds). `projected`
+  // (optional) holds project_context(encoder_hidden_states): its layers' keys and values are not projected again.
   UNetTimeInputs project_time(const Tensor& timesteps, int64_t batch, const UNetAddedCond* added) const;
   Tensor forward(const Tensor& sample, const UNetTimeInputs& time, const Tensor& encoder_hidden_states,
-                 const UNetAddedCond* added = nullptr) const;
+                 const UNetAddedCond* added = nullptr, const ProjectedContext* projected = nullptr) const;
+  // Every cross-attention layer's key/value projection of encoder_hidden_states [B, L, cross_attention_dim], made
+  // once for the steps of a loop that share it (models/cross_context.h).
+  ProjectedContext project_context(const Tensor& encoder_hidden_states) const;
 
   const UNetConfig& config() const { return config_; }
   Device device() const { return device_; }
@@ -51,6 +55,7 @@ class UNet2DConditionModel {
 
  private:
   void check_sample(const Tensor& sample) const;
+  void check_context(const Tensor& encoder_hidden_states, int64_t batch) const;
   Tensor time_embed(const UNetTimeInputs& time, int64_t batch, const UNetAddedCond* added) const;  // [B, 4 * ch0]
 
   UNetConfig config_;

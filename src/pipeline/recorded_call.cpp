@@ -37,8 +37,9 @@ struct RecordedCall::Recording {
   bool failed = false;
   Shape output_shape;
   DType output_dtype = DType::F32;
-  std::vector<Tensor> inputs;  // the buffers the recording reads
-  Tensor output;               // the buffer it writes
+  std::vector<Tensor> inputs;        // the buffers the recording reads (the held ones last)
+  std::vector<Tensor> held_sources;  // the held tensors last copied in, kept so their storage is not reused
+  Tensor output;                     // the buffer it writes
   std::unique_ptr<RecordedWork> work;
 };
 
@@ -76,7 +77,9 @@ RecordedCall::Recording& RecordedCall::find_or_add(const std::string& key) {
   return *recordings_.back();
 }
 
-Tensor RecordedCall::run(const std::vector<Tensor>& inputs) {
+Tensor RecordedCall::run(const std::vector<Tensor>& inputs_only, const std::vector<Tensor>& held) {
+  std::vector<Tensor> inputs = inputs_only;
+  inputs.insert(inputs.end(), held.begin(), held.end());
   if (!enabled_) return body_(inputs);
   std::string key;
   for (const Tensor& t : inputs) key += describe(t) + " ";
@@ -92,6 +95,7 @@ Tensor RecordedCall::run(const std::vector<Tensor>& inputs) {
   Backend& backend = backend_for(device_);
   if (!r.work) {
     r.inputs.clear();
+    r.held_sources.assign(held.size(), Tensor());
     for (const Tensor& t : inputs)
       r.inputs.push_back(t.defined() ? Tensor::empty(t.shape(), t.dtype(), device_) : Tensor());
     // Allocated before recording, so it is not the recording's own memory and stays valid between replays.
@@ -116,7 +120,14 @@ Tensor RecordedCall::run(const std::vector<Tensor>& inputs) {
       return body_(inputs);
     }
   }
-  for (size_t i = 0; i < inputs.size(); ++i) copy_into(backend, inputs[i], r.inputs[i]);
+  const size_t first_held = inputs_only.size();
+  for (size_t i = 0; i < first_held; ++i) copy_into(backend, inputs[i], r.inputs[i]);
+  for (size_t i = 0; i < held.size(); ++i) {
+    // A recording made for these shapes starts with no sources, so its first replay copies every held input.
+    if (held[i].defined() && held[i].same_as(r.held_sources[i])) continue;
+    copy_into(backend, held[i], r.inputs[first_held + i]);
+    r.held_sources[i] = held[i];
+  }
   r.work->replay();
   ++replays_;
   Tensor result = Tensor::empty(r.output.shape(), r.output.dtype(), device_);

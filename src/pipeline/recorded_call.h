@@ -5,6 +5,8 @@
 // copied into the device buffers the recording reads and the output out of the one it writes, so values change
 // freely between calls. Where the backend cannot record (the cpu), with SDPP_CUDA_GRAPHS=0, or for a shape whose
 // recording failed, calls run eagerly. Calls are serialised by a mutex.
+// Held inputs are those that stay the same over many calls (a denoising loop's text context): one given again (the
+// same tensor, Tensor::same_as) is not copied again, so callers must not change a held tensor's values in place.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -27,8 +29,8 @@ class RecordedCall {
   RecordedCall(const RecordedCall&) = delete;
   RecordedCall& operator=(const RecordedCall&) = delete;
 
-  // body(inputs), returned in a tensor of its own (not a recording's buffer).
-  Tensor run(const std::vector<Tensor>& inputs);
+  // body(inputs followed by held), returned in a tensor of its own (not a recording's buffer).
+  Tensor run(const std::vector<Tensor>& inputs, const std::vector<Tensor>& held = {});
 
   bool enabled() const { return enabled_; }
   int64_t replays() const;    // calls answered by a replay so far

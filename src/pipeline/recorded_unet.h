@@ -1,6 +1,11 @@
 // The UNet forward of the denoising loop as a RecordedCall (pipeline/recorded_call.h): recorded once per input shape
 // and replayed at every later step where the device can record, so the ~700 ops of a step go out as one launch.
+// The cross-attention keys and values of a context are projected once, at the first step given that context, and
+// held by the recording (models/cross_context.h): later steps neither project nor copy them.
 #pragma once
+#include <mutex>
+#include <vector>
+
 #include "models/unet_2d_condition.h"
 #include "pipeline/recorded_call.h"
 
@@ -11,7 +16,9 @@ class RecordedUNet {
   explicit RecordedUNet(const nn::UNet2DConditionModel& unet);
 
   // unet.forward(sample, time, context, added), returned in a tensor of its own. added->time_ids is not read (it is
-  // in time.time_embeds).
+  // in time.time_embeds). `context` is taken as unchanged while the same tensor is given (Tensor::same_as): callers
+  // do not modify it in place between steps. Calls are serialised (a loop whose steps interleave with another
+  // context's projects again at each switch).
   Tensor forward(const Tensor& sample, const nn::UNetTimeInputs& time, const Tensor& context,
                  const nn::UNetAddedCond* added = nullptr);
 
@@ -20,6 +27,11 @@ class RecordedUNet {
   size_t recordings() const { return call_.recordings(); }
 
  private:
+  const nn::UNet2DConditionModel& unet_;
+  std::mutex mutex_;  // the projections below change between calls
+  Tensor projected_for_;  // the context whose projections these are; held, so no other tensor gets its storage
+  nn::ProjectedContext projected_;
+  std::vector<const nn::Attention*> projected_layers_;  // projected_'s layers in order: the body's held inputs
   RecordedCall call_;
 };
 

@@ -81,6 +81,27 @@ TEST(CudaRecordedCall, ReplaysWithEachCallsInputs) {
   EXPECT_EQ(call.recordings(), 2u);
 }
 
+// Held inputs (a loop's context): one given again is not copied again, which shows as a change made to it in place
+// going unseen (the contract says callers do not make such changes); a different tensor is copied.
+TEST(CudaRecordedCall, HeldInputsAreCopiedOnlyWhenAnotherTensorIsGiven) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(DType::F16);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  RecordedCall call("a test body", Device::cuda(), [](const std::vector<Tensor>& x) { return ops::add(x[0], x[1]); });
+  const Tensor held = in.host({4, 16});
+  Tensor held_device = in.device(held);
+  for (int i = 0; i < 3; ++i) {  // eager, recorded and replayed, replayed
+    const Tensor a = in.host({4, 16});
+    EXPECT_LT(rel_l2(call.run({in.device(a)}, {held_device}), ops::add(a, held)), 1e-2) << "call " << i;
+  }
+  const Tensor changed = in.host({4, 16});
+  backend_for(Device::cuda()).convert(in.device(changed), held_device);
+  const Tensor a = in.host({4, 16});
+  EXPECT_LT(rel_l2(call.run({in.device(a)}, {held_device}), ops::add(a, held)), 1e-2);
+  EXPECT_LT(rel_l2(call.run({in.device(a)}, {in.device(changed)}), ops::add(a, changed)), 1e-2);
+  EXPECT_EQ(call.replays(), 4);
+}
+
 class CudaPreparedWeights : public testing::TestWithParam<DType> {};
 
 TEST_P(CudaPreparedWeights, ConvolutionMatchesThePlainWeight) {

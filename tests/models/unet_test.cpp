@@ -199,6 +199,37 @@ TEST(UNet, ProjectedTimeForwardIsTheForward) {
   EXPECT_THROW(sd15.unet->forward(ramp({2, 4, 8, 8}), nn::UNetTimeInputs{}, context_for(*sd15.unet, 2)), Error);
 }
 
+// The denoising loop projects every cross-attention layer's keys and values of its context once (project_context)
+// and the steps read them: that must be the forward that projects them itself, and the projections must be what the
+// layers read (another context's projections change the output).
+TEST(UNet, ProjectedContextForwardIsTheForward) {
+  for (const char* model : {"sd15", "sdxl"}) {
+    SCOPED_TRACE(model);
+    const LoadedUNet loaded = load_unet(model);
+    const nn::UNet2DConditionModel& unet = *loaded.unet;
+    nn::UNetAddedCond added;
+    added.text_embeds = ramp({2, 128}, 0.02f, -1.0f);
+    added.time_ids = Tensor::from_floats(std::vector<float>(12, 64.0f), {2, 6});
+    const Tensor sample = ramp({2, 4, 8, 8}, 0.01f, -0.5f);
+    const nn::UNetTimeInputs time = unet.project_time(Tensor::full({1}, 500.0f), 2, &added);
+    const Tensor context = context_for(unet, 2);
+    const nn::ProjectedContext projected = unet.project_context(context);
+    ASSERT_FALSE(projected.entries().empty());
+    for (const auto& [layer, kv] : projected.entries()) {
+      EXPECT_EQ(kv.shape(), (Shape{2, 77, 2 * layer->config.heads * layer->config.dim_head}));
+      EXPECT_EQ(projected.find(layer), &kv);
+    }
+    const Tensor plain = unet.forward(sample, time, context, &added);
+    EXPECT_EQ(max_diff(unet.forward(sample, time, context, &added, &projected), plain), 0.0);
+    const nn::ProjectedContext other = unet.project_context(ramp(context.shape(), 0.02f, 0.3f));
+    EXPECT_GT(max_diff(unet.forward(sample, time, context, &added, &other), plain), 1e-3);
+    // The loop's RecordedUNet given one context tensor at every step (projected at the first) is the forward too.
+    RecordedUNet recorded(unet);
+    for (int call = 0; call < 2; ++call) EXPECT_EQ(max_diff(recorded.forward(sample, time, context, &added), plain), 0.0);
+    EXPECT_THROW(unet.project_context(ramp({2, 77, 64})), Error);  // wrong context width
+  }
+}
+
 TEST(UNet, InpaintingUNetTakesNineChannels) {
   const LoadedUNet loaded = load_unet("sd15_inpaint");
   const nn::UNet2DConditionModel& unet = *loaded.unet;

@@ -1,5 +1,6 @@
 // Memory-bound elementwise kernels: every value passes through f32 in registers, inputs and outputs keep their
 // own storage dtype.
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
@@ -76,6 +77,7 @@ template <class T>
 __global__ void binary_vec_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
                                   int64_t vectors, BinaryOp op, Broadcast bc, int64_t inner, int act,
                                   int64_t channels) {
+  wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
   for (int64_t v = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; v < vectors; v += int64_t(gridDim.x) * blockDim.x) {
     const int64_t i = v * E;
@@ -97,6 +99,7 @@ __global__ void binary_vec_kernel(const T* __restrict__ a, const T* __restrict__
 
 template <class T>
 __global__ void geglu_vec_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t f) {
+  wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
   const int64_t per_row = f / E, vectors = rows * per_row;
   for (int64_t v = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; v < vectors; v += int64_t(gridDim.x) * blockDim.x) {
@@ -145,9 +148,9 @@ void launch_binary(const void* a, DType at, const void* b, DType bt, void* out, 
   if (vec) {
     by_float_type(at, [&](auto tag) {
       using T = decltype(tag);
-      binary_vec_kernel<T><<<blocks_for(n / e, kThreads), kThreads, 0, stream>>>(
-          static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out), n / e, op, bc, inner < 1 ? 1 : inner,
-          act, channels < 1 ? 1 : channels);
+      launch_dependent(binary_vec_kernel<T>, blocks_for(n / e, kThreads), kThreads, 0, stream,
+                       static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out), n / e, op, bc,
+                       inner < 1 ? 1 : inner, act, channels < 1 ? 1 : channels);
     });
     SDPP_CUDA_CHECK_LAUNCH();
     return;
@@ -179,8 +182,8 @@ void launch_geglu(const void* x, DType xt, void* out, DType ot, int64_t rows, in
   if (xt == ot && f % e == 0 && aligned16(x) && aligned16(out)) {
     by_float_type(xt, [&](auto tag) {
       using T = decltype(tag);
-      geglu_vec_kernel<T><<<blocks_for(rows * f / e, kThreads), kThreads, 0, stream>>>(static_cast<const T*>(x),
-                                                                                       static_cast<T*>(out), rows, f);
+      launch_dependent(geglu_vec_kernel<T>, blocks_for(rows * f / e, kThreads), kThreads, 0, stream,
+                       static_cast<const T*>(x), static_cast<T*>(out), rows, f);
     });
     SDPP_CUDA_CHECK_LAUNCH();
     return;

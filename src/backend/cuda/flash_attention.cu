@@ -16,7 +16,9 @@
 #include <cfloat>
 #include <cstdlib>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_attributes.h"
 #include "backend/cuda/flash_attention_common.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -100,6 +102,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
                                                                    int heads, int64_t lq, int64_t lk, int head_dim,
                                                                    float scale_log2, bool causal, int64_t q_stride,
                                                                    int64_t kv_stride) {
+  wait_for_prior_kernel();
   constexpr int BQ = block_q<MT>();
   constexpr int RS = DP + kPad;  // shared row stride in elements
   constexpr int KSTEPS = DP / 16;
@@ -330,10 +333,10 @@ void launch_kernel(const FlashArgs& a, cudaStream_t stream) {
   static std::atomic<uint64_t> configured{0};
   allow_dynamic_shared_memory(flash_attention_kernel<T, DP, MT, BK, BUFFERS>, bytes, configured);
   const dim3 grid(unsigned((a.lq + block_q<MT>() - 1) / block_q<MT>()), unsigned(a.batch * a.heads));
-  flash_attention_kernel<T, DP, MT, BK, BUFFERS><<<grid, kThreads, bytes, stream>>>(
-      static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v), static_cast<T*>(a.out),
-      a.heads, a.lq, a.lk, a.head_dim, a.scale * 1.4426950408889634f, a.causal, a.q_stride, a.kv_stride);
-  SDPP_CUDA_CHECK_LAUNCH();
+  launch_dependent(flash_attention_kernel<T, DP, MT, BK, BUFFERS>, grid, kThreads, bytes, stream,
+                   static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v),
+                   static_cast<T*>(a.out), a.heads, a.lq, a.lk, a.head_dim, a.scale * 1.4426950408889634f, a.causal,
+                   a.q_stride, a.kv_stride);
 }
 
 std::atomic<bool>& wgmma_enabled() {
@@ -344,28 +347,7 @@ std::atomic<bool>& wgmma_enabled() {
   return enabled;
 }
 
-// A device attribute of the current device, looked up once per device index into `cache` (0: not yet).
-int cached_attribute(cudaDeviceAttr attribute, std::atomic<int> (&cache)[64]) {
-  int device = 0;
-  SDPP_CUDA_CHECK(cudaGetDevice(&device));
-  std::atomic<int>& slot = cache[device & 63];
-  int value = slot.load();
-  if (value == 0) {
-    SDPP_CUDA_CHECK(cudaDeviceGetAttribute(&value, attribute, device));
-    slot.store(value);
-  }
-  return value;
-}
-
-bool is_sm90() {
-  static std::atomic<int> major[64] = {};
-  return cached_attribute(cudaDevAttrComputeCapabilityMajor, major) == 9;
-}
-
-int multiprocessors() {
-  static std::atomic<int> count[64] = {};
-  return cached_attribute(cudaDevAttrMultiProcessorCount, count);
-}
+bool is_sm90() { return compute_capability_major() == 9; }
 
 template <class T, int DP>
 void launch_dp(const FlashArgs& a, cudaStream_t stream) {
@@ -379,7 +361,7 @@ void launch_dp(const FlashArgs& a, cudaStream_t stream) {
   // batch-heads) gets 640 blocks of 64 queries rather than 320 of 128.
   if constexpr (DP <= 64) {
     const int64_t wide_blocks = (a.lq + block_q<2>() - 1) / block_q<2>() * a.batch * a.heads;
-    if (wide_blocks >= 3 * int64_t(multiprocessors())) {
+    if (wide_blocks >= 3 * int64_t(multiprocessor_count())) {
       launch_kernel<T, DP, 2>(a, stream);
       return;
     }

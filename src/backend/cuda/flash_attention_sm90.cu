@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/flash_attention_common.cuh"
 #include "backend/cuda/kernels.h"
@@ -73,6 +74,7 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
                                 T* __restrict__ out, int heads, int lq, int lk, float scale_log2, bool causal,
                                 int64_t q_stride, int64_t kv_stride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  wait_for_prior_kernel();
   static_assert(STAGES >= 3, "a stage is refilled only after the PV product of the tile before it has finished");
   constexpr int DP = (D + 15) / 16 * 16;
   constexpr int KC = DP / 8;  // 16-byte chunks per key row in shared memory, the padded ones zero
@@ -289,10 +291,10 @@ void launch(const Sm90Args& a, cudaStream_t stream) {
   allow_dynamic_shared_memory(flash_attention_sm90_kernel<T, D, BN, WG, STAGES, MINB>, bytes, configured);
   constexpr int BQ = 64 * WG;
   const dim3 grid(unsigned((a.lq + BQ - 1) / BQ), unsigned(a.batch * a.heads));
-  flash_attention_sm90_kernel<T, D, BN, WG, STAGES, MINB><<<grid, WG * kWarpgroup, bytes, stream>>>(
-      static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v), static_cast<T*>(a.out),
-      a.heads, int(a.lq), int(a.lk), a.scale * 1.4426950408889634f, a.causal, a.q_stride, a.kv_stride);
-  SDPP_CUDA_CHECK_LAUNCH();
+  launch_dependent(flash_attention_sm90_kernel<T, D, BN, WG, STAGES, MINB>, grid, WG * kWarpgroup, bytes, stream,
+                   static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v),
+                   static_cast<T*>(a.out), a.heads, int(a.lq), int(a.lk), a.scale * 1.4426950408889634f, a.causal,
+                   a.q_stride, a.kv_stride);
 }
 
 // Tile shapes as measured on the H100 (sdpp_attention_bench): 64 keys per tile and four stages throughout; two

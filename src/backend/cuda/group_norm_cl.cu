@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
@@ -47,6 +48,7 @@ int64_t splits_for(int64_t batch, int64_t pixels, int64_t channels) {
 template <class T>
 __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__ x, int64_t pixels, int channels,
                                                            int groups, int64_t splits, float* __restrict__ partial) {
+  wait_for_prior_kernel();
   __shared__ float sums[kMaxGroups][2];
   const int64_t n = blockIdx.y, s = blockIdx.x;
   const int cpg = channels / groups, pairs = channels / 2;
@@ -96,6 +98,7 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
 template <class T>
 __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restrict__ x, int64_t pixels, int channels,
                                                                int groups, int64_t splits, float* __restrict__ partial) {
+  wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
   constexpr int kSlots = 2;  // vectors per thread when a row has more than kThreads of them
   __shared__ float sums[kMaxGroups][2];
@@ -167,6 +170,7 @@ template <class T>
 __global__ void finalize_kernel(const T* __restrict__ x, int64_t pixels, int channels, int groups, int64_t batch,
                                 int64_t splits, const float* __restrict__ partial, float* __restrict__ stats,
                                 float eps) {
+  wait_for_prior_kernel();
   const int64_t i = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (i >= batch * groups) return;
@@ -196,6 +200,7 @@ template <class T, bool kTypedAffine>
 __global__ void apply_kernel(const T* __restrict__ x, const void* gamma, DType gt, const void* beta, DType bt,
                              T* __restrict__ out, int64_t vectors, int64_t pixels, int channels, int groups,
                              const float* __restrict__ stats, int act) {
+  wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
   const int cpg = channels / groups;
   const int vectors_per_row = channels / E;
@@ -244,24 +249,23 @@ void launch_typed(const void* x, const void* gamma, DType gt, const void* beta, 
   const T* xt = static_cast<const T*>(x);
   const int64_t e = 16 / int64_t(sizeof(T));
   if (channels / groups >= e / 2 && channels / e <= 2 * kThreads)
-    partial_vec_kernel<T><<<dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream>>>(xt, pixels, int(channels),
-                                                                                         groups, splits, partial);
+    launch_dependent(partial_vec_kernel<T>, dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream, xt, pixels,
+                     int(channels), groups, splits, partial);
   else
-    partial_kernel<T><<<dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream>>>(xt, pixels, int(channels),
-                                                                                       groups, splits, partial);
-  finalize_kernel<T><<<unsigned((batch * groups + 3) / 4), 128, 0, stream>>>(xt, pixels, int(channels), groups,
-                                                                                 batch, splits, partial, stats, eps);
+    launch_dependent(partial_kernel<T>, dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream, xt, pixels,
+                     int(channels), groups, splits, partial);
+  launch_dependent(finalize_kernel<T>, unsigned((batch * groups + 3) / 4), 128, 0, stream, xt, pixels, int(channels),
+                   groups, batch, splits, partial, stats, eps);
   const int64_t vectors = batch * pixels * channels / e;
   constexpr DType kType = sizeof(T) == 4 ? DType::F32 : std::is_same_v<T, __half> ? DType::F16 : DType::BF16;
   const bool typed = gt == kType && bt == kType && (reinterpret_cast<uintptr_t>(gamma) & 15) == 0 &&
                      (reinterpret_cast<uintptr_t>(beta) & 15) == 0;
   if (typed)
-    apply_kernel<T, true><<<blocks_for(vectors, kThreads), kThreads, 0, stream>>>(
-        xt, gamma, gt, beta, bt, static_cast<T*>(out), vectors, pixels, int(channels), groups, stats, act);
+    launch_dependent(apply_kernel<T, true>, blocks_for(vectors, kThreads), kThreads, 0, stream, xt, gamma, gt, beta, bt,
+                     static_cast<T*>(out), vectors, pixels, int(channels), groups, stats, act);
   else
-    apply_kernel<T, false><<<blocks_for(vectors, kThreads), kThreads, 0, stream>>>(
-        xt, gamma, gt, beta, bt, static_cast<T*>(out), vectors, pixels, int(channels), groups, stats, act);
-  SDPP_CUDA_CHECK_LAUNCH();
+    launch_dependent(apply_kernel<T, false>, blocks_for(vectors, kThreads), kThreads, 0, stream, xt, gamma, gt, beta,
+                     bt, static_cast<T*>(out), vectors, pixels, int(channels), groups, stats, act);
 }
 
 }  // namespace

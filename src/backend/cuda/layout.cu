@@ -1,4 +1,5 @@
 // Data-movement kernels. They only copy elements, so they are written per element size, not per dtype.
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
@@ -31,6 +32,7 @@ __global__ void upsample_cl_kernel(const T* x, T* out, int64_t n, int64_t height
 // thread per output vector; integer division once per vector rather than per element.
 __global__ void upsample_cl_vec_kernel(const uint4* x, uint4* out, int64_t n, int64_t height, int64_t width,
                                        int64_t vectors_per_pixel) {
+  wait_for_prior_kernel();
   const int64_t ow = width * 2, oh = height * 2;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t v = i % vectors_per_pixel, pixel = i / vectors_per_pixel;
@@ -141,8 +143,9 @@ void launch_upsample_nearest2x_cl(const void* x, void* out, size_t es, int64_t b
   if ((channels * int64_t(es)) % 16 == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0 &&
       (reinterpret_cast<uintptr_t>(out) & 15) == 0) {
     const int64_t vectors_per_pixel = channels * int64_t(es) / 16, vectors = n * int64_t(es) / 16;
-    upsample_cl_vec_kernel<<<blocks_for(vectors, kThreads), kThreads, 0, stream>>>(
-        static_cast<const uint4*>(x), static_cast<uint4*>(out), vectors, height, width, vectors_per_pixel);
+    launch_dependent(upsample_cl_vec_kernel, blocks_for(vectors, kThreads), kThreads, 0, stream,
+                     static_cast<const uint4*>(x), static_cast<uint4*>(out), vectors, height, width,
+                     vectors_per_pixel);
     SDPP_CUDA_CHECK_LAUNCH();
     return;
   }

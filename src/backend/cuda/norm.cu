@@ -6,6 +6,7 @@
 // normalises, applies gamma/beta and the fused activation.
 #include <type_traits>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
@@ -137,6 +138,7 @@ __global__ void layer_norm_kernel(const void* x, DType xt, const void* gamma, DT
 template <class T, int NV, bool kTypedAffine>
 __global__ void layer_norm_warp_kernel(const T* __restrict__ x, const void* gamma, DType gt, const void* beta, DType bt,
                                        T* __restrict__ out, int64_t rows, int channels, float eps) {
+  wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
   const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
   if (row >= rows) return;
@@ -212,11 +214,11 @@ bool launch_layer_norm_warp(const void* x, const void* gamma, DType gt, const vo
   auto launch = [&](auto nv) {
     constexpr int NV = decltype(nv)::value;
     if (typed)
-      layer_norm_warp_kernel<T, NV, true><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(xt, gamma, gt, beta, bt, o,
-                                                                                     rows, c, eps);
+      launch_dependent(layer_norm_warp_kernel<T, NV, true>, blocks, 32 * kWarpsPerBlock, 0, stream, xt, gamma, gt,
+                       beta, bt, o, rows, c, eps);
     else
-      layer_norm_warp_kernel<T, NV, false><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(xt, gamma, gt, beta, bt, o,
-                                                                                      rows, c, eps);
+      launch_dependent(layer_norm_warp_kernel<T, NV, false>, blocks, 32 * kWarpsPerBlock, 0, stream, xt, gamma, gt,
+                       beta, bt, o, rows, c, eps);
   };
   switch (per_lane) {
     case 1: launch(std::integral_constant<int, 1>()); break;

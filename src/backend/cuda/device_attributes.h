@@ -1,0 +1,9 @@
+// Attributes of the current CUDA device that launchers consult on every call, looked up once per device.
+#pragma once
+
+namespace sdpp::cuda {
+
+int compute_capability_major();
+int multiprocessor_count();
+
+}  // namespace sdpp::cuda

@@ -297,15 +297,14 @@ void launch(const Sm90Args& a, cudaStream_t stream) {
                    a.q_stride, a.kv_stride);
 }
 
-// Tile shapes as measured on the H100 (sdpp_attention_bench): 64 keys per tile and four stages throughout; two
-// warpgroups per block for head dims 40 and 80, three for 64; one block per multiprocessor (two blocks of head dim 40
-// cap registers at 128 and spill: 0.208 ms against 0.192 on SD 1.5's 4096-token self-attention). Against 77 text
-// tokens the mma.sync kernel is faster; the caller sends those there, and up to 128 keys at head dim 64 stay with it
-// too.
+// Tile shapes as measured on the H100 (sdpp_attention_bench): 64 keys per tile and four stages throughout, one block
+// per multiprocessor; four warpgroups per block for head dim 40 (SD 1.5's 4096-token self-attention: 0.192 ms, against
+// 0.208 with two blocks of two and 0.246 with one of two), three for 64, two for 80. Against 77 text tokens the
+// mma.sync kernel is faster; the caller sends those there, and up to 128 keys at head dim 64 stay with it too.
 template <class T>
 bool launch_typed(int head_dim, const Sm90Args& a, cudaStream_t stream) {
   switch (head_dim) {
-    case 40: launch<T, 40, 64, 2, 4, 1>(a, stream); return true;
+    case 40: launch<T, 40, 64, 4, 4, 1>(a, stream); return true;
     case 64:
       if (a.lk <= 128) return false;
       launch<T, 64, 64, 3, 4, 1>(a, stream);

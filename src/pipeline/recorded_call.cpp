@@ -81,7 +81,7 @@ Tensor RecordedCall::run(const std::vector<Tensor>& inputs_only, const std::vect
   std::vector<Tensor> inputs = inputs_only;
   inputs.insert(inputs.end(), held.begin(), held.end());
   if (!enabled_) return body_(inputs);
-  std::string key;
+  std::string key = std::to_string(held.size()) + " held: ";  // a recording's held_sources match its key
   for (const Tensor& t : inputs) key += describe(t) + " ";
   std::lock_guard lock(mutex_);
   Recording& r = find_or_add(key);

@@ -2,13 +2,13 @@
 // end-to-end seconds per image for one model / size / step count. Warm-up runs are excluded; every timed region
 // ends with a device synchronisation.
 #include <algorithm>
-#include <thread>
-#include <optional>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
+#include <optional>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 

@@ -273,7 +273,6 @@ void CudaBackend::set_conv_path(ConvPath path) {
   conv_plans_.clear();
 }
 
-
 Tensor CudaBackend::conv2d_im2col(const Tensor& x, const Tensor& w, int stride, int pad_top, int pad_left,
                                   int64_t out_h, int64_t out_w) {
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), O = w.dim(0);

@@ -36,4 +36,9 @@ int multiprocessor_count() {
   return cached_attribute(cudaDevAttrMultiProcessorCount, cache);
 }
 
+int clock_rate_khz() {
+  static std::atomic<int> cache[kMaxDevices] = {};
+  return cached_attribute(cudaDevAttrClockRate, cache);
+}
+
 }  // namespace sdpp::cuda

@@ -5,5 +5,6 @@ namespace sdpp::cuda {
 
 int compute_capability_major();
 int multiprocessor_count();
+int clock_rate_khz();
 
 }  // namespace sdpp::cuda

@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "core/dtype.h"
 
@@ -47,6 +48,20 @@ __device__ __forceinline__ float activate(float x, int act) {
     case 6: return tanhf(x);
     default: return x;
   }
+}
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+// The DType a kernel's element type T stores.
+template <class T>
+constexpr DType dtype_of() {
+  return sizeof(T) == 4 ? DType::F32 : std::is_same_v<T, __half> ? DType::F16 : DType::BF16;
+}
+
+// Whether a norm's gamma and beta can be read as 16-byte vectors of T: stored as T and 16-byte aligned.
+template <class T>
+bool affine_as_vectors(const void* gamma, DType gamma_type, const void* beta, DType beta_type) {
+  return gamma_type == dtype_of<T>() && beta_type == dtype_of<T>() && aligned16(gamma) && aligned16(beta);
 }
 
 // Grid for a grid-stride loop over n elements.

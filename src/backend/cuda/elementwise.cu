@@ -1,7 +1,8 @@
 // Memory-bound elementwise kernels: every value passes through f32 in registers, inputs and outputs keep their
 // own storage dtype.
-#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/device_attributes.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -114,8 +115,6 @@ __global__ void geglu_vec_kernel(const T* __restrict__ x, T* __restrict__ out, i
   }
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
-
 template <class F>
 void by_float_type(DType t, F&& f) {
   if (t == DType::F16) f(__half{});
@@ -152,7 +151,6 @@ void launch_binary(const void* a, DType at, const void* b, DType bt, void* out, 
                        static_cast<const T*>(a), static_cast<const T*>(b), static_cast<T*>(out), n / e, op, bc,
                        inner < 1 ? 1 : inner, act, channels < 1 ? 1 : channels);
     });
-    SDPP_CUDA_CHECK_LAUNCH();
     return;
   }
   binary_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(a, at, b, bt, out, ot, n, op, bc,
@@ -185,7 +183,6 @@ void launch_geglu(const void* x, DType xt, void* out, DType ot, int64_t rows, in
       launch_dependent(geglu_vec_kernel<T>, blocks_for(rows * f / e, kThreads), kThreads, 0, stream,
                        static_cast<const T*>(x), static_cast<T*>(out), rows, f);
     });
-    SDPP_CUDA_CHECK_LAUNCH();
     return;
   }
   geglu_kernel<<<blocks_for(rows * f, kThreads), kThreads, 0, stream>>>(x, xt, out, ot, rows, f);
@@ -201,10 +198,7 @@ __global__ void busy_wait_kernel(long long cycles) {
 }  // namespace
 
 void launch_busy_wait(int microseconds, cudaStream_t stream) {
-  int device = 0, khz = 0;
-  SDPP_CUDA_CHECK(cudaGetDevice(&device));
-  SDPP_CUDA_CHECK(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device));
-  busy_wait_kernel<<<1, 1, 0, stream>>>((long long)khz * microseconds / 1000);
+  busy_wait_kernel<<<1, 1, 0, stream>>>((long long)clock_rate_khz() * microseconds / 1000);
   SDPP_CUDA_CHECK_LAUNCH();
 }
 

@@ -16,9 +16,10 @@
 #include <cfloat>
 #include <cstdlib>
 
-#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_attributes.h"
+#include "backend/cuda/device_util.cuh"
 #include "backend/cuda/flash_attention_common.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -381,8 +382,6 @@ bool launch_typed(const FlashArgs& a, cudaStream_t stream) {
     default: return false;
   }
 }
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 }  // namespace
 

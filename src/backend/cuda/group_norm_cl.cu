@@ -5,10 +5,9 @@
 //   2. finalize: one warp per (n, group) combines the blocks' sums in double.
 //   3. apply: 16 bytes per thread, gamma/beta/activation fused.
 #include <algorithm>
-#include <type_traits>
 
-#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -257,9 +256,7 @@ void launch_typed(const void* x, const void* gamma, DType gt, const void* beta, 
   launch_dependent(finalize_kernel<T>, unsigned((batch * groups + 3) / 4), 128, 0, stream, xt, pixels, int(channels),
                    groups, batch, splits, partial, stats, eps);
   const int64_t vectors = batch * pixels * channels / e;
-  constexpr DType kType = sizeof(T) == 4 ? DType::F32 : std::is_same_v<T, __half> ? DType::F16 : DType::BF16;
-  const bool typed = gt == kType && bt == kType && (reinterpret_cast<uintptr_t>(gamma) & 15) == 0 &&
-                     (reinterpret_cast<uintptr_t>(beta) & 15) == 0;
+  const bool typed = affine_as_vectors<T>(gamma, gt, beta, bt);
   if (typed)
     launch_dependent(apply_kernel<T, true>, blocks_for(vectors, kThreads), kThreads, 0, stream, xt, gamma, gt, beta, bt,
                      static_cast<T*>(out), vectors, pixels, int(channels), groups, stats, act);
@@ -281,7 +278,7 @@ bool launch_group_norm_cl(const void* x, DType xt, const void* gamma, DType gt, 
   const bool ok = xt == ot && groups <= kMaxGroups && channels % groups == 0 && (channels / groups) % 2 == 0 &&
                   channels / groups >= per_vector / 2 &&
                   channels % per_vector == 0 && channels <= 2 * kMaxSlots * kThreads && batch <= 65535 &&
-                  (reinterpret_cast<uintptr_t>(x) & 15) == 0 && (reinterpret_cast<uintptr_t>(out) & 15) == 0;
+                  aligned16(x) && aligned16(out);
   if (!ok || batch * pixels * channels == 0) return false;
   if (xt == DType::F16)
     launch_typed<__half>(x, gamma, gt, beta, bt, out, batch, channels, pixels, groups, eps, act, scratch, stream);

@@ -1,6 +1,6 @@
 // Data-movement kernels. They only copy elements, so they are written per element size, not per dtype.
-#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -140,13 +140,11 @@ void launch_upsample_nearest2x_cl(const void* x, void* out, size_t es, int64_t b
                                   int64_t channels, cudaStream_t stream) {
   const int64_t n = batch * height * width * 4 * channels;
   if (n == 0) return;
-  if ((channels * int64_t(es)) % 16 == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0 &&
-      (reinterpret_cast<uintptr_t>(out) & 15) == 0) {
+  if ((channels * int64_t(es)) % 16 == 0 && aligned16(x) && aligned16(out)) {
     const int64_t vectors_per_pixel = channels * int64_t(es) / 16, vectors = n * int64_t(es) / 16;
     launch_dependent(upsample_cl_vec_kernel, blocks_for(vectors, kThreads), kThreads, 0, stream,
                      static_cast<const uint4*>(x), static_cast<uint4*>(out), vectors, height, width,
                      vectors_per_pixel);
-    SDPP_CUDA_CHECK_LAUNCH();
     return;
   }
   by_element_size(es, "upsample_nearest2x", [&](auto tag) {

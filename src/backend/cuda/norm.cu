@@ -4,10 +4,8 @@
 // N * 32 of them, far fewer than the GPU has multiprocessors. Partial sums are taken around the group's first
 // element (a shift that keeps E[x^2] - E[x]^2 from cancelling), combined in double, then one elementwise pass
 // normalises, applies gamma/beta and the fused activation.
-#include <type_traits>
-
-#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -208,9 +206,7 @@ bool launch_layer_norm_warp(const void* x, const void* gamma, DType gt, const vo
   const T* xt = static_cast<const T*>(x);
   T* o = static_cast<T*>(out);
   const int c = int(channels);
-  constexpr DType kType = sizeof(T) == 4 ? DType::F32 : std::is_same_v<T, __half> ? DType::F16 : DType::BF16;
-  const bool typed = gt == kType && bt == kType && (reinterpret_cast<uintptr_t>(gamma) & 15) == 0 &&
-                     (reinterpret_cast<uintptr_t>(beta) & 15) == 0;
+  const bool typed = affine_as_vectors<T>(gamma, gt, beta, bt);
   auto launch = [&](auto nv) {
     constexpr int NV = decltype(nv)::value;
     if (typed)
@@ -279,7 +275,7 @@ void launch_layer_norm(const void* x, DType xt, const void* gamma, DType gt, con
   if (rows > 0x7fffffffLL) throw Error(ErrorCode::Unsupported, "layer_norm: more than 2^31 rows");
   // Fast path: one dtype for x and out, rows of whole 16-byte vectors on 16-byte boundaries.
   const bool vectorizable = xt == ot && channels % int64_t(16 / dtype_size(xt)) == 0 &&
-                            (reinterpret_cast<uintptr_t>(x) & 15) == 0 && (reinterpret_cast<uintptr_t>(out) & 15) == 0;
+                            aligned16(x) && aligned16(out);
   if (vectorizable) {
     bool launched = false;
     if (xt == DType::F16) launched = launch_layer_norm_warp<__half>(x, gamma, gt, beta, bt, out, rows, channels, eps, stream);

@@ -30,14 +30,17 @@ std::shared_ptr<Job> Worker::current() const {
 
 void Worker::run() {
   while (std::shared_ptr<Job> job = queue_.pop()) {
-    if (!job->start(index_)) {
+    bool started = false;
+    {
+      // Start and publish together: whoever sees the job Running also finds it in running().
+      std::lock_guard lock(mu_);
+      started = job->start(index_);
+      if (started) current_ = job;
+    }
+    if (!started) {
       metrics_.job_finished(JobState::Cancelled, 0);
       job->cancel();  // cancelled between leaving the queue and starting
     } else {
-      {
-        std::lock_guard lock(mu_);
-        current_ = job;
-      }
       execute(*job);
       std::lock_guard lock(mu_);
       current_.reset();

@@ -148,8 +148,9 @@ TEST(InfoApi, GracefulShutdownCancelsQueuedAndReports) {
   const json queued = json_of(c->Post("/v1/jobs", R"({"prompt":"q","width":64,"height":64})", "application/json"));
   wait_for_status(*c, running["id"], "running");
   SseStream stream;
-  std::thread watcher([&] { stream = read_sse(server.port(), "/v1/jobs/" + queued["id"].get<std::string>() + "/events"); });
-  std::this_thread::sleep_for(200ms);
+  std::atomic<bool> subscribed{false};
+  std::thread watcher = subscribe(server.port(), queued["id"], stream, &subscribed);
+  wait_flag(subscribed);  // the subscriber is live before the signal, however slow the machine
   EXPECT_EQ(server.stop(SIGTERM), 0);
   watcher.join();
   ASSERT_FALSE(stream.events.empty());

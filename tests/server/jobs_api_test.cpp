@@ -36,21 +36,6 @@ Image decode_data_uri(const std::string& uri) {
   return decode_image(base64_decode_for_test(uri.substr(prefix.size())), "preview");
 }
 
-// Subscribes to `id`'s events on a thread; `on_first` runs once the stream delivered its first event.
-std::thread subscribe(int port, const std::string& id, SseStream& out, std::atomic<bool>* first = nullptr) {
-  return std::thread([port, id, &out, first] {
-    out = read_sse(port, "/v1/jobs/" + id + "/events", [first](const SseEvent&) {
-      if (first) first->store(true);
-      return true;
-    });
-  });
-}
-
-void wait_flag(const std::atomic<bool>& flag) {
-  for (int i = 0; i < 2000 && !flag.load(); ++i) std::this_thread::sleep_for(5ms);
-  ASSERT_TRUE(flag.load());
-}
-
 TEST(JobsApi, SseSequenceQueuedStartedProgressPreviewsCompleted) {
   ServeProcess server;
   auto c = server.client();

@@ -192,6 +192,20 @@ SseStream read_sse(int port, const std::string& path, const std::function<bool(c
   return stream;
 }
 
+std::thread subscribe(int port, const std::string& id, SseStream& out, std::atomic<bool>* first) {
+  return std::thread([port, id, &out, first] {
+    out = read_sse(port, "/v1/jobs/" + id + "/events", [first](const SseEvent&) {
+      if (first) first->store(true);
+      return true;
+    });
+  });
+}
+
+void wait_flag(const std::atomic<bool>& flag) {
+  for (int i = 0; i < 2000 && !flag.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(flag.load());
+}
+
 nlohmann::json wait_for_status(httplib::Client& client, const std::string& id, const std::string& states,
                                std::chrono::seconds timeout) {
   const Clock::time_point give_up = Clock::now() + timeout;

@@ -3,10 +3,12 @@
 #pragma once
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <httplib.h>
@@ -56,6 +58,13 @@ struct SseStream {
 // `timeout` passes.
 SseStream read_sse(int port, const std::string& path, const std::function<bool(const SseEvent&)>& on_event = {},
                    std::chrono::seconds timeout = std::chrono::seconds(120), const httplib::Headers& headers = {});
+
+// Reads job `id`'s events (read_sse) on a thread into `out`; `first`, when given, is set once the stream delivered
+// its first event, i.e. once the subscription is live.
+std::thread subscribe(int port, const std::string& id, SseStream& out, std::atomic<bool>* first = nullptr);
+
+// Waits up to 10 s for `flag`; a failed test if it stays false.
+void wait_flag(const std::atomic<bool>& flag);
 
 // Polls GET /v1/jobs/{id} until its status is one of `states` (comma-separated); returns the job document.
 nlohmann::json wait_for_status(httplib::Client& client, const std::string& id, const std::string& states,

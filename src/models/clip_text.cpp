@@ -108,7 +108,7 @@ std::vector<int64_t> ClipTextModel::pooled_positions(const Tensor& input_ids) co
   return positions;
 }
 
-ClipTextOutput ClipTextModel::forward(const Tensor& input_ids, const ClipTextOptions& options) const {
+Tensor ClipTextModel::embed(const Tensor& input_ids) const {
   if (input_ids.ndim() != 2 || input_ids.dtype() != DType::I64 || !input_ids.device().is_cpu()) {
     throw Error(ErrorCode::InvalidArgument, "CLIP text model: input_ids must be int64 [B, L] on the cpu, got " +
                                                 std::string(dtype_name(input_ids.dtype())) + " " +
@@ -128,30 +128,40 @@ ClipTextOutput ClipTextModel::forward(const Tensor& input_ids, const ClipTextOpt
                                                   ")");
     }
   }
-  const int total = num_layers();
-  if (options.num_layers < 0 || options.num_layers > total) {
-    throw Error(ErrorCode::InvalidArgument, "CLIP text model: num_layers = " + std::to_string(options.num_layers) +
-                                                " outside [0, " + std::to_string(total) + "]");
-  }
-  const int run_layers = options.num_layers == 0 ? total : options.num_layers;
-
   std::vector<int64_t> position_ids(size_t(batch * length));
   for (int64_t b = 0; b < batch; ++b) {
     for (int64_t t = 0; t < length; ++t) position_ids[size_t(b * length + t)] = t;
   }
   const Tensor positions = Tensor::from_ints(position_ids, {batch, length});
+  return ops::add(ops::embedding(token_embedding_, input_ids), ops::embedding(position_embedding_, positions));
+}
 
-  ClipTextOutput out;
-  out.hidden_states.reserve(size_t(run_layers) + 1);
-  out.hidden_states.push_back(
-      ops::add(ops::embedding(token_embedding_, input_ids), ops::embedding(position_embedding_, positions)));
-  for (int i = 0; i < run_layers; ++i) {
-    out.hidden_states.push_back(encoder_layer(layers_[size_t(i)], out.hidden_states.back()));
+Tensor ClipTextModel::run_layers(const Tensor& hidden, int begin, int end) const {
+  if (begin < 0 || begin > end || end > num_layers()) {
+    throw Error(ErrorCode::InvalidArgument, "CLIP text model: layers [" + std::to_string(begin) + ", " +
+                                                std::to_string(end) + ") outside [0, " + std::to_string(num_layers()) +
+                                                ")");
   }
+  Tensor h = hidden;
+  for (int i = begin; i < end; ++i) h = encoder_layer(layers_[size_t(i)], h);
+  return h;
+}
+
+ClipTextOutput ClipTextModel::forward(const Tensor& input_ids, const ClipTextOptions& options) const {
+  const int total = num_layers();
+  if (options.num_layers < 0 || options.num_layers > total) {
+    throw Error(ErrorCode::InvalidArgument, "CLIP text model: num_layers = " + std::to_string(options.num_layers) +
+                                                " outside [0, " + std::to_string(total) + "]");
+  }
+  const int run = options.num_layers == 0 ? total : options.num_layers;
+  ClipTextOutput out;
+  out.hidden_states.reserve(size_t(run) + 1);
+  out.hidden_states.push_back(embed(input_ids));
+  for (int i = 0; i < run; ++i) out.hidden_states.push_back(run_layers(out.hidden_states.back(), i, i + 1));
   out.last_hidden_state = final_layer_norm_(out.hidden_states.back());
-  if (run_layers == total) {
+  if (run == total) {
     out.pooler_output = ops::gather_rows(out.last_hidden_state, pooled_positions(input_ids));
-    if (text_projection_.weight.defined()) out.text_embeds = text_projection_(out.pooler_output);
+    if (has_projection()) out.text_embeds = text_projection_(out.pooler_output);
   }
   return out;
 }

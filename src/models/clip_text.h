@@ -51,6 +51,14 @@ class ClipTextModel {
   // input_ids [B, L] int64 on the cpu, L <= max_position_embeddings, ids in [0, vocab_size).
   ClipTextOutput forward(const Tensor& input_ids, const ClipTextOptions& options = {}) const;
 
+  // forward() in parts, for callers that run the layers as one recorded device computation (which must not read
+  // the host, as embed() and the pooling do): embed() = hidden_states[0]; run_layers(h, b, e) takes hidden_states[b]
+  // to hidden_states[e]; text_embeds() projects rows of the final output (WithProjection only).
+  Tensor embed(const Tensor& input_ids) const;
+  Tensor run_layers(const Tensor& hidden, int begin, int end) const;
+  Tensor text_embeds(const Tensor& pooled) const { return text_projection_(pooled); }
+  bool has_projection() const { return text_projection_.weight.defined(); }
+
   Tensor final_layer_norm(const Tensor& hidden) const { return final_layer_norm_(hidden); }
   const ClipTextConfig& config() const { return config_; }
   int num_layers() const { return int(layers_.size()); }

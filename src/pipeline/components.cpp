@@ -60,10 +60,12 @@ std::unique_ptr<Components> load_components(const Checkpoint& ckpt, const Compon
   c->tokenizer = load_tokenizer(ckpt.tokenizer_dir, options.tokenizer_dir, sd2_style_pad ? "!" : "", "tokenizer");
   auto load = [&](const auto& component, DType dtype) { return WeightLoader(component.weights, options.device, dtype); };
   c->text_encoder = std::make_unique<ClipTextModel>(ckpt.text_encoder->config, load(*ckpt.text_encoder, options.dtype));
+  c->recorded_text_encoder = std::make_unique<RecordedTextEncoder>(*c->text_encoder, c->device);
   if (ckpt.text_encoder_2) {
     c->tokenizer_2 = load_tokenizer(ckpt.tokenizer_2_dir, options.tokenizer_dir, "!", "tokenizer_2");
     c->text_encoder_2 =
         std::make_unique<ClipTextModel>(ckpt.text_encoder_2->config, load(*ckpt.text_encoder_2, options.dtype));
+    c->recorded_text_encoder_2 = std::make_unique<RecordedTextEncoder>(*c->text_encoder_2, c->device);
   }
   c->unet = std::make_unique<nn::UNet2DConditionModel>(load(*ckpt.unet, options.dtype), ckpt.unet->config);
   c->recorded_unet = std::make_unique<RecordedUNet>(*c->unet);

@@ -13,6 +13,7 @@
 #include "models/unet_2d_condition.h"
 #include "models/vae.h"
 #include "models/vae_tiny.h"
+#include "pipeline/recorded_text_encoder.h"
 #include "pipeline/recorded_unet.h"
 #include "text/clip_tokenizer.h"
 
@@ -41,6 +42,9 @@ struct Components {
   std::unique_ptr<ClipTokenizer> tokenizer_2;  // SDXL
   std::unique_ptr<ClipTextModel> text_encoder;
   std::unique_ptr<ClipTextModel> text_encoder_2;  // SDXL (with projection)
+  // The text encoders as the prompt encoding calls them: the CFG pair as one batch, layers recorded and replayed.
+  std::unique_ptr<RecordedTextEncoder> recorded_text_encoder;
+  std::unique_ptr<RecordedTextEncoder> recorded_text_encoder_2;  // SDXL
   std::unique_ptr<nn::UNet2DConditionModel> unet;
   // The denoising loop's way to call the unet: replays a recorded forward per shape where the device can record.
   std::unique_ptr<RecordedUNet> recorded_unet;

@@ -5,7 +5,9 @@
 #include "backend/backend.h"
 #include "cuda_test_util.h"
 #include "io/checkpoint.h"
+#include "models/clip_text.h"
 #include "pipeline/recorded_call.h"
+#include "pipeline/recorded_text_encoder.h"
 #include "pipeline/recorded_unet.h"
 
 namespace sdpp {
@@ -176,6 +178,38 @@ TEST(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
                 0.0);
     EXPECT_EQ(recorded.recordings(), 2u);
   }
+}
+
+// The prompt encoding's text encoders: call 1 eager, call 2 records, later calls replay; every call must equal the
+// eager forward of the same batch (the same kernels run, so exactly), whatever ids it brings.
+TEST(CudaRecordedTextEncoder, EveryCallEqualsTheEagerForward) {
+  SDPP_REQUIRE_CUDA();
+  ASSERT_FALSE(test::fixture_manifest().is_null()) << "no fixture manifest in " << test::fixtures_dir();
+  const Checkpoint checkpoint = test::open_fixture_model("sdxl");
+  const auto& component = *checkpoint.text_encoder_2;  // with a projection: both kinds of output
+  const ClipTextModel model(component.config, WeightLoader(component.weights, Device::cuda(), DType::F16));
+  RecordedTextEncoder encoder(model, Device::cuda());
+  Inputs in(DType::F16);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  const int64_t vocab = component.config.vocab_size, eos = component.config.eos_token_id;
+  const int layers = model.num_layers() - 1;
+  for (int call = 0; call < 4; ++call) {
+    std::vector<int64_t> ids(2 * 77);
+    const std::vector<float> draws = in.host({2 * 77}, 0.0f, float(vocab - 1)).to_floats();
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t(draws[i]);
+    ids[size_t(10 + call)] = eos;
+    ids[77 + 20] = eos;
+    const Tensor batch = Tensor::from_ints(ids, {2, 77});
+    ClipTextOptions options;
+    options.num_layers = layers;
+    EXPECT_EQ(rel_l2(encoder.hidden(batch, layers, true), model.forward(batch, options).last_hidden_state), 0.0)
+        << "call " << call;
+    const ClipTextOutput full = model.forward(batch);
+    const auto [hidden, text_embeds] = encoder.hidden_and_text_embeds(batch, layers);
+    EXPECT_EQ(rel_l2(hidden, full.hidden_states[size_t(layers)]), 0.0) << "call " << call;
+    EXPECT_EQ(rel_l2(text_embeds, full.text_embeds), 0.0) << "call " << call;
+  }
+  EXPECT_EQ(encoder.replays(), 4);  // two kinds of output, calls 3 and 4 of each
 }
 
 }  // namespace

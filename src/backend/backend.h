@@ -67,8 +67,9 @@ class Backend {
 
   virtual Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::LinearOptions& o) = 0;
   virtual Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dOptions& o) = 0;
+  // `add` [N, C] or undefined (see ops::group_norm)
   virtual Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                            ops::Activation act) = 0;
+                            ops::Activation act, const Tensor& add) = 0;
   virtual Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) = 0;
   virtual Tensor activation(const Tensor& x, ops::Activation act) = 0;
   virtual Tensor geglu(const Tensor& x) = 0;

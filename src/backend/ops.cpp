@@ -40,10 +40,17 @@ Tensor prepare_conv_weight(const Tensor& weight) {
   return backend_of(weight, "prepare_conv_weight").prepare_conv_weight(weight);
 }
 
-Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, Activation act) {
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, Activation act,
+                  const Tensor& add) {
   if (x.ndim() < 2 || groups <= 0 || x.dim(1) % groups != 0)
     throw Error(ErrorCode::ShapeMismatch, "group_norm: " + std::to_string(groups) + " groups for " + shape_str(x.shape()));
-  return backend_of(x, "group_norm").group_norm(x, groups, gamma, beta, eps, act);
+  if (add.defined()) {
+    same_device(x, add, "group_norm");
+    if (add.shape() != Shape{x.dim(0), x.dim(1)})
+      throw Error(ErrorCode::ShapeMismatch, "group_norm: added " + shape_str(add.shape()) + " for input " +
+                                                shape_str(x.shape()) + " (expected [N, C])");
+  }
+  return backend_of(x, "group_norm").group_norm(x, groups, gamma, beta, eps, act, add);
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {

@@ -35,8 +35,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 Tensor prepare_conv_weight(const Tensor& weight);
 
 // x [N, C, ...] normalised over (C/groups, ...) per group; gamma/beta [C]; optional activation fused after.
+// `add` [N, C] (optional) is added to x first, broadcast over the pixels: group_norm(x + add[:, :, None, None]) as
+// a resnet's time embedding meets its second norm, without the sum being written out where the backend fuses it.
 Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                  Activation activation = Activation::None);
+                  Activation activation = Activation::None, const Tensor& add = {});
 // x [..., C] normalised over the last dim; gamma/beta [C].
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 

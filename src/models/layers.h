@@ -39,8 +39,9 @@ struct GroupNorm {
   float eps = 1e-5f;
   GroupNorm() = default;
   GroupNorm(const WeightLoader& w, int groups, int64_t channels, float eps);
-  Tensor operator()(const Tensor& x, ops::Activation act = ops::Activation::None) const {
-    return ops::group_norm(x, groups, weight, bias, eps, act);
+  // add [N, C]: normalise x + add[:, :, None, None] (ops::group_norm)
+  Tensor operator()(const Tensor& x, ops::Activation act = ops::Activation::None, const Tensor& add = {}) const {
+    return ops::group_norm(x, groups, weight, bias, eps, act, add);
   }
 };
 

@@ -29,15 +29,16 @@ Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& temb) const {
   }
   Tensor h = norm1_(x, ops::Activation::SiLU);
   h = conv1_(h);  // [N, out, H, W]
+  Tensor t;
   if (time_emb_proj_.weight.defined()) {
     if (!temb.defined()) {
       throw Error(ErrorCode::InvalidArgument, "ResnetBlock2D: this block has a time_emb_proj but got no temb");
     }
-    // diffusers: h + time_emb_proj(silu(temb))[:, :, None, None], silu(temb) given
-    Tensor t = time_emb_proj_(temb);  // [N, out]
-    h = ops::add(h, t);
+    // diffusers: h + time_emb_proj(silu(temb))[:, :, None, None], silu(temb) given; the sum is taken by norm2,
+    // which reads it as it reads h (the only use of the sum).
+    t = time_emb_proj_(temb);  // [N, out]
   }
-  h = norm2_(h, ops::Activation::SiLU);
+  h = norm2_(h, ops::Activation::SiLU, t);
   const Tensor shortcut = conv_shortcut_.weight.defined() ? conv_shortcut_(x) : x;
   Tensor out = conv2_(h, &shortcut);  // residual fused into conv2
   if (output_scale_factor_ != 1.0f) out = ops::scale(out, 1.0f / output_scale_factor_);

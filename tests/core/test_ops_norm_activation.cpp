@@ -59,6 +59,27 @@ INSTANTIATE_TEST_SUITE_P(Cases, GroupNormTest,
                                            GroupNormCase{{1, 32, 33, 17}, 8, ops::Activation::SiLU, 100.0f, true},
                                            GroupNormCase{{2, 12, 10}, 4, ops::Activation::None, 0.0f, true}));
 
+// The added [N, C] term is the reference's h + temb[:, :, None, None] before the norm.
+TEST(GroupNorm, AddedTermIsSummedBeforeTheNorm) {
+  std::mt19937 rng(3);
+  const Tensor x = random_tensor({2, 8, 3, 5}, rng, -2.0f, 2.0f);
+  const Tensor add = random_tensor({2, 8}, rng, -3.0f, 3.0f);
+  const Tensor gamma = random_tensor({8}, rng, 0.5f, 1.5f), beta = random_tensor({8}, rng);
+  const Tensor summed = ops::add(x, add);
+  for (int64_t i = 0; i < 2 * 8 * 15; ++i)
+    ASSERT_FLOAT_EQ(summed.f32()[i], x.f32()[i] + add.f32()[i / 15]);  // the broadcast this relies on
+  const Tensor got = ops::group_norm(x, 4, gamma, beta, 1e-5f, ops::Activation::SiLU, add);
+  const Tensor want = ops::group_norm(summed, 4, gamma, beta, 1e-5f, ops::Activation::SiLU);
+  for (int64_t i = 0; i < got.numel(); ++i) ASSERT_FLOAT_EQ(got.f32()[i], want.f32()[i]) << i;
+  EXPECT_GT(std::abs(got.f32()[0] - ops::group_norm(x, 4, gamma, beta, 1e-5f, ops::Activation::SiLU).f32()[0]), 1e-3);
+  try {
+    ops::group_norm(x, 4, gamma, beta, 1e-5f, ops::Activation::None, random_tensor({2, 7}, rng));
+    FAIL() << "an added term of the wrong shape accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::ShapeMismatch);
+  }
+}
+
 TEST(GroupNorm, BadGroupsOrGammaThrow) {
   std::mt19937 rng(1);
   Tensor x = random_tensor({1, 6, 2, 2}, rng);

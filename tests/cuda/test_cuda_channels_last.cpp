@@ -73,6 +73,11 @@ TEST_P(CudaChannelsLast, NormsAndElementwise) {
       const Tensor got = ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, act);
       SDPP_EXPECT_CLOSE(got, ops::group_norm(x, groups, g, b, 1e-5f, act), tol);
     }
+    // With a [N, C] term added first (a resnet's time embedding), large against x's spread so that a term dropped
+    // or taken from the wrong channel or sample shows: read by the channels-last kernels as they read x.
+    const Tensor t = in.host({shape[0], shape[1]}, -4.0f, 4.0f);
+    SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, ops::Activation::SiLU, in.device(t)),
+                      ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::SiLU, t), tol);
     SDPP_EXPECT_CLOSE(ops::activation(cl, ops::Activation::SiLU), ops::activation(x, ops::Activation::SiLU), tol);
     SDPP_EXPECT_CLOSE(ops::scale(cl, 2.0f, 0.5f), ops::scale(x, 2.0f, 0.5f), tol);
 

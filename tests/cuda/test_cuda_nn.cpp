@@ -95,6 +95,10 @@ TEST_P(CudaNn, GroupNormWithAndWithoutSilu) {
       SDPP_EXPECT_CLOSE(ops::group_norm(dx, c.groups, dg, db, 1e-5f, act),
                         ops::group_norm(x, c.groups, g, b, 1e-5f, act), tolerance(GetParam(), true));
     }
+    // A [N, C] term added first: on NCHW inputs the sum is taken before the norm.
+    const Tensor t = in.host({c.x[0], c.x[1]}, -4.0f, 4.0f);
+    SDPP_EXPECT_CLOSE(ops::group_norm(dx, c.groups, dg, db, 1e-5f, ops::Activation::None, in.device(t)),
+                      ops::group_norm(x, c.groups, g, b, 1e-5f, ops::Activation::None, t), tolerance(GetParam(), true));
   }
 }
 

@@ -51,8 +51,9 @@ class CpuBackend final : public Backend {
     return cpu::conv2d(x, w, b, o);
   }
   Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                    ops::Activation act) override {
-    return cpu::group_norm(x, groups, gamma, beta, eps, act);
+                    ops::Activation act, const Tensor& add) override {
+    // The reference order: the sum in f32, then the norm.
+    return cpu::group_norm(add.defined() ? this->add(x, add) : x, groups, gamma, beta, eps, act);
   }
   Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override {
     return cpu::layer_norm(x, gamma, beta, eps);

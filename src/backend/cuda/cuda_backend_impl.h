@@ -46,7 +46,7 @@ class CudaBackend final : public Backend {
   Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::LinearOptions& o) override;
   Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dOptions& o) override;
   Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                    ops::Activation act) override;
+                    ops::Activation act, const Tensor& add) override;
   Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override;
   Tensor activation(const Tensor& x, ops::Activation act) override;
   Tensor geglu(const Tensor& x) override;
@@ -125,6 +125,7 @@ class CudaBackend final : public Backend {
   cudnnHandle_t cudnn_ = nullptr;
   void* gemm_workspace_ = nullptr;  // fixed, so captured graphs keep a valid pointer
   size_t gemm_workspace_bytes_ = 0;
+  unsigned* group_norm_counters_ = nullptr;  // kGroupNormCounters zeros, each group-norm launch leaves them zero
   bool poison_ = false;
   bool fused_attention_ = true;
   bool capturing_ = false;

@@ -2,8 +2,11 @@
 //   1. partial sums: a block takes a range of pixels of one sample and every channel; each thread owns fixed channel
 //      pairs (coalesced along C), so its running sums belong to fixed groups and meet other threads' only once, in
 //      shared memory, at the end. Sums are taken around each group's first element (as the NCHW path does).
-//   2. finalize: one warp per (n, group) combines the blocks' sums in double.
-//   3. apply: 16 bytes per thread, gamma/beta/activation fused.
+//      The last block of a sample to finish (a per-sample counter in global memory) then combines every block's sums
+//      in double, one warp per group: no third kernel, whose launch and drain cost as much as its work.
+//   2. apply: 16 bytes per thread, gamma/beta/activation fused.
+// An optional shift [N, C] (a resnet's time embedding, added before its second norm) is added to x as it is read by
+// both kernels, so the sum is never written out.
 #include <algorithm>
 
 #include "backend/cuda/cuda_check.h"
@@ -43,10 +46,54 @@ int64_t splits_for(int64_t batch, int64_t pixels, int64_t channels) {
   return s < 1 ? 1 : s;
 }
 
+// x[c] of sample n (xn) plus the shift's value (an: its row for n, or null).
+template <class T>
+__device__ __forceinline__ float first_value(const T* xn, const T* an, int c) {
+  return to_f32(xn[c]) + (an ? to_f32(an[c]) : 0.0f);
+}
+
+// Called by every block of sample n after it has written its sums: the last one to get here combines the sample's
+// `splits` blocks of sums (partial_n) into its groups' statistics, stats_n[g * 2] = mean, [+ 1] = 1 / sqrt(var + eps),
+// in double, one warp per group, and resets the sample's counter for the next launch.
+template <class T>
+__device__ void finalize_if_last(const T* xn, const T* an, int64_t pixels, int channels, int groups, int64_t splits,
+                                 const float* partial_n, unsigned* done_n, float* stats_n, float eps) {
+  __shared__ bool last;
+  __threadfence();  // this block's sums are visible device-wide before it is counted
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(done_n, 1u) == unsigned(splits - 1);
+  __syncthreads();
+  if (!last) return;
+  __threadfence();  // every other block's sums are visible to this one (read past L1 below)
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, cpg = channels / groups;
+  for (int g = warp; g < groups; g += kThreads / 32) {
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t s = lane; s < splits; s += 32) {
+      s1 += __ldcg(partial_n + (s * groups + g) * 2);
+      s2 += __ldcg(partial_n + (s * groups + g) * 2 + 1);
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+      s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+    }
+    if (lane == 0) {
+      const double m = double(pixels) * cpg;
+      const double shifted_mean = s1 / m;
+      double var = s2 / m - shifted_mean * shifted_mean;
+      if (var < 0.0) var = 0.0;
+      stats_n[g * 2] = float(double(first_value(xn, an, g * cpg)) + shifted_mean);
+      stats_n[g * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
+    }
+  }
+  if (threadIdx.x == 0) *done_n = 0u;
+}
+
 // grid (splits, N): partial[((n * splits + s) * G + g) * 2 + {0, 1}] = shifted sum, sum of squares
 template <class T>
-__global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__ x, int64_t pixels, int channels,
-                                                           int groups, int64_t splits, float* __restrict__ partial) {
+__global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__ x, const T* __restrict__ add,
+                                                           int64_t pixels, int channels, int groups, int64_t splits,
+                                                           float* __restrict__ partial, unsigned* __restrict__ done,
+                                                           float* __restrict__ stats, float eps) {
   wait_for_prior_kernel();
   __shared__ float sums[kMaxGroups][2];
   const int64_t n = blockIdx.y, s = blockIdx.x;
@@ -54,11 +101,15 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
   const int64_t chunk = (pixels + splits - 1) / splits;
   const int64_t p0 = s * chunk, p1 = p0 + chunk < pixels ? p0 + chunk : pixels;
   const T* xn = x + n * pixels * channels;
-  float shift[kMaxSlots], s1[kMaxSlots], s2[kMaxSlots];
+  const T* an = add ? add + n * channels : nullptr;
+  // shift: the group's first value (the sums' centre) less this pair's added values, subtracted from each x.
+  float shift_x[kMaxSlots], shift_y[kMaxSlots], s1[kMaxSlots], s2[kMaxSlots];
 #pragma unroll
   for (int k = 0; k < kMaxSlots; ++k) {
     const int c = 2 * (int(threadIdx.x) + k * kThreads);
-    shift[k] = c < channels ? to_f32(xn[(c / cpg) * cpg]) : 0.0f;
+    const float centre = c < channels ? first_value(xn, an, (c / cpg) * cpg) : 0.0f;
+    shift_x[k] = centre - (an && c < channels ? to_f32(an[c]) : 0.0f);
+    shift_y[k] = centre - (an && c < channels ? to_f32(an[c + 1]) : 0.0f);
     s1[k] = s2[k] = 0.0f;
   }
   for (int i = threadIdx.x; i < groups * 2; i += kThreads) sums[i / 2][i % 2] = 0.0f;
@@ -71,7 +122,7 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
       const int pair = int(threadIdx.x) + k * kThreads;
       if (pair < pairs) {
         const float2 v = Pair<T>::load(row + 2 * pair);
-        const float a = v.x - shift[k], b = v.y - shift[k];
+        const float a = v.x - shift_x[k], b = v.y - shift_y[k];
         s1[k] += a + b;
         s2[k] += a * a + b * b;
       }
@@ -89,14 +140,18 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
   __syncthreads();
   for (int i = threadIdx.x; i < groups * 2; i += kThreads)
     partial[((n * splits + s) * groups + i / 2) * 2 + i % 2] = sums[i / 2][i % 2];
+  finalize_if_last(xn, an, pixels, channels, groups, splits, partial + n * splits * groups * 2, done + n,
+                   stats + n * groups * 2, eps);
 }
 
 // The same sums with 16-byte loads, for C / G >= 8 / sizeof(T): a thread owns fixed 8-channel (f16) vectors, which
 // then span at most two groups (the VAE's 128-channel levels have 4 channels a group: exactly two per vector).
 // Threads cover several pixel rows at once when a row has few vectors.
 template <class T>
-__global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restrict__ x, int64_t pixels, int channels,
-                                                               int groups, int64_t splits, float* __restrict__ partial) {
+__global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restrict__ x, const T* __restrict__ add,
+                                                               int64_t pixels, int channels, int groups, int64_t splits,
+                                                               float* __restrict__ partial, unsigned* __restrict__ done,
+                                                               float* __restrict__ stats, float eps) {
   wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
   constexpr int kSlots = 2;  // vectors per thread when a row has more than kThreads of them
@@ -109,8 +164,10 @@ __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restri
   const int64_t chunk = (pixels + splits - 1) / splits;
   const int64_t p0 = s * chunk, p1 = p0 + chunk < pixels ? p0 + chunk : pixels;
   const T* xn = x + n * pixels * channels;
+  const T* an = add ? add + n * channels : nullptr;
   int group_a[kSlots], boundary[kSlots];
   float shift_a[kSlots], shift_b[kSlots], a1[kSlots], a2[kSlots], b1[kSlots], b2[kSlots];
+  float added[kSlots][E];  // the shift's values of this thread's vectors (zero without one)
   bool active[kSlots];
 #pragma unroll
   for (int k = 0; k < kSlots; ++k) {
@@ -119,8 +176,10 @@ __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restri
     const int c0 = v * E;
     group_a[k] = c0 / cpg;
     boundary[k] = (group_a[k] + 1) * cpg;
-    shift_a[k] = active[k] ? to_f32(xn[group_a[k] * cpg]) : 0.0f;
-    shift_b[k] = active[k] && boundary[k] < channels ? to_f32(xn[boundary[k]]) : 0.0f;
+    shift_a[k] = active[k] ? first_value(xn, an, group_a[k] * cpg) : 0.0f;
+    shift_b[k] = active[k] && boundary[k] < channels ? first_value(xn, an, boundary[k]) : 0.0f;
+#pragma unroll
+    for (int j = 0; j < E; ++j) added[k][j] = an && active[k] ? to_f32(an[c0 + j]) : 0.0f;
     a1[k] = a2[k] = b1[k] = b2[k] = 0.0f;
   }
   for (int i = threadIdx.x; i < groups * 2; i += kThreads) sums[i / 2][i % 2] = 0.0f;
@@ -134,7 +193,7 @@ __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restri
       const T* e = reinterpret_cast<const T*>(&raw);
 #pragma unroll
       for (int j = 0; j < E; ++j) {
-        const float val = to_f32(e[j]);
+        const float val = to_f32(e[j]) + added[k][j];
         if (c0 + j < boundary[k]) {
           const float d = val - shift_a[k];
           a1[k] += d;
@@ -161,44 +220,16 @@ __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restri
   __syncthreads();
   for (int i = threadIdx.x; i < groups * 2; i += kThreads)
     partial[((n * splits + s) * groups + i / 2) * 2 + i % 2] = sums[i / 2][i % 2];
-}
-
-// One warp per (n, g), lanes striding over the blocks' partial sums: stats[(n * G + g) * 2] = mean,
-// [... + 1] = 1 / sqrt(var + eps)
-template <class T>
-__global__ void finalize_kernel(const T* __restrict__ x, int64_t pixels, int channels, int groups, int64_t batch,
-                                int64_t splits, const float* __restrict__ partial, float* __restrict__ stats,
-                                float eps) {
-  wait_for_prior_kernel();
-  const int64_t i = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (i >= batch * groups) return;
-  const int64_t n = i / groups, g = i % groups;
-  const int cpg = channels / groups;
-  double s1 = 0.0, s2 = 0.0;
-  for (int64_t s = lane; s < splits; s += 32) {
-    s1 += partial[((n * splits + s) * groups + g) * 2];
-    s2 += partial[((n * splits + s) * groups + g) * 2 + 1];
-  }
-  for (int o = 16; o > 0; o >>= 1) {
-    s1 += __shfl_xor_sync(0xffffffffu, s1, o);
-    s2 += __shfl_xor_sync(0xffffffffu, s2, o);
-  }
-  if (lane != 0) return;
-  const double m = double(pixels) * cpg;
-  const double shifted_mean = s1 / m;
-  double var = s2 / m - shifted_mean * shifted_mean;
-  if (var < 0.0) var = 0.0;
-  stats[i * 2] = float(double(to_f32(x[n * pixels * channels + g * cpg])) + shifted_mean);
-  stats[i * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
+  finalize_if_last(xn, an, pixels, channels, groups, splits, partial + n * splits * groups * 2, done + n,
+                   stats + n * groups * 2, eps);
 }
 
 // 16 bytes per thread. With C / G >= half a vector, a vector touches at most two groups, so its statistics are two
 // loads; gamma and beta are read as vectors too when they share x's dtype (kTypedAffine).
 template <class T, bool kTypedAffine>
-__global__ void apply_kernel(const T* __restrict__ x, const void* gamma, DType gt, const void* beta, DType bt,
-                             T* __restrict__ out, int64_t vectors, int64_t pixels, int channels, int groups,
-                             const float* __restrict__ stats, int act) {
+__global__ void apply_kernel(const T* __restrict__ x, const T* __restrict__ add, const void* gamma, DType gt,
+                             const void* beta, DType bt, T* __restrict__ out, int64_t vectors, int64_t pixels,
+                             int channels, int groups, const float* __restrict__ stats, int act) {
   wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
   const int cpg = channels / groups;
@@ -224,6 +255,15 @@ __global__ void apply_kernel(const T* __restrict__ x, const void* gamma, DType g
         bv[j] = load_f32(beta, bt, c0 + j);
       }
     }
+    float av[E];
+    if (add) {
+      const uint4 araw = *reinterpret_cast<const uint4*>(add + n * channels + c0);
+#pragma unroll
+      for (int j = 0; j < E; ++j) av[j] = to_f32(reinterpret_cast<const T*>(&araw)[j]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < E; ++j) av[j] = 0.0f;
+    }
     const int group = c0 / cpg, boundary = (group + 1) * cpg;
     const float* sa = stats + (n * groups + group) * 2;
     const float mean_a = sa[0], rstd_a = sa[1];
@@ -231,7 +271,7 @@ __global__ void apply_kernel(const T* __restrict__ x, const void* gamma, DType g
 #pragma unroll
     for (int j = 0; j < E; ++j) {
       const bool first = c0 + j < boundary;
-      const float y = (to_f32(e[j]) - (first ? mean_a : mean_b)) * (first ? rstd_a : rstd_b) * gv[j] + bv[j];
+      const float y = (to_f32(e[j]) + av[j] - (first ? mean_a : mean_b)) * (first ? rstd_a : rstd_b) * gv[j] + bv[j];
       e[j] = from_f32<T>(activate(y, act));
     }
     reinterpret_cast<uint4*>(out)[v] = raw;
@@ -239,30 +279,25 @@ __global__ void apply_kernel(const T* __restrict__ x, const void* gamma, DType g
 }
 
 template <class T>
-void launch_typed(const void* x, const void* gamma, DType gt, const void* beta, DType bt, void* out, int64_t batch,
-                  int64_t channels, int64_t pixels, int groups, float eps, int act, float* scratch,
-                  cudaStream_t stream) {
-  const int64_t splits = splits_for(batch, pixels, channels);
-  float* partial = scratch;
-  float* stats = scratch + batch * splits * groups * 2;
-  const T* xt = static_cast<const T*>(x);
+void launch_typed(const GroupNormClArgs& a, cudaStream_t stream) {
+  const int64_t splits = splits_for(a.batch, a.pixels, a.channels);
+  float* partial = a.scratch;
+  float* stats = a.scratch + a.batch * splits * a.groups * 2;
+  const T* x = static_cast<const T*>(a.x);
+  const T* add = static_cast<const T*>(a.add);
   const int64_t e = 16 / int64_t(sizeof(T));
-  if (channels / groups >= e / 2 && channels / e <= 2 * kThreads)
-    launch_dependent(partial_vec_kernel<T>, dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream, xt, pixels,
-                     int(channels), groups, splits, partial);
+  const dim3 grid{unsigned(splits), unsigned(a.batch)};
+  if (a.channels / a.groups >= e / 2 && a.channels / e <= 2 * kThreads)
+    launch_dependent(partial_vec_kernel<T>, grid, kThreads, 0, stream, x, add, a.pixels, int(a.channels), a.groups,
+                     splits, partial, a.counters, stats, a.eps);
   else
-    launch_dependent(partial_kernel<T>, dim3{unsigned(splits), unsigned(batch)}, kThreads, 0, stream, xt, pixels,
-                     int(channels), groups, splits, partial);
-  launch_dependent(finalize_kernel<T>, unsigned((batch * groups + 3) / 4), 128, 0, stream, xt, pixels, int(channels),
-                   groups, batch, splits, partial, stats, eps);
-  const int64_t vectors = batch * pixels * channels / e;
-  const bool typed = affine_as_vectors<T>(gamma, gt, beta, bt);
-  if (typed)
-    launch_dependent(apply_kernel<T, true>, blocks_for(vectors, kThreads), kThreads, 0, stream, xt, gamma, gt, beta, bt,
-                     static_cast<T*>(out), vectors, pixels, int(channels), groups, stats, act);
-  else
-    launch_dependent(apply_kernel<T, false>, blocks_for(vectors, kThreads), kThreads, 0, stream, xt, gamma, gt, beta,
-                     bt, static_cast<T*>(out), vectors, pixels, int(channels), groups, stats, act);
+    launch_dependent(partial_kernel<T>, grid, kThreads, 0, stream, x, add, a.pixels, int(a.channels), a.groups, splits,
+                     partial, a.counters, stats, a.eps);
+  const int64_t vectors = a.batch * a.pixels * a.channels / e;
+  const bool typed = affine_as_vectors<T>(a.gamma, a.gamma_type, a.beta, a.beta_type);
+  launch_dependent(typed ? apply_kernel<T, true> : apply_kernel<T, false>, blocks_for(vectors, kThreads), kThreads, 0,
+                   stream, x, add, a.gamma, a.gamma_type, a.beta, a.beta_type, static_cast<T*>(a.out), vectors,
+                   a.pixels, int(a.channels), a.groups, stats, a.activation);
 }
 
 }  // namespace
@@ -271,21 +306,19 @@ int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t channels, int64_t pi
   return batch * splits_for(batch, pixels, channels) * groups * 2 + batch * groups * 2;
 }
 
-bool launch_group_norm_cl(const void* x, DType xt, const void* gamma, DType gt, const void* beta, DType bt, void* out,
-                          DType ot, int64_t batch, int64_t channels, int64_t pixels, int groups, float eps, int act,
-                          float* scratch, cudaStream_t stream) {
-  const int64_t per_vector = 16 / int64_t(dtype_size(xt));
-  const bool ok = xt == ot && groups <= kMaxGroups && channels % groups == 0 && (channels / groups) % 2 == 0 &&
-                  channels / groups >= per_vector / 2 &&
-                  channels % per_vector == 0 && channels <= 2 * kMaxSlots * kThreads && batch <= 65535 &&
-                  aligned16(x) && aligned16(out);
-  if (!ok || batch * pixels * channels == 0) return false;
-  if (xt == DType::F16)
-    launch_typed<__half>(x, gamma, gt, beta, bt, out, batch, channels, pixels, groups, eps, act, scratch, stream);
-  else if (xt == DType::BF16)
-    launch_typed<__nv_bfloat16>(x, gamma, gt, beta, bt, out, batch, channels, pixels, groups, eps, act, scratch, stream);
+bool launch_group_norm_cl(const GroupNormClArgs& a, cudaStream_t stream) {
+  const int64_t per_vector = 16 / int64_t(dtype_size(a.x_type));
+  const bool ok = a.x_type == a.out_type && a.groups <= kMaxGroups && a.channels % a.groups == 0 &&
+                  (a.channels / a.groups) % 2 == 0 && a.channels / a.groups >= per_vector / 2 &&
+                  a.channels % per_vector == 0 && a.channels <= 2 * kMaxSlots * kThreads && a.batch <= 65535 &&
+                  aligned16(a.x) && aligned16(a.out) && (!a.add || aligned16(a.add));
+  if (!ok || a.batch * a.pixels * a.channels == 0) return false;
+  if (a.x_type == DType::F16)
+    launch_typed<__half>(a, stream);
+  else if (a.x_type == DType::BF16)
+    launch_typed<__nv_bfloat16>(a, stream);
   else
-    launch_typed<float>(x, gamma, gt, beta, bt, out, batch, channels, pixels, groups, eps, act, scratch, stream);
+    launch_typed<float>(a, stream);
   return true;
 }
 

@@ -17,10 +17,8 @@ TEST_P(CudaNn, LinearWithBiasActivationAndResidual) {
     Shape x;
     int64_t out;
   };
-  // SD-like shapes plus odd ones whose rows are not 16-byte aligned in f16; the 8x8 level's 3x3 convolution as its
-  // im2col GEMM and a time-embedding projection, where split-K forms are among the timed candidates.
-  for (const Case& c : {Case{{2, 77, 320}, 640}, Case{{3, 5, 37}, 19}, Case{{1, 1}, 7}, Case{{4, 96}, 1280},
-                        Case{{128, 11520}, 1280}, Case{{2, 1280}, 640}}) {
+  // SD-like shapes plus odd ones whose rows are not 16-byte aligned in f16.
+  for (const Case& c : {Case{{2, 77, 320}, 640}, Case{{3, 5, 37}, 19}, Case{{1, 1}, 7}, Case{{4, 96}, 1280}}) {
     SCOPED_TRACE("x " + shape_str(c.x) + " -> " + std::to_string(c.out));
     const int64_t k = c.x.back();
     const double scale = 1.0 / std::sqrt(double(k));

@@ -125,7 +125,6 @@ class CudaBackend final : public Backend {
   cudnnHandle_t cudnn_ = nullptr;
   void* gemm_workspace_ = nullptr;  // fixed, so captured graphs keep a valid pointer
   size_t gemm_workspace_bytes_ = 0;
-  unsigned* group_norm_counters_ = nullptr;  // kGroupNormCounters zeros, each group-norm launch leaves them zero
   bool poison_ = false;
   bool fused_attention_ = true;
   bool capturing_ = false;

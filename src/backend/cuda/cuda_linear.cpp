@@ -5,16 +5,12 @@
 // activation follows, since cuBLASLt applies its epilogue activation after adding C. The tanh GELU is fused too;
 // the other activations (erf GELU, SiLU, ...) are one elementwise pass that also adds the residual.
 // Plans (descriptors + the fastest of the heuristic's candidates, timed once) are cached per shape, dtype, epilogue
-// and pointer alignment. Shapes whose output tiles cannot fill the GPU (the UNet's 8x8 and 16x16 convolutions as
-// im2col GEMMs: M = 128 or 512 rows, K up to 23040) also time split-K forms of the best candidates, since there the
-// weights' bandwidth, not the tensor cores, bounds the product.
+// and pointer alignment.
 #include <algorithm>
 #include <cstdio>
-#include <vector>
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/device_attributes.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -35,47 +31,6 @@ namespace {
 
 // Heuristic results timed per new GEMM shape: 32 rather than 8 took the SD 1.5 step from 6.76 to 6.59 ms (H100).
 constexpr int kCandidates = 32;
-// Split-K: tried on this many of the heuristic's candidates, with these numbers of K slices.
-constexpr int kSplitKBases = 4;
-constexpr int kSplitKSlices[] = {2, 3, 4, 6, 8, 12, 16};
-
-// Whether a GEMM's 128 x 128 output tiles leave most multiprocessors idle while K is long enough to split.
-bool wants_split_k(int64_t M, int64_t N, int64_t K) {
-  const int64_t tiles = ((M + 127) / 128) * ((N + 127) / 128);
-  return K >= 1024 && tiles * 2 <= multiprocessor_count();
-}
-
-// Copies of `base` that split K into slices (reduced in the output buffer, deterministically), for the algorithms
-// that support it.
-std::vector<cublasLtMatmulAlgo_t> split_k_forms(const cublasLtMatmulAlgo_t& base) {
-  std::vector<cublasLtMatmulAlgo_t> forms;
-  int32_t supported = 0;
-  size_t written = 0;
-  if (cublasLtMatmulAlgoCapGetAttribute(&base, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &supported, sizeof(supported),
-                                        &written) != CUBLAS_STATUS_SUCCESS ||
-      !supported)
-    return forms;
-  uint32_t current = 1;
-  cublasLtMatmulAlgoConfigGetAttribute(&base, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &current, sizeof(current), &written);
-  if (current > 1) return forms;  // the heuristic split it already
-  for (int slices : kSplitKSlices) {
-    cublasLtMatmulAlgo_t algo = base;
-    const uint32_t n = uint32_t(slices), scheme = CUBLASLT_REDUCTION_SCHEME_INPLACE;
-    if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &n, sizeof(n)) ==
-            CUBLAS_STATUS_SUCCESS &&
-        cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme)) ==
-            CUBLAS_STATUS_SUCCESS)
-      forms.push_back(algo);
-  }
-  return forms;
-}
-
-uint32_t split_k_of(const cublasLtMatmulAlgo_t& algo) {
-  uint32_t n = 1;
-  size_t written = 0;
-  cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &n, sizeof(n), &written);
-  return n;
-}
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
@@ -180,27 +135,19 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
           return cublasLtMatmul(cublaslt_, plan->op, &alpha, weight.raw(), plan->a, x.raw(), plan->b, &beta, c_ptr,
                                 plan->c, out.raw(), plan->c, &algo, gemm_workspace_, gemm_workspace_bytes_, stream_);
         };
-        std::vector<cublasLtMatmulAlgo_t> candidates;
-        for (int i = 0; i < found; ++i) candidates.push_back(results[i].algo);
-        if (wants_split_k(M, N, K))
-          for (int i = 0; i < std::min(found, kSplitKBases); ++i)
-            for (const cublasLtMatmulAlgo_t& form : split_k_forms(results[i].algo)) candidates.push_back(form);
         float best = -1.0f, first = -1.0f;
-        for (size_t i = 0; i < candidates.size(); ++i) {
-          if (run(candidates[i]) != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; skip candidates that fail
-          const float ms = device_time_ms([&] { run(candidates[i]); }, 3, 100);
+        for (int i = 0; i < found; ++i) {
+          if (run(results[i].algo) != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; skip candidates that fail
+          const float ms = device_time_ms([&] { run(results[i].algo); }, 3, 100);
           if (i == 0) first = ms;
           if (best < 0.0f || ms < best) {
             best = ms;
-            plan->algo = candidates[i];
+            plan->algo = results[i].algo;
           }
         }
         if (verbose_)
-          std::fprintf(stderr,
-                       "sdpp cuda: linear [%lld, %lld] x [%lld, %lld]^T %s: %zu candidates (%d from the heuristic), "
-                       "first %.4f ms, best %.4f ms (split-K %u)\n",
-                       (long long)M, (long long)K, (long long)N, (long long)K, dtype_name(dtype), candidates.size(),
-                       found, first, best, split_k_of(plan->algo));
+          std::fprintf(stderr, "sdpp cuda: linear [%lld, %lld] x [%lld, %lld]^T %s: %d candidates, first %.4f ms, best %.4f ms\n",
+                       (long long)M, (long long)K, (long long)N, (long long)K, dtype_name(dtype), found, first, best);
       }
       it = linear_plans_.emplace(key, std::move(plan)).first;
     }

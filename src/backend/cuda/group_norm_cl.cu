@@ -2,10 +2,11 @@
 //   1. partial sums: a block takes a range of pixels of one sample and every channel; each thread owns fixed channel
 //      pairs (coalesced along C), so its running sums belong to fixed groups and meet other threads' only once, in
 //      shared memory, at the end. Sums are taken around each group's first element (as the NCHW path does).
-//      The last block of a sample to finish (a per-sample counter in global memory) then combines every block's sums
-//      in double, one warp per group: no third kernel, whose launch and drain cost as much as its work.
-//   2. apply: 16 bytes per thread, gamma/beta/activation fused.
-// An optional shift [N, C] (a resnet's time embedding, added before its second norm) is added to x as it is read by
+//   2. finalize: one warp per (n, group) combines the blocks' sums in double. (Done instead by the last block of each
+//      sample to finish, it made the UNet step slower: one block reducing 132 to 1024 blocks' sums is a serial tail
+//      longer than this kernel's launch.)
+//   3. apply: 16 bytes per thread, gamma/beta/activation fused.
+// An optional term [N, C] (a resnet's time embedding, added before its second norm) is added to x as it is read by
 // both kernels, so the sum is never written out.
 #include <algorithm>
 
@@ -52,48 +53,11 @@ __device__ __forceinline__ float first_value(const T* xn, const T* an, int c) {
   return to_f32(xn[c]) + (an ? to_f32(an[c]) : 0.0f);
 }
 
-// Called by every block of sample n after it has written its sums: the last one to get here combines the sample's
-// `splits` blocks of sums (partial_n) into its groups' statistics, stats_n[g * 2] = mean, [+ 1] = 1 / sqrt(var + eps),
-// in double, one warp per group, and resets the sample's counter for the next launch.
-template <class T>
-__device__ void finalize_if_last(const T* xn, const T* an, int64_t pixels, int channels, int groups, int64_t splits,
-                                 const float* partial_n, unsigned* done_n, float* stats_n, float eps) {
-  __shared__ bool last;
-  __threadfence();  // this block's sums are visible device-wide before it is counted
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(done_n, 1u) == unsigned(splits - 1);
-  __syncthreads();
-  if (!last) return;
-  __threadfence();  // every other block's sums are visible to this one (read past L1 below)
-  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, cpg = channels / groups;
-  for (int g = warp; g < groups; g += kThreads / 32) {
-    double s1 = 0.0, s2 = 0.0;
-    for (int64_t s = lane; s < splits; s += 32) {
-      s1 += __ldcg(partial_n + (s * groups + g) * 2);
-      s2 += __ldcg(partial_n + (s * groups + g) * 2 + 1);
-    }
-    for (int o = 16; o > 0; o >>= 1) {
-      s1 += __shfl_xor_sync(0xffffffffu, s1, o);
-      s2 += __shfl_xor_sync(0xffffffffu, s2, o);
-    }
-    if (lane == 0) {
-      const double m = double(pixels) * cpg;
-      const double shifted_mean = s1 / m;
-      double var = s2 / m - shifted_mean * shifted_mean;
-      if (var < 0.0) var = 0.0;
-      stats_n[g * 2] = float(double(first_value(xn, an, g * cpg)) + shifted_mean);
-      stats_n[g * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
-    }
-  }
-  if (threadIdx.x == 0) *done_n = 0u;
-}
-
 // grid (splits, N): partial[((n * splits + s) * G + g) * 2 + {0, 1}] = shifted sum, sum of squares
 template <class T>
 __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__ x, const T* __restrict__ add,
                                                            int64_t pixels, int channels, int groups, int64_t splits,
-                                                           float* __restrict__ partial, unsigned* __restrict__ done,
-                                                           float* __restrict__ stats, float eps) {
+                                                           float* __restrict__ partial) {
   wait_for_prior_kernel();
   __shared__ float sums[kMaxGroups][2];
   const int64_t n = blockIdx.y, s = blockIdx.x;
@@ -140,8 +104,6 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
   __syncthreads();
   for (int i = threadIdx.x; i < groups * 2; i += kThreads)
     partial[((n * splits + s) * groups + i / 2) * 2 + i % 2] = sums[i / 2][i % 2];
-  finalize_if_last(xn, an, pixels, channels, groups, splits, partial + n * splits * groups * 2, done + n,
-                   stats + n * groups * 2, eps);
 }
 
 // The same sums with 16-byte loads, for C / G >= 8 / sizeof(T): a thread owns fixed 8-channel (f16) vectors, which
@@ -150,8 +112,7 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
 template <class T>
 __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restrict__ x, const T* __restrict__ add,
                                                                int64_t pixels, int channels, int groups, int64_t splits,
-                                                               float* __restrict__ partial, unsigned* __restrict__ done,
-                                                               float* __restrict__ stats, float eps) {
+                                                               float* __restrict__ partial) {
   wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
   constexpr int kSlots = 2;  // vectors per thread when a row has more than kThreads of them
@@ -220,8 +181,37 @@ __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restri
   __syncthreads();
   for (int i = threadIdx.x; i < groups * 2; i += kThreads)
     partial[((n * splits + s) * groups + i / 2) * 2 + i % 2] = sums[i / 2][i % 2];
-  finalize_if_last(xn, an, pixels, channels, groups, splits, partial + n * splits * groups * 2, done + n,
-                   stats + n * groups * 2, eps);
+}
+
+// One warp per (n, g), lanes striding over the blocks' partial sums: stats[(n * G + g) * 2] = mean,
+// [... + 1] = 1 / sqrt(var + eps)
+template <class T>
+__global__ void finalize_kernel(const T* __restrict__ x, const T* __restrict__ add, int64_t pixels, int channels,
+                                int groups, int64_t batch, int64_t splits, const float* __restrict__ partial,
+                                float* __restrict__ stats, float eps) {
+  wait_for_prior_kernel();
+  const int64_t i = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (i >= batch * groups) return;
+  const int64_t n = i / groups, g = i % groups;
+  const int cpg = channels / groups;
+  double s1 = 0.0, s2 = 0.0;
+  for (int64_t s = lane; s < splits; s += 32) {
+    s1 += partial[((n * splits + s) * groups + g) * 2];
+    s2 += partial[((n * splits + s) * groups + g) * 2 + 1];
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+    s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+  }
+  if (lane != 0) return;
+  const double m = double(pixels) * cpg;
+  const double shifted_mean = s1 / m;
+  double var = s2 / m - shifted_mean * shifted_mean;
+  if (var < 0.0) var = 0.0;
+  stats[i * 2] = float(double(first_value(x + n * pixels * channels, add ? add + n * channels : nullptr, int(g * cpg))) +
+                       shifted_mean);
+  stats[i * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
 }
 
 // 16 bytes per thread. With C / G >= half a vector, a vector touches at most two groups, so its statistics are two
@@ -289,10 +279,12 @@ void launch_typed(const GroupNormClArgs& a, cudaStream_t stream) {
   const dim3 grid{unsigned(splits), unsigned(a.batch)};
   if (a.channels / a.groups >= e / 2 && a.channels / e <= 2 * kThreads)
     launch_dependent(partial_vec_kernel<T>, grid, kThreads, 0, stream, x, add, a.pixels, int(a.channels), a.groups,
-                     splits, partial, a.counters, stats, a.eps);
+                     splits, partial);
   else
     launch_dependent(partial_kernel<T>, grid, kThreads, 0, stream, x, add, a.pixels, int(a.channels), a.groups, splits,
-                     partial, a.counters, stats, a.eps);
+                     partial);
+  launch_dependent(finalize_kernel<T>, unsigned((a.batch * a.groups + 3) / 4), 128, 0, stream, x, add, a.pixels,
+                   int(a.channels), a.groups, a.batch, splits, partial, stats, a.eps);
   const int64_t vectors = a.batch * a.pixels * a.channels / e;
   const bool typed = affine_as_vectors<T>(a.gamma, a.gamma_type, a.beta, a.beta_type);
   launch_dependent(typed ? apply_kernel<T, true> : apply_kernel<T, false>, blocks_for(vectors, kThreads), kThreads, 0,

@@ -51,11 +51,10 @@ void launch_geglu(const void* x, DType x_type, void* out, DType out_type, int64_
 // Floats of scratch that launch_group_norm needs for these sizes.
 int64_t group_norm_scratch_floats(int64_t batch, int64_t channels, int64_t inner, int groups);
 // x [N, C, inner] (or [N, inner, C] when `channels_last`) -> act((x - mean_g) * rstd_g * gamma[c] + beta[c]);
-// statistics in f32 per (n, group). `counters` as for launch_group_norm_cl.
+// statistics in f32 per (n, group).
 void launch_group_norm(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
                        DType beta_type, void* out, DType out_type, int64_t batch, int64_t channels, int64_t inner,
-                       int groups, float eps, int activation, bool channels_last, float* scratch, unsigned* counters,
-                       cudaStream_t stream);
+                       int groups, float eps, int activation, bool channels_last, float* scratch, cudaStream_t stream);
 // x [rows, C] normalised per row.
 void launch_layer_norm(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
                        DType beta_type, void* out, DType out_type, int64_t rows, int64_t channels, float eps,
@@ -63,7 +62,7 @@ void launch_layer_norm(const void* x, DType x_type, const void* gamma, DType gam
 
 // Fast channels-last group norm (group_norm_cl.cu) of x [N, pixels, C], plus `add` [N, C] (x's dtype, or null) added
 // to x before normalising. Returns false (nothing launched) when x/out/add differ in dtype, are not 16-byte aligned,
-// or C / groups is odd. Scratch: group_norm_cl_scratch_floats. `counters`: at least N zeros, left zero.
+// or C / groups is odd. Scratch: group_norm_cl_scratch_floats.
 struct GroupNormClArgs {
   const void* x;
   DType x_type;
@@ -79,7 +78,6 @@ struct GroupNormClArgs {
   float eps;
   int activation;
   float* scratch;
-  unsigned* counters;
 };
 int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t channels, int64_t pixels, int groups);
 bool launch_group_norm_cl(const GroupNormClArgs& args, cudaStream_t stream);

@@ -59,13 +59,14 @@ TEST_P(CudaChannelsLast, NormsAndElementwise) {
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
   const double tol = tolerance(GetParam(), true);
-  // Fast kernels when C / groups >= half a 16-byte vector: vector sums (vectors spanning two groups at 320 / 32,
-  // exactly two groups at the VAE's 128 / 32 in f16/bf16 and 64 / 32 in f32, groups of 6 straddling vectors, two
-  // vectors per thread at 2560 channels in f16/bf16) or channel-pair sums (2560 channels in f32); the generic
-  // channels-last kernel for [2, 64, 9, 7] / 32 in f16/bf16 and [2, 9, 3, 5] / 3.
+  // Groups of at most 16384 values a sample take the one-kernel form (group_norm_cl.cu); larger ones the three
+  // kernels with vector sums (vectors spanning two groups at 320 / 32, two vectors per thread at 2560 channels in
+  // f16/bf16) or channel-pair sums (2560 channels in f32). The generic channels-last kernel takes [2, 64, 9, 7] / 32 in
+  // f16/bf16 and [2, 9, 3, 5] / 3 (C / G below half a vector, or odd).
   for (const auto& [shape, groups] :
        {std::pair<Shape, int>{{2, 64, 9, 7}, 32}, {{1, 96, 5, 6}, 3}, {{2, 9, 3, 5}, 3}, {{1, 128, 24, 20}, 32},
-        {{2, 48, 5, 7}, 8}, {{2, 320, 16, 16}, 32}, {{1, 2560, 3, 3}, 32}}) {
+        {{2, 48, 5, 7}, 8}, {{2, 320, 16, 16}, 32}, {{1, 2560, 3, 3}, 32}, {{2, 320, 48, 48}, 32},
+        {{1, 128, 96, 96}, 32}, {{1, 2560, 16, 16}, 32}}) {
     SCOPED_TRACE(shape_str(shape));
     auto [x, cl] = make(in, shape, -2.0f, 3.0f);
     const Tensor g = in.host({shape[1]}, 0.5f, 1.5f), b = in.host({shape[1]});

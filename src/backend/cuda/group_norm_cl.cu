@@ -6,9 +6,14 @@
 //      sample to finish, it made the UNet step slower: one block reducing 132 to 1024 blocks' sums is a serial tail
 //      longer than this kernel's launch.)
 //   3. apply: 16 bytes per thread, gamma/beta/activation fused.
+// Small tensors (the UNet's 8x8 and 16x16 levels: a group of one sample holds at most kSmallGroup values) take one
+// kernel instead: a block per (group, sample) sums its group and normalises it, the second read hitting L1/L2. There
+// the three kernels above cost their launch latencies more than their work.
 // An optional term [N, C] (a resnet's time embedding, added before its second norm) is added to x as it is read by
 // both kernels, so the sum is never written out.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
@@ -45,6 +50,15 @@ int64_t splits_for(int64_t batch, int64_t pixels, int64_t channels) {
   int64_t s = std::max<int64_t>((264 + batch - 1) / batch, pixels * channels / (int64_t(1) << 16));
   s = std::min<int64_t>({s, pixels, 1024});
   return s < 1 ? 1 : s;
+}
+
+// SDPP_CUDA_GN_SMALL=0 sends small tensors through the three kernels too (for A/B runs and tests).
+bool small_group_norm_disabled() {
+  static const bool disabled = [] {
+    const char* v = std::getenv("SDPP_CUDA_GN_SMALL");
+    return v && std::strcmp(v, "0") == 0;
+  }();
+  return disabled;
 }
 
 // x[c] of sample n (xn) plus the shift's value (an: its row for n, or null).
@@ -268,8 +282,79 @@ __global__ void apply_kernel(const T* __restrict__ x, const T* __restrict__ add,
   }
 }
 
+constexpr int kSmallThreads = 1024;
+constexpr int64_t kSmallGroup = 16384;  // values of one group of one sample
+
+// grid (G, N), kSmallThreads threads; values are taken in channel pairs (C / G is even).
+template <class T>
+__global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restrict__ x, const T* __restrict__ add,
+                                                             const void* gamma, DType gt, const void* beta, DType bt,
+                                                             T* __restrict__ out, int64_t pixels, int channels,
+                                                             int groups, float eps, int act) {
+  wait_for_prior_kernel();
+  __shared__ float partial[kSmallThreads / 32][2];
+  __shared__ float stats[2];
+  const int g = blockIdx.x, cpg = channels / groups, pairs_per_pixel = cpg / 2;
+  const int64_t n = blockIdx.y, pairs = pixels * pairs_per_pixel;
+  const int64_t base = n * pixels * channels + int64_t(g) * cpg;  // x's offset of (n, pixel 0, first channel)
+  const T* an = add ? add + n * channels + g * cpg : nullptr;
+  const float centre = to_f32(x[base]) + (an ? to_f32(an[0]) : 0.0f);
+  auto at = [&](int64_t i) { return base + (i / pairs_per_pixel) * channels + (i % pairs_per_pixel) * 2; };
+  auto added = [&](int64_t i, int k) { return an ? to_f32(an[(i % pairs_per_pixel) * 2 + k]) : 0.0f; };
+  float s1 = 0.0f, s2 = 0.0f;
+#pragma unroll 4
+  for (int64_t i = threadIdx.x; i < pairs; i += kSmallThreads) {
+    const float2 v = Pair<T>::load(x + at(i));
+    const float a = v.x + added(i, 0) - centre, b = v.y + added(i, 1) - centre;
+    s1 += a + b;
+    s2 += a * a + b * b;
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+    s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+  }
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  if (lane == 0) {
+    partial[warp][0] = s1;
+    partial[warp][1] = s2;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    double d1 = lane < kSmallThreads / 32 ? partial[lane][0] : 0.0, d2 = lane < kSmallThreads / 32 ? partial[lane][1] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) {
+      d1 += __shfl_xor_sync(0xffffffffu, d1, o);
+      d2 += __shfl_xor_sync(0xffffffffu, d2, o);
+    }
+    if (lane == 0) {
+      const double m = double(pairs) * 2.0, shifted_mean = d1 / m;
+      double var = d2 / m - shifted_mean * shifted_mean;
+      if (var < 0.0) var = 0.0;
+      stats[0] = float(double(centre) + shifted_mean);
+      stats[1] = float(1.0 / sqrt(var + double(eps)));
+    }
+  }
+  __syncthreads();
+  const float mean = stats[0], rstd = stats[1];
+#pragma unroll 4
+  for (int64_t i = threadIdx.x; i < pairs; i += kSmallThreads) {
+    const int64_t o = at(i);
+    const int c = g * cpg + int(i % pairs_per_pixel) * 2;
+    const float2 v = Pair<T>::load(x + o);
+    const float y0 = (v.x + added(i, 0) - mean) * rstd * load_f32(gamma, gt, c) + load_f32(beta, bt, c);
+    const float y1 = (v.y + added(i, 1) - mean) * rstd * load_f32(gamma, gt, c + 1) + load_f32(beta, bt, c + 1);
+    out[o] = from_f32<T>(activate(y0, act));
+    out[o + 1] = from_f32<T>(activate(y1, act));
+  }
+}
+
 template <class T>
 void launch_typed(const GroupNormClArgs& a, cudaStream_t stream) {
+  if (a.pixels * (a.channels / a.groups) <= kSmallGroup && !small_group_norm_disabled()) {
+    launch_dependent(small_kernel<T>, dim3{unsigned(a.groups), unsigned(a.batch)}, kSmallThreads, 0, stream,
+                     static_cast<const T*>(a.x), static_cast<const T*>(a.add), a.gamma, a.gamma_type, a.beta,
+                     a.beta_type, static_cast<T*>(a.out), a.pixels, int(a.channels), a.groups, a.eps, a.activation);
+    return;
+  }
   const int64_t splits = splits_for(a.batch, a.pixels, a.channels);
   float* partial = a.scratch;
   float* stats = a.scratch + a.batch * splits * a.groups * 2;

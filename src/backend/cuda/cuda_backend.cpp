@@ -418,7 +418,8 @@ Tensor CudaBackend::group_norm(const Tensor& x_in, int groups, const Tensor& gam
   check_input(gamma, "group_norm");
   check_input(beta, "group_norm");
   if (x_in.ndim() < 2 || groups < 1 || x_in.dim(1) % groups != 0)
-    throw Error(ErrorCode::ShapeMismatch, "group_norm: " + std::to_string(groups) + " groups for " + shape_str(x_in.shape()));
+    throw Error(ErrorCode::ShapeMismatch,
+                "group_norm: " + std::to_string(groups) + " groups for " + shape_str(x_in.shape()));
   const int64_t N = x_in.dim(0), C = x_in.dim(1), inner = span_numel(x_in.shape(), 2, x_in.ndim());
   if (gamma.numel() != C || beta.numel() != C)
     throw Error(ErrorCode::ShapeMismatch, "group_norm: gamma " + shape_str(gamma.shape()) + " / beta " +

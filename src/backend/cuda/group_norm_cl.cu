@@ -61,7 +61,7 @@ bool small_group_norm_disabled() {
   return disabled;
 }
 
-// x[c] of sample n (xn) plus the shift's value (an: its row for n, or null).
+// x[c] of sample n (xn) plus the added term's value (an: its row for n, or null).
 template <class T>
 __device__ __forceinline__ float first_value(const T* xn, const T* an, int c) {
   return to_f32(xn[c]) + (an ? to_f32(an[c]) : 0.0f);
@@ -142,7 +142,7 @@ __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restri
   const T* an = add ? add + n * channels : nullptr;
   int group_a[kSlots], boundary[kSlots];
   float shift_a[kSlots], shift_b[kSlots], a1[kSlots], a2[kSlots], b1[kSlots], b2[kSlots];
-  float added[kSlots][E];  // the shift's values of this thread's vectors (zero without one)
+  float added[kSlots][E];  // the added term's values of this thread's vectors (zero without one)
   bool active[kSlots];
 #pragma unroll
   for (int k = 0; k < kSlots; ++k) {
@@ -223,8 +223,8 @@ __global__ void finalize_kernel(const T* __restrict__ x, const T* __restrict__ a
   const double shifted_mean = s1 / m;
   double var = s2 / m - shifted_mean * shifted_mean;
   if (var < 0.0) var = 0.0;
-  stats[i * 2] = float(double(first_value(x + n * pixels * channels, add ? add + n * channels : nullptr, int(g * cpg))) +
-                       shifted_mean);
+  const T* an = add ? add + n * channels : nullptr;
+  stats[i * 2] = float(double(first_value(x + n * pixels * channels, an, int(g * cpg))) + shifted_mean);
   stats[i * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
 }
 
@@ -320,7 +320,8 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
   }
   __syncthreads();
   if (warp == 0) {
-    double d1 = lane < kSmallThreads / 32 ? partial[lane][0] : 0.0, d2 = lane < kSmallThreads / 32 ? partial[lane][1] : 0.0;
+    const bool has = lane < kSmallThreads / 32;
+    double d1 = has ? partial[lane][0] : 0.0, d2 = has ? partial[lane][1] : 0.0;
     for (int o = 16; o > 0; o >>= 1) {
       d1 += __shfl_xor_sync(0xffffffffu, d1, o);
       d2 += __shfl_xor_sync(0xffffffffu, d2, o);

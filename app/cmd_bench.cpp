@@ -180,18 +180,19 @@ void run_bench(const BenchArgs& a) {
   }
   const Tensor timestep = Tensor::from_floats(std::vector<float>{500.0f}, {1});
   const nn::UNetAddedCond* added_cond = c.is_sdxl() ? &added : nullptr;
-  const nn::UNetTimeInputs time = c.unet->project_time(timestep, 2, added_cond);
+  // As the denoising loop does before its steps: the timestep projected and embedded, each resnet's term made.
+  const nn::UNetTimeTerms terms = c.unet->time_terms(c.unet->project_time(timestep, 2, added_cond), 2, added_cond);
   const Tensor one = latents.narrow0(0, 1);
   const Tensor raw = ops::scale(one.to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor);
   if (a.profile) {
-    c.recorded_unet->forward(latents, time, context, added_cond);  // its first call runs eagerly and makes the plans
+    c.recorded_unet->forward(latents, terms, context);  // its first call runs eagerly and makes the plans
     c.vae->decode(raw);
     backend.profile_report();  // drops the warm-up's records (they include algorithm searches)
-    c.unet->forward(latents, time, context, added_cond);
+    c.unet->forward(latents, terms, context);
     std::printf("== per-op device time, one eager UNet forward (host gaps between ops count too)\n%s",
                 backend.profile_report().c_str());
     // The second call records and replays once: the recorded events are timed at that launch.
-    c.recorded_unet->forward(latents, time, context, added_cond);
+    c.recorded_unet->forward(latents, terms, context);
     std::printf("== per-op device time, one UNet forward (%s)\n%s",
                 c.recorded_unet->enabled() ? "recorded, replayed" : "eager", backend.profile_report().c_str());
     c.recorded_vae_decode->run({raw});  // first call: eager
@@ -205,9 +206,9 @@ void run_bench(const BenchArgs& a) {
   }
   const double unet_eager_s =
       time_median([&] { c.unet->forward(latents, timestep, context, added_cond); }, backend, a.warmup, a.repeats);
-  // As the denoising loop calls it: the projected timestep uploaded once, the forward replayed where recorded.
-  const double unet_s = time_median([&] { c.recorded_unet->forward(latents, time, context, added_cond); }, backend,
-                                    a.warmup, a.repeats);
+  // As the denoising loop calls it: the time terms made once, the forward replayed where recorded.
+  const double unet_s =
+      time_median([&] { c.recorded_unet->forward(latents, terms, context); }, backend, a.warmup, a.repeats);
 
   const double decode_eager_s = time_median([&] { c.vae->decode(raw); }, backend, a.warmup, a.repeats);
   const double decode_s = time_median([&] { c.recorded_vae_decode->run({raw}); }, backend, a.warmup, a.repeats);

@@ -2,6 +2,7 @@
 // checkpoint is needed:
 //   sdpp_unet_bench [--model sd15|sd21|sdxl] [--batch 2] [--latent 64] [--dtype f16|bf16|f32] [--iters 20]
 //                   [--warmup 3] [--graph] [--profile] [--nchw] [--ncu] [--device cuda:0]
+// The forward is a denoising step's: time terms and cross-attention keys/values are made once, before timing.
 // --graph captures the forward once into a CUDA graph and times its replays (inputs fixed at capture time).
 // --profile prints per-op device times of one forward (SDPP_CUDA_PROFILE): eager, or one graph replay with --graph
 // (timed replays then include the profiling events). --nchw keeps activations NCHW (SDPP_CUDA_LAYOUT=nchw).
@@ -217,9 +218,12 @@ int run(const Args& a) {
       for (float v : {1024.0f, 1024.0f, 0.0f, 0.0f, 1024.0f, 1024.0f}) ids.push_back(v);
     added.time_ids = Tensor::from_floats(ids, {a.batch, 6});
   }
-  // The timestep projection is uploaded once: a recording cannot upload (its replays would not see new values).
-  const nn::UNetTimeInputs time = unet.project_time(timestep, a.batch, sdxl ? &added : nullptr);
-  auto forward = [&] { return unet.forward(sample, time, context, sdxl ? &added : nullptr); };
+  // As the denoising loop runs a step: the time terms and the context's keys and values made before it (a recording
+  // cannot upload: its replays would not see new values).
+  const nn::UNetAddedCond* cond = sdxl ? &added : nullptr;
+  const nn::UNetTimeTerms terms = unet.time_terms(unet.project_time(timestep, a.batch, cond), a.batch, cond);
+  const nn::ProjectedContext projected = unet.project_context(context);
+  auto forward = [&] { return unet.forward(sample, terms, context, &projected); };
 
   for (int i = 0; i < a.warmup; ++i) forward();
   backend.synchronize();

@@ -22,23 +22,32 @@ ResnetBlock2D::ResnetBlock2D(const WeightLoader& w, int64_t in_channels, int64_t
   if (in_channels != out_channels) conv_shortcut_ = Conv2d(w.sub("conv_shortcut"), in_channels, out_channels, 1);
 }
 
-Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& temb) const {
+Tensor ResnetBlock2D::time_term(const Tensor& temb) const {
+  if (!time_emb_proj_.weight.defined())
+    throw Error(ErrorCode::InvalidArgument, "ResnetBlock2D: this block has no time_emb_proj");
+  return time_emb_proj_(temb);  // [N, out]
+}
+
+Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& time_term) const {
   if (x.ndim() != 4 || x.dim(1) != in_channels_) {
     throw Error(ErrorCode::ShapeMismatch, "ResnetBlock2D: expected input [N, " + std::to_string(in_channels_) +
                                               ", H, W], got " + shape_str(x.shape()));
   }
+  if (time_emb_proj_.weight.defined() != time_term.defined()) {
+    throw Error(ErrorCode::InvalidArgument, time_term.defined()
+                                                ? "ResnetBlock2D: got a time term but this block has no time_emb_proj"
+                                                : "ResnetBlock2D: this block has a time_emb_proj but got no time term");
+  }
+  if (time_term.defined() && time_term.shape() != Shape{x.dim(0), out_channels_}) {
+    throw Error(ErrorCode::ShapeMismatch, "ResnetBlock2D: expected a time term [" + std::to_string(x.dim(0)) + ", " +
+                                              std::to_string(out_channels_) + "], got " +
+                                              shape_str(time_term.shape()));
+  }
   Tensor h = norm1_(x, ops::Activation::SiLU);
   h = conv1_(h);  // [N, out, H, W]
-  Tensor t;
-  if (time_emb_proj_.weight.defined()) {
-    if (!temb.defined()) {
-      throw Error(ErrorCode::InvalidArgument, "ResnetBlock2D: this block has a time_emb_proj but got no temb");
-    }
-    // diffusers: h + time_emb_proj(silu(temb))[:, :, None, None], silu(temb) given; the sum is taken by norm2,
-    // which reads it as it reads h (the only use of the sum).
-    t = time_emb_proj_(temb);  // [N, out]
-  }
-  h = norm2_(h, ops::Activation::SiLU, t);
+  // diffusers: h + time_emb_proj(silu(temb))[:, :, None, None]; the sum is taken by norm2, which reads it as it reads
+  // h (the only use of the sum).
+  h = norm2_(h, ops::Activation::SiLU, time_term);
   const Tensor shortcut = conv_shortcut_.weight.defined() ? conv_shortcut_(x) : x;
   Tensor out = conv2_(h, &shortcut);  // residual fused into conv2
   if (output_scale_factor_ != 1.0f) out = ops::scale(out, 1.0f / output_scale_factor_);

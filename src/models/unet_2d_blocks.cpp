@@ -34,6 +34,13 @@ ResnetBlock2D make_resnet(const WeightLoader& w, int64_t in, int64_t out, const 
 
 std::string index_key(const char* list, size_t i) { return std::string(list) + "." + std::to_string(i); }
 
+void check_time_terms(std::span<const Tensor> time_terms, size_t resnets, const char* block) {
+  if (time_terms.size() != resnets) {
+    throw Error(ErrorCode::Internal, std::string(block) + ": " + std::to_string(time_terms.size()) +
+                                         " time terms for " + std::to_string(resnets) + " resnets");
+  }
+}
+
 void project_attentions(const std::vector<Transformer2DModel>& attentions, const Tensor& context,
                         ProjectedContext& out) {
   for (const Transformer2DModel& attention : attentions) attention.project_context(context, out);
@@ -53,11 +60,12 @@ UNetDownBlock2D::UNetDownBlock2D(const WeightLoader& w, const UNetBlockConfig& c
     downsampler_.emplace(w.sub("downsamplers.0"), c.out_channels, c.out_channels, c.downsample_padding);
 }
 
-Tensor UNetDownBlock2D::forward(const Tensor& x, const Tensor& temb, const CrossContext& context,
+Tensor UNetDownBlock2D::forward(const Tensor& x, std::span<const Tensor> time_terms, const CrossContext& context,
                                 std::vector<Tensor>& skips) const {
+  check_time_terms(time_terms, resnets_.size(), "UNetDownBlock2D");
   Tensor h = x;
   for (size_t i = 0; i < resnets_.size(); ++i) {
-    h = resnets_[i](h, temb);
+    h = resnets_[i](h, time_terms[i]);
     if (!attentions_.empty()) h = attentions_[i].forward(h, context);
     skips.push_back(h);
   }
@@ -83,11 +91,13 @@ UNetMidBlock2DCrossAttn::UNetMidBlock2DCrossAttn(const WeightLoader& w, const UN
   }
 }
 
-Tensor UNetMidBlock2DCrossAttn::forward(const Tensor& x, const Tensor& temb, const CrossContext& context) const {
-  Tensor h = resnets_[0](x, temb);
+Tensor UNetMidBlock2DCrossAttn::forward(const Tensor& x, std::span<const Tensor> time_terms,
+                                        const CrossContext& context) const {
+  check_time_terms(time_terms, resnets_.size(), "UNetMidBlock2DCrossAttn");
+  Tensor h = resnets_[0](x, time_terms[0]);
   for (size_t i = 0; i < attentions_.size(); ++i) {
     h = attentions_[i].forward(h, context);
-    h = resnets_[i + 1](h, temb);
+    h = resnets_[i + 1](h, time_terms[i + 1]);
   }
   return h;
 }
@@ -109,14 +119,15 @@ UNetUpBlock2D::UNetUpBlock2D(const WeightLoader& w, const UNetBlockConfig& c, co
   if (c.add_sampler) upsampler_.emplace(w.sub("upsamplers.0"), c.out_channels, c.out_channels);
 }
 
-Tensor UNetUpBlock2D::forward(const Tensor& x, const Tensor& temb, const CrossContext& context,
+Tensor UNetUpBlock2D::forward(const Tensor& x, std::span<const Tensor> time_terms, const CrossContext& context,
                               std::vector<Tensor>& skips, int64_t upsample_h, int64_t upsample_w) const {
+  check_time_terms(time_terms, resnets_.size(), "UNetUpBlock2D");
   Tensor h = x;
   for (size_t i = 0; i < resnets_.size(); ++i) {
     if (skips.empty()) throw Error(ErrorCode::Internal, "UNetUpBlock2D: ran out of skip connections");
     const std::array<Tensor, 2> pair{h, skips.back()};
     skips.pop_back();
-    h = resnets_[i](ops::concat(pair, 1), temb);  // cat([x, skip], dim=1)
+    h = resnets_[i](ops::concat(pair, 1), time_terms[i]);  // cat([x, skip], dim=1)
     if (!attentions_.empty()) h = attentions_[i].forward(h, context);
   }
   if (upsampler_) h = (*upsampler_)(h, upsample_h, upsample_w);

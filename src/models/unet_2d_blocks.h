@@ -5,9 +5,10 @@
 //   UNetUpBlock2D    = CrossAttnUpBlock2D (cat(x, skip) -> resnets[i] -> attentions[i], then upsamplers.0) or
 //                      UpBlock2D.
 // Key names are diffusers' (down_blocks.N.resnets.M, down_blocks.N.attentions.M.transformer_blocks.K...).
-// `temb` is silu(time embedding), as ResnetBlock2D takes it.
+// `time_terms` holds one term per resnet of the block, in order (ResnetBlock2D::time_term).
 #pragma once
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "models/downsampling.h"
@@ -45,8 +46,10 @@ class UNetDownBlock2D {
   UNetDownBlock2D() = default;
   UNetDownBlock2D(const WeightLoader& w, const UNetBlockConfig& config, const UNetBlockCommon& common);
   // x [B, in, H, W] -> [B, out, H', W']; appends each resnet/attention output and the downsampled output to `skips`.
-  Tensor forward(const Tensor& x, const Tensor& temb, const CrossContext& context, std::vector<Tensor>& skips) const;
+  Tensor forward(const Tensor& x, std::span<const Tensor> time_terms, const CrossContext& context,
+                 std::vector<Tensor>& skips) const;
   void project_context(const Tensor& context, ProjectedContext& out) const;  // its attentions', in order
+  const std::vector<ResnetBlock2D>& resnets() const { return resnets_; }
 
  private:
   std::vector<ResnetBlock2D> resnets_;
@@ -59,8 +62,10 @@ class UNetMidBlock2DCrossAttn {
   UNetMidBlock2DCrossAttn() = default;
   // config.num_layers counts the attentions (1 in every SD UNet); there is one more resnet.
   UNetMidBlock2DCrossAttn(const WeightLoader& w, const UNetBlockConfig& config, const UNetBlockCommon& common);
-  Tensor forward(const Tensor& x, const Tensor& temb, const CrossContext& context) const;  // [B, C, H, W] -> same
+  // [B, C, H, W] -> same
+  Tensor forward(const Tensor& x, std::span<const Tensor> time_terms, const CrossContext& context) const;
   void project_context(const Tensor& context, ProjectedContext& out) const;
+  const std::vector<ResnetBlock2D>& resnets() const { return resnets_; }
 
  private:
   std::vector<ResnetBlock2D> resnets_;
@@ -73,9 +78,10 @@ class UNetUpBlock2D {
   UNetUpBlock2D(const WeightLoader& w, const UNetBlockConfig& config, const UNetBlockCommon& common);
   // Consumes num_layers tensors from the back of `skips`. The upsampler (if any) produces exactly
   // upsample_h x upsample_w, the size of the skip the next block concatenates (diffusers' upsample_size).
-  Tensor forward(const Tensor& x, const Tensor& temb, const CrossContext& context, std::vector<Tensor>& skips,
-                 int64_t upsample_h, int64_t upsample_w) const;
+  Tensor forward(const Tensor& x, std::span<const Tensor> time_terms, const CrossContext& context,
+                 std::vector<Tensor>& skips, int64_t upsample_h, int64_t upsample_w) const;
   void project_context(const Tensor& context, ProjectedContext& out) const;
+  const std::vector<ResnetBlock2D>& resnets() const { return resnets_; }
   size_t num_resnets() const { return resnets_.size(); }
   bool has_upsampler() const { return upsampler_.has_value(); }
 

@@ -133,36 +133,36 @@ void UNet2DConditionModel::check_sample(const Tensor& sample) const {
   }
 }
 
-UNetTimeInputs UNet2DConditionModel::project_time(const Tensor& timesteps, int64_t batch,
+UNetTimeInputs UNet2DConditionModel::project_time(const Tensor& timesteps, int64_t rows,
                                                   const UNetAddedCond* added) const {
   std::vector<float> t = timesteps.defined() ? timesteps.to_floats() : std::vector<float>();
-  if (t.size() == 1) t.assign(size_t(batch), t[0]);  // diffusers broadcasts one timestep to the batch
-  if (int64_t(t.size()) != batch) {
+  if (t.size() == 1) t.assign(size_t(rows), t[0]);  // diffusers broadcasts one timestep to the batch
+  if (int64_t(t.size()) != rows) {
     throw Error(ErrorCode::InvalidArgument, "UNet: " + std::to_string(t.size()) + " timesteps for a batch of " +
-                                                std::to_string(batch) + " (expected 1 or " + std::to_string(batch) +
+                                                std::to_string(rows) + " (expected 1 or " + std::to_string(rows) +
                                                 ")");
   }
   UNetTimeInputs time;
-  time.t_proj = time_proj_(t, device_, dtype_);  // [B, ch0]
+  time.t_proj = time_proj_(t, device_, dtype_);  // [rows, ch0]
   if (!add_embedding_.linear_1.weight.defined()) return time;
   if (!added || !added->time_ids.defined()) {
     throw Error(ErrorCode::InvalidArgument,
                 "UNet: addition_embed_type 'text_time' (SDXL) needs text_embeds and time_ids");
   }
   const Tensor& time_ids = added->time_ids;
-  if (time_ids.ndim() != 2 || time_ids.dim(0) != batch) {
+  if (time_ids.ndim() != 2 || time_ids.dim(0) != rows) {
     throw Error(ErrorCode::ShapeMismatch, "UNet: time_ids " + shape_str(time_ids.shape()) + " for a batch of " +
-                                              std::to_string(batch) + " (expected [" + std::to_string(batch) + ", K])");
+                                              std::to_string(rows) + " (expected [" + std::to_string(rows) + ", K])");
   }
-  time.time_embeds = add_time_proj_(time_ids.to_floats(), device_, dtype_).reshape({batch, -1});  // [B, K * D]
+  time.time_embeds = add_time_proj_(time_ids.to_floats(), device_, dtype_).reshape({rows, -1});  // [rows, K * D]
   return time;
 }
 
-Tensor UNet2DConditionModel::time_embed(const UNetTimeInputs& time, int64_t batch, const UNetAddedCond* added) const {
-  if (!time.t_proj.defined() || time.t_proj.shape() != Shape{batch, time_proj_.num_channels}) {
+Tensor UNet2DConditionModel::time_embed(const UNetTimeInputs& time, int64_t rows, const UNetAddedCond* added) const {
+  if (!time.t_proj.defined() || time.t_proj.shape() != Shape{rows, time_proj_.num_channels}) {
     throw Error(ErrorCode::ShapeMismatch, "UNet: timestep projection " +
                                               (time.t_proj.defined() ? shape_str(time.t_proj.shape()) : "missing") +
-                                              " for a batch of " + std::to_string(batch));
+                                              " for a batch of " + std::to_string(rows));
   }
   const Tensor condition = added ? added->timestep_cond : Tensor();
   if (!add_embedding_.linear_1.weight.defined()) return time_embedding_(time.t_proj, condition);
@@ -173,11 +173,11 @@ Tensor UNet2DConditionModel::time_embed(const UNetTimeInputs& time, int64_t batc
   }
   const Tensor& text_embeds = added->text_embeds;
   const Tensor& time_embeds = time.time_embeds;
-  if (text_embeds.ndim() != 2 || text_embeds.dim(0) != batch || time_embeds.dim(0) != batch ||
+  if (text_embeds.ndim() != 2 || text_embeds.dim(0) != rows || time_embeds.dim(0) != rows ||
       text_embeds.dim(1) + time_embeds.dim(1) != config_.projection_class_embeddings_input_dim) {
     throw Error(ErrorCode::ShapeMismatch,
                 "UNet: text_embeds " + shape_str(text_embeds.shape()) + " and projected time_ids " +
-                    shape_str(time_embeds.shape()) + " do not give a batch of " + std::to_string(batch) + " x " +
+                    shape_str(time_embeds.shape()) + " do not give a batch of " + std::to_string(rows) + " x " +
                     std::to_string(config_.projection_class_embeddings_input_dim) +
                     " (projection_class_embeddings_input_dim) added embeddings");
   }
@@ -211,20 +211,84 @@ ProjectedContext UNet2DConditionModel::project_context(const Tensor& encoder_hid
   return out;
 }
 
+std::vector<const ResnetBlock2D*> UNet2DConditionModel::resnets() const {
+  std::vector<const ResnetBlock2D*> out;
+  auto add = [&](const std::vector<ResnetBlock2D>& resnets) {
+    for (const ResnetBlock2D& r : resnets) out.push_back(&r);
+  };
+  for (const UNetDownBlock2D& block : down_blocks_) add(block.resnets());
+  if (mid_block_) add(mid_block_->resnets());
+  for (const UNetUpBlock2D& block : up_blocks_) add(block.resnets());
+  return out;
+}
+
+int64_t UNet2DConditionModel::time_term_channels() const {
+  int64_t channels = 0;
+  for (const ResnetBlock2D* r : resnets()) channels += r->out_channels();
+  return channels;
+}
+
+UNetTimeTerms UNet2DConditionModel::time_terms(const UNetTimeInputs& time, int64_t batch,
+                                               const UNetAddedCond* added) const {
+  const int64_t rows = time.t_proj.defined() ? time.t_proj.dim(0) : 0;
+  if (batch <= 0 || rows <= 0 || rows % batch != 0) {
+    throw Error(ErrorCode::ShapeMismatch, "UNet: " + std::to_string(rows) + " projected timesteps are not a whole "
+                                          "number of calls of batch " + std::to_string(batch));
+  }
+  // Every resnet projects silu(emb): taken once here rather than once per block.
+  const Tensor emb = ops::activation(time_embed(time, rows, added), ops::Activation::SiLU);  // [rows, 4 * ch0]
+  // One GEMM per resnet over all the rows; each call's row of the result then holds that call's [batch, out] terms.
+  std::vector<Tensor> parts;
+  for (const ResnetBlock2D* r : resnets())
+    parts.push_back(r->time_term(emb).reshape({rows / batch, batch * r->out_channels()}));
+  return {ops::concat(parts, 1)};
+}
+
 Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeInputs& time,
                                      const Tensor& encoder_hidden_states, const UNetAddedCond* added,
                                      const ProjectedContext* projected) const {
   check_sample(sample);
   const int64_t batch = sample.dim(0);
+  if (time.t_proj.defined() && time.t_proj.dim(0) != batch) {
+    throw Error(ErrorCode::ShapeMismatch, "UNet: timestep projection " + shape_str(time.t_proj.shape()) +
+                                              " for a batch of " + std::to_string(batch));
+  }
+  return forward(sample, time_terms(time, batch, added), encoder_hidden_states, projected);
+}
+
+Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeTerms& terms,
+                                     const Tensor& encoder_hidden_states, const ProjectedContext* projected) const {
+  check_sample(sample);
+  const int64_t batch = sample.dim(0);
   check_context(encoder_hidden_states, batch);
-  // Every resnet projects silu(emb): taken once here rather than once per block.
-  const Tensor emb = ops::activation(time_embed(time, batch, added), ops::Activation::SiLU);  // [B, 4 * ch0]
+  const int64_t per_call = batch * time_term_channels();
+  if (!terms.packed.defined() || terms.packed.numel() != per_call) {
+    throw Error(ErrorCode::ShapeMismatch, "UNet: time terms " +
+                                              (terms.packed.defined() ? shape_str(terms.packed.shape()) : "missing") +
+                                              " for one call of batch " + std::to_string(batch) + " (expected " +
+                                              std::to_string(per_call) + " values)");
+  }
+  // Each resnet's [batch, out] term is a view of the packed row.
+  const Tensor flat = terms.packed.reshape({per_call});
+  std::vector<Tensor> resnet_terms;
+  int64_t offset = 0;
+  for (const ResnetBlock2D* r : resnets()) {
+    const int64_t n = batch * r->out_channels();
+    resnet_terms.push_back(flat.narrow0(offset, n).reshape({batch, r->out_channels()}));
+    offset += n;
+  }
+  size_t next = 0;
+  auto take = [&](size_t count) {
+    const std::span<const Tensor> span(resnet_terms.data() + next, count);
+    next += count;
+    return span;
+  };
   const CrossContext context(encoder_hidden_states, projected);
 
   Tensor h = conv_in_(sample);
   std::vector<Tensor> skips{h};
-  for (const UNetDownBlock2D& block : down_blocks_) h = block.forward(h, emb, context, skips);
-  if (mid_block_) h = mid_block_->forward(h, emb, context);
+  for (const UNetDownBlock2D& block : down_blocks_) h = block.forward(h, take(block.resnets().size()), context, skips);
+  if (mid_block_) h = mid_block_->forward(h, take(mid_block_->resnets().size()), context);
   for (const UNetUpBlock2D& block : up_blocks_) {
     // diffusers' upsample_size: each upsampler produces the size of the skip the next block concatenates first,
     // which for odd sizes is one less than 2x (the stride-2 convs round up).
@@ -232,11 +296,11 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeInputs&
     if (block.has_upsampler()) {
       if (skips.size() <= block.num_resnets())
         throw Error(ErrorCode::Internal, "UNet: too few skip connections for the up blocks");
-      const Tensor& next = skips[skips.size() - block.num_resnets() - 1];
-      up_h = next.dim(2);
-      up_w = next.dim(3);
+      const Tensor& next_skip = skips[skips.size() - block.num_resnets() - 1];
+      up_h = next_skip.dim(2);
+      up_w = next_skip.dim(3);
     }
-    h = block.forward(h, emb, context, skips, up_h, up_w);
+    h = block.forward(h, take(block.num_resnets()), context, skips, up_h, up_w);
   }
   if (!skips.empty())
     throw Error(ErrorCode::Internal, "UNet: " + std::to_string(skips.size()) + " skip connections left unused");

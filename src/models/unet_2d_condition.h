@@ -22,11 +22,22 @@ struct UNetAddedCond {
 };
 
 // What the host computes from the timesteps and SDXL's time_ids (the weightless sinusoidal projections), on the
-// model's device in its dtype. A recorded forward (pipeline/recorded_unet.h) takes these through device buffers, so
-// new timesteps need no new recording.
+// model's device in its dtype: one row per sample of each call.
 struct UNetTimeInputs {
-  Tensor t_proj;       // time_proj(timesteps): [B, block_out_channels[0]]
-  Tensor time_embeds;  // SDXL: add_time_proj(time_ids) per row, flattened: [B, K * addition_time_embed_dim]
+  Tensor t_proj;       // time_proj(timesteps): [rows, block_out_channels[0]]
+  Tensor time_embeds;  // SDXL: add_time_proj(time_ids) per row, flattened: [rows, K * addition_time_embed_dim]
+};
+
+// Every resnet's time term, time_emb_proj(silu(emb)) (ResnetBlock2D::time_term): all that the forward takes from the
+// timestep and from SDXL's pooled text and size conditioning. A denoising loop makes every step's terms at once
+// before the loop (time_terms), so a step neither embeds the timestep nor projects it 20-odd times; a recorded
+// forward (pipeline/recorded_unet.h) reads one call's terms through a device buffer.
+struct UNetTimeTerms {
+  // [calls, batch * time_term_channels()]: a call's row holds each resnet's [batch, out_channels] term in turn
+  // (down blocks, mid block, up blocks).
+  Tensor packed;
+  int64_t calls() const { return packed.defined() ? packed.dim(0) : 0; }
+  UNetTimeTerms call(int64_t i) const { return {packed.narrow0(i, 1)}; }
 };
 
 class UNet2DConditionModel {
@@ -39,12 +50,18 @@ class UNet2DConditionModel {
   // encoder_hidden_states [B, L, cross_attention_dim] -> [B, out_channels, h, w] (the noise / v prediction).
   Tensor forward(const Tensor& sample, const Tensor& timesteps, const Tensor& encoder_hidden_states,
                  const UNetAddedCond* added = nullptr) const;
-  // The same forward in two halves: project_time (host work and uploads) then the device-only rest, which reads
-  // added->text_embeds and timestep_cond but not added->time_ids (already in time.time_embeds). `projected`
+  // The same forward in three parts: project_time (host work and uploads), time_terms (the time embedding and every
+  // resnet's projection of it), then the rest, which reads the terms alone of the timestep and added conditioning.
+  // project_time: timesteps [1] (broadcast) or [rows]. time_terms: `time` and added's text_embeds / timestep_cond
+  // hold calls * batch rows, call by call (added->time_ids is not read: it is in time.time_embeds). `projected`
   // (optional) holds project_context(encoder_hidden_states): its layers' keys and values are not projected again.
-  UNetTimeInputs project_time(const Tensor& timesteps, int64_t batch, const UNetAddedCond* added) const;
+  UNetTimeInputs project_time(const Tensor& timesteps, int64_t rows, const UNetAddedCond* added) const;
+  UNetTimeTerms time_terms(const UNetTimeInputs& time, int64_t batch, const UNetAddedCond* added) const;
+  Tensor forward(const Tensor& sample, const UNetTimeTerms& terms, const Tensor& encoder_hidden_states,
+                 const ProjectedContext* projected = nullptr) const;  // terms of one call
   Tensor forward(const Tensor& sample, const UNetTimeInputs& time, const Tensor& encoder_hidden_states,
                  const UNetAddedCond* added = nullptr, const ProjectedContext* projected = nullptr) const;
+  int64_t time_term_channels() const;  // the resnets' out_channels summed
   // Every cross-attention layer's key/value projection of encoder_hidden_states [B, L, cross_attention_dim], made
   // once for the steps of a loop that share it (models/cross_context.h).
   ProjectedContext project_context(const Tensor& encoder_hidden_states) const;
@@ -56,7 +73,8 @@ class UNet2DConditionModel {
  private:
   void check_sample(const Tensor& sample) const;
   void check_context(const Tensor& encoder_hidden_states, int64_t batch) const;
-  Tensor time_embed(const UNetTimeInputs& time, int64_t batch, const UNetAddedCond* added) const;  // [B, 4 * ch0]
+  Tensor time_embed(const UNetTimeInputs& time, int64_t rows, const UNetAddedCond* added) const;  // [rows, 4 * ch0]
+  std::vector<const ResnetBlock2D*> resnets() const;  // every block's, in the order of the forward
 
   UNetConfig config_;
   Device device_;

@@ -2,26 +2,19 @@
 
 namespace sdpp {
 namespace {
-// The body's inputs: per-step ones, then the held ones (constant over a loop), then one projection per layer.
-enum Input { kSample, kTimeProj, kTimeEmbeds, kContext, kTextEmbeds, kTimestepCond, kFirstProjection };
+// The body's inputs: per-step ones, then the held ones (constant over a loop): the context, one projection per layer.
+enum Input { kSample, kTimeTerms, kContext, kFirstProjection };
 }  // namespace
 
 RecordedUNet::RecordedUNet(const nn::UNet2DConditionModel& unet)
     : unet_(unet), call_("the UNet forward", unet.device(), [this](const std::vector<Tensor>& in) {
-        nn::UNetTimeInputs time;
-        time.t_proj = in[kTimeProj];
-        time.time_embeds = in[kTimeEmbeds];
-        nn::UNetAddedCond added;  // undefined members are what a missing UNetAddedCond means
-        added.text_embeds = in[kTextEmbeds];
-        added.timestep_cond = in[kTimestepCond];
         nn::ProjectedContext projected;
         for (size_t i = 0; i < projected_layers_.size(); ++i)
           projected.add(projected_layers_[i], in[kFirstProjection + i]);
-        return unet_.forward(in[kSample], time, in[kContext], &added, &projected);
+        return unet_.forward(in[kSample], nn::UNetTimeTerms{in[kTimeTerms]}, in[kContext], &projected);
       }) {}
 
-Tensor RecordedUNet::forward(const Tensor& sample, const nn::UNetTimeInputs& time, const Tensor& context,
-                             const nn::UNetAddedCond* added) {
+Tensor RecordedUNet::forward(const Tensor& sample, const nn::UNetTimeTerms& terms, const Tensor& context) {
   std::lock_guard lock(mutex_);
   if (!context.same_as(projected_for_)) {
     projected_ = unet_.project_context(context);
@@ -29,9 +22,9 @@ Tensor RecordedUNet::forward(const Tensor& sample, const nn::UNetTimeInputs& tim
     projected_layers_.clear();
     for (const auto& [layer, kv] : projected_.entries()) projected_layers_.push_back(layer);
   }
-  std::vector<Tensor> held{context, added ? added->text_embeds : Tensor(), added ? added->timestep_cond : Tensor()};
+  std::vector<Tensor> held{context};
   for (const auto& [layer, kv] : projected_.entries()) held.push_back(kv);
-  return call_.run({sample, time.t_proj, time.time_embeds}, held);
+  return call_.run({sample, terms.packed}, held);
 }
 
 }  // namespace sdpp

@@ -1,7 +1,9 @@
 // The UNet forward of the denoising loop as a RecordedCall (pipeline/recorded_call.h): recorded once per input shape
 // and replayed at every later step where the device can record, so the ~700 ops of a step go out as one launch.
 // The cross-attention keys and values of a context are projected once, at the first step given that context, and
-// held by the recording (models/cross_context.h): later steps neither project nor copy them.
+// held by the recording (models/cross_context.h): later steps neither project nor copy them. The time embedding is
+// not in the recording either: a step reads its resnets' time terms, made for the whole loop before it
+// (UNet2DConditionModel::time_terms).
 #pragma once
 #include <mutex>
 #include <vector>
@@ -15,12 +17,10 @@ class RecordedUNet {
  public:
   explicit RecordedUNet(const nn::UNet2DConditionModel& unet);
 
-  // unet.forward(sample, time, context, added), returned in a tensor of its own. added->time_ids is not read (it is
-  // in time.time_embeds). `context` is taken as unchanged while the same tensor is given (Tensor::same_as): callers
-  // do not modify it in place between steps. Calls are serialised (a loop whose steps interleave with another
-  // context's projects again at each switch).
-  Tensor forward(const Tensor& sample, const nn::UNetTimeInputs& time, const Tensor& context,
-                 const nn::UNetAddedCond* added = nullptr);
+  // unet.forward(sample, terms, context) for one call's terms, returned in a tensor of its own. `context` is taken
+  // as unchanged while the same tensor is given (Tensor::same_as): callers do not modify it in place between steps.
+  // Calls are serialised (a loop whose steps interleave with another context's projects again at each switch).
+  Tensor forward(const Tensor& sample, const nn::UNetTimeTerms& terms, const Tensor& context);
 
   bool enabled() const { return call_.enabled(); }
   int64_t replays() const { return call_.replays(); }

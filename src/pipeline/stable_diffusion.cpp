@@ -163,22 +163,20 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   const auto alphas = schedulers::make_noise_schedule(scheduler->config(), schedulers::ZeroSnr::Ignore).alphas_cumprod;
   const bool v_prediction = scheduler->config().prediction_type == schedulers::PredictionType::VPrediction;
   const float g = p.guidance_scale;
-  // Every step's timestep projection is made before the loop in one upload, so the loop never waits on the host.
+  // Every step's time terms (the time embedding and each resnet's projection of it) are made before the loop, from one
+  // upload of the timesteps' projections: the loop never waits on the host, and no step embeds its timestep.
   std::vector<float> loop_timesteps;
   for (int i = begin; i < calls; ++i)
     loop_timesteps.insert(loop_timesteps.end(), size_t(model_batch), float(scheduler->timesteps()[size_t(i)]));
-  nn::UNetAddedCond loop_added = added;
-  if (c.is_sdxl()) loop_added.time_ids = repeat_batch(added.time_ids, calls - begin);
+  if (c.is_sdxl()) {  // SDXL's conditioning for every row of every call
+    added.time_ids = repeat_batch(added.time_ids, calls - begin);
+    added.text_embeds = repeat_batch(added.text_embeds, calls - begin);
+  }
   const int64_t loop_rows = int64_t(loop_timesteps.size());
-  const nn::UNetTimeInputs loop_time = c.unet->project_time(Tensor::from_floats(loop_timesteps, {loop_rows}), loop_rows,
-                                                            c.is_sdxl() ? &loop_added : nullptr);
-  auto step_time = [&](int i) {
-    nn::UNetTimeInputs time;
-    time.t_proj = loop_time.t_proj.narrow0(int64_t(i - begin) * model_batch, model_batch);
-    if (loop_time.time_embeds.defined())
-      time.time_embeds = loop_time.time_embeds.narrow0(int64_t(i - begin) * model_batch, model_batch);
-    return time;
-  };
+  const nn::UNetAddedCond* loop_added = c.is_sdxl() ? &added : nullptr;
+  const nn::UNetTimeTerms loop_terms = c.unet->time_terms(
+      c.unet->project_time(Tensor::from_floats(loop_timesteps, {loop_rows}), loop_rows, loop_added), model_batch,
+      loop_added);
   for (int i = begin; i < calls; ++i) {
     if (control.cancel && control.cancel->load()) throw Error(ErrorCode::Cancelled, "generation cancelled");
     const double t = scheduler->timesteps()[size_t(i)];
@@ -189,9 +187,7 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
       const Tensor parts[] = {model_input, unet_mask, unet_masked_latents};
       model_input = ops::concat(parts, 1);
     }
-    Tensor prediction =
-        c.recorded_unet->forward(model_input, step_time(i), context, c.is_sdxl() ? &added : nullptr)
-            .to(DType::F32);
+    Tensor prediction = c.recorded_unet->forward(model_input, loop_terms.call(i - begin), context).to(DType::F32);
     if (cfg) {
       const Tensor halves[] = {prediction.narrow0(0, n), prediction.narrow0(n, n)};  // uncond, text
       const double coeffs[] = {1.0 - g, g};

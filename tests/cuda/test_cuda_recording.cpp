@@ -161,9 +161,8 @@ TEST(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
       const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
       const nn::UNetAddedCond added = added_cond({128, 96, 0, 0, 128, 96, 128, 96, float(call), 0, 128, 96});
       const Tensor t = Tensor::full({1}, 999.0f - 250.0f * float(call));
-      const nn::UNetTimeInputs time = unet.project_time(t, 2, &added);
-      EXPECT_EQ(rel_l2(recorded.forward(sample, time, context, &added), unet.forward(sample, time, context, &added)),
-                0.0)
+      const nn::UNetTimeTerms terms = unet.time_terms(unet.project_time(t, 2, &added), 2, &added);
+      EXPECT_EQ(rel_l2(recorded.forward(sample, terms, context), unet.forward(sample, terms, context)), 0.0)
           << "call " << call;
     }
     EXPECT_EQ(recorded.replays(), 3);
@@ -172,10 +171,9 @@ TEST(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
     const Tensor small = in.device(in.host({2, 4, 8, 8}));
     const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
     const nn::UNetAddedCond added = added_cond(std::vector<float>(12, 64.0f));
-    const nn::UNetTimeInputs time = unet.project_time(Tensor::full({1}, 10.0f), 2, &added);
+    const nn::UNetTimeTerms terms = unet.time_terms(unet.project_time(Tensor::full({1}, 10.0f), 2, &added), 2, &added);
     for (int call = 0; call < 3; ++call)
-      EXPECT_EQ(rel_l2(recorded.forward(small, time, context, &added), unet.forward(small, time, context, &added)),
-                0.0);
+      EXPECT_EQ(rel_l2(recorded.forward(small, terms, context), unet.forward(small, terms, context)), 0.0);
     EXPECT_EQ(recorded.recordings(), 2u);
   }
 }

@@ -63,6 +63,12 @@ double max_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+double max_abs(const Tensor& a) {
+  double m = 0;
+  for (float v : a.to_floats()) m = std::max(m, std::abs(double(v)));
+  return m;
+}
+
 TEST(TimestepEmbedding, MatchesTheDiffusersFormula) {
   const std::vector<float> t{0.0f, 1.0f, 500.0f, 999.0f};
   for (bool flip : {true, false}) {
@@ -167,33 +173,70 @@ TEST(UNet, PerSampleTimestepsAndBroadcast) {
   EXPECT_THROW(unet.forward(sample, Tensor::zeros({3}), context), Error);
 }
 
-// The denoising loop projects timesteps ahead of time and calls the device-only half; both halves together must be
-// the one-call forward, for SD (timestep only) and SDXL (time_ids projected too).
-TEST(UNet, ProjectedTimeForwardIsTheForward) {
+// The denoising loop projects timesteps and makes every resnet's time terms ahead of time, for all its calls at once,
+// and calls the rest: the parts together must be the one-call forward, for SD (timestep only) and SDXL (time_ids
+// projected too, pooled text embedded), and each call's terms must be that call's.
+TEST(UNet, TimeTermsForwardIsTheForward) {
   for (const char* model : {"sd15", "sdxl"}) {
+    SCOPED_TRACE(model);
     const LoadedUNet loaded = load_unet(model);
     const nn::UNet2DConditionModel& unet = *loaded.unet;
-    nn::UNetAddedCond added;
-    added.text_embeds = ramp({2, 128}, 0.02f, -1.0f);
-    added.time_ids =
-        Tensor::from_floats(std::vector<float>{64, 48, 0, 8, 64, 48, 32, 32, 0, 0, 32, 32}, {2, 6});
+    const bool sdxl = std::string(model) == "sdxl";
+    auto added_for = [](float first) {
+      nn::UNetAddedCond added;
+      added.text_embeds = ramp({2, 128}, 0.02f, first);
+      added.time_ids = Tensor::from_floats(std::vector<float>{64, 48, 0, 8, 64, 48, 32, 32, 0, 0, 32, 32}, {2, 6});
+      return added;
+    };
+    const nn::UNetAddedCond added = added_for(-1.0f);
     const Tensor sample = ramp({2, 4, 8, 8}, 0.01f, -0.5f);
+    const Tensor context = context_for(unet, 2);
     const Tensor t = Tensor::full({1}, 321.0f);
     const nn::UNetTimeInputs time = unet.project_time(t, 2, &added);
-    EXPECT_EQ(time.t_proj.shape(), (Shape{2, unet.config().block_out_channels[0]})) << model;
-    EXPECT_EQ(time.time_embeds.defined(), std::string(model) == "sdxl");
-    EXPECT_EQ(max_diff(unet.forward(sample, time, context_for(unet, 2), &added),
-                       unet.forward(sample, t, context_for(unet, 2), &added)),
-              0.0)
-        << model;
-    // On the cpu nothing can be recorded: the loop's RecordedUNet is the eager forward.
+    EXPECT_EQ(time.t_proj.shape(), (Shape{2, unet.config().block_out_channels[0]}));
+    EXPECT_EQ(time.time_embeds.defined(), sdxl);
+    const nn::UNetTimeTerms terms = unet.time_terms(time, 2, &added);
+    EXPECT_EQ(terms.packed.shape(), (Shape{1, 2 * unet.time_term_channels()}));
+    const Tensor plain = unet.forward(sample, t, context, &added);
+    EXPECT_EQ(max_diff(unet.forward(sample, time, context, &added), plain), 0.0);
+    EXPECT_EQ(max_diff(unet.forward(sample, terms, context), plain), 0.0);
+
+    // Three calls' terms made at once (as the loop makes them): call i's row is the terms of call i alone.
+    const std::vector<float> steps = {900, 900, 500, 500, 20, 20};
+    nn::UNetAddedCond loop_added;
+    loop_added.time_ids = Tensor::from_floats(std::vector<float>(36, 64.0f), {6, 6});
+    std::vector<Tensor> pooled;
+    for (float first : {-1.0f, 0.5f, 2.0f}) pooled.push_back(added_for(first).text_embeds);
+    loop_added.text_embeds = ops::concat(pooled, 0);
+    const nn::UNetTimeTerms loop =
+        unet.time_terms(unet.project_time(Tensor::from_floats(steps, {6}), 6, &loop_added), 2, &loop_added);
+    ASSERT_EQ(loop.calls(), 3);
+    for (int64_t call = 0; call < 3; ++call) {
+      nn::UNetAddedCond one;
+      one.time_ids = loop_added.time_ids.narrow0(2 * call, 2);
+      one.text_embeds = loop_added.text_embeds.narrow0(2 * call, 2);
+      const Tensor step = Tensor::full({1}, steps[size_t(2 * call)]);
+      const nn::UNetTimeTerms single = unet.time_terms(unet.project_time(step, 2, &one), 2, &one);
+      // f32 rounding only: the GEMMs over six rows block their sums otherwise than over two. (The tiny random UNet
+      // amplifies such differences a hundredfold, so the terms are compared, not the outputs.)
+      EXPECT_LT(max_diff(loop.call(call).packed, single.packed), 1e-6 * max_abs(single.packed)) << "call " << call;
+      EXPECT_EQ(max_diff(unet.forward(sample, single, context), unet.forward(sample, step, context, &one)), 0.0);
+    }
+    EXPECT_GT(max_diff(unet.forward(sample, loop.call(0), context), unet.forward(sample, loop.call(2), context)),
+              1e-3);  // the terms carry the timestep
+
+    // On the cpu nothing can be recorded: the loop's RecordedUNet is the forward.
     RecordedUNet recorded(unet);
     EXPECT_FALSE(recorded.enabled());
     for (int call = 0; call < 3; ++call)
-      EXPECT_EQ(max_diff(recorded.forward(sample, time, context_for(unet, 2), &added),
-                         unet.forward(sample, time, context_for(unet, 2), &added)),
+      EXPECT_EQ(max_diff(recorded.forward(sample, loop.call(call), context), unet.forward(sample, loop.call(call), context)),
                 0.0);
     EXPECT_EQ(recorded.replays(), 0);
+
+    // Terms of another batch, or none, are refused with the shapes named.
+    EXPECT_THROW(unet.forward(sample, loop, context), Error);  // three calls' terms for one call
+    EXPECT_THROW(unet.forward(sample, nn::UNetTimeTerms{}, context), Error);
+    EXPECT_THROW(unet.time_terms(time, 4, &added), Error);  // 2 rows are no whole call of batch 4
   }
   const LoadedUNet sd15 = load_unet("sd15");
   EXPECT_THROW(sd15.unet->forward(ramp({2, 4, 8, 8}), nn::UNetTimeInputs{}, context_for(*sd15.unet, 2)), Error);
@@ -212,6 +255,7 @@ TEST(UNet, ProjectedContextForwardIsTheForward) {
     added.time_ids = Tensor::from_floats(std::vector<float>(12, 64.0f), {2, 6});
     const Tensor sample = ramp({2, 4, 8, 8}, 0.01f, -0.5f);
     const nn::UNetTimeInputs time = unet.project_time(Tensor::full({1}, 500.0f), 2, &added);
+    const nn::UNetTimeTerms terms = unet.time_terms(time, 2, &added);
     const Tensor context = context_for(unet, 2);
     const nn::ProjectedContext projected = unet.project_context(context);
     ASSERT_FALSE(projected.entries().empty());
@@ -225,7 +269,7 @@ TEST(UNet, ProjectedContextForwardIsTheForward) {
     EXPECT_GT(max_diff(unet.forward(sample, time, context, &added, &other), plain), 1e-3);
     // The loop's RecordedUNet given one context tensor at every step (projected at the first) is the forward too.
     RecordedUNet recorded(unet);
-    for (int call = 0; call < 2; ++call) EXPECT_EQ(max_diff(recorded.forward(sample, time, context, &added), plain), 0.0);
+    for (int call = 0; call < 2; ++call) EXPECT_EQ(max_diff(recorded.forward(sample, terms, context), plain), 0.0);
     EXPECT_THROW(unet.project_context(ramp({2, 77, 64})), Error);  // wrong context width
   }
 }

@@ -4,7 +4,9 @@
 #   BASE=<file made here by `git archive <commit> | gzip`>  bash scripts/device/ab_bench.sh   base build vs working tree
 #   ENV_AB=SDPP_CUDA_GN_SMALL                                bash scripts/device/ab_bench.sh   one build, switch =0 vs =1
 # ROUNDS (default 2) alternations; REPEATS (default 20) passed to `sdpp bench --repeats`; ARCH sd15 (default) or sdxl
-# (1024x1024, 30 steps). Prints one line per run: first image, end to end, memory, text encoder, UNet step, VAE.
+# (1024x1024, 30 steps); TARGETS (default sdpp) what to build of the working tree, e.g. "sdpp test_cuda" so that
+# cuda_test.sh run next finds it built. The base builds beside the working tree, at the same time.
+# Prints one line per run: first image, end to end, memory, text encoder, UNet step, VAE.
 set -uo pipefail
 OUTDIR=${OUT:-/tmp}
 CK=${CKPT_ROOT:-/tmp/peers}
@@ -15,11 +17,14 @@ source scripts/device/env.sh
 ( [ -f "$CK/$ARCH/model_index.json" ] ||
   python3 bench/make_random_checkpoint.py --arch "$ARCH" --vocab .peers/clip-vocab --out "$CK/$ARCH" >"$OUTDIR/ckpt.log" 2>&1 ) &
 CKP=$!
-sdpp_build sdpp || exit 1
 if [ -n "${BASE:-}" ]; then
   mkdir -p /tmp/ab_base && tar -xzf "$BASE" -C /tmp/ab_base || exit 1
-  (cd /tmp/ab_base && OUT=/tmp/ab_base sdpp_build sdpp) || { echo "base build failed"; exit 1; }
+  (cd /tmp/ab_base && OUT=/tmp/ab_base sdpp_build sdpp) &
+  BASEP=$!
 fi
+# shellcheck disable=SC2086  # TARGETS is a list
+sdpp_build ${TARGETS:-sdpp} || exit 1
+[ -z "${BASE:-}" ] || wait $BASEP || { echo "base build failed"; exit 1; }
 wait $CKP
 [ -f "$CK/$ARCH/model_index.json" ] || { echo "checkpoint failed"; tail -20 "$OUTDIR/ckpt.log"; exit 1; }
 size=512 steps=20

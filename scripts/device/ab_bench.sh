@@ -32,7 +32,7 @@ size=512 steps=20
 bench() {
   timeout 300 "$@" bench --model "$CK/$ARCH" --device cuda --width $size --height $size --steps $steps \
     --repeats "${REPEATS:-20}" 2>&1 |
-    grep -E '^(unet_step |end_to_end|vae_decode |text_encoder|first_image|device_memory)' | sed -E 's/  +/ /g; s/\(.*//' |
+    grep -E '^(unet_step |end_to_end|vae_decode |text_encoder|first_image|device_memory)' | sed -E 's/  +/ /g; s/\([^)]*\)//g; s/in use at most, sampled every ms while loading and generating //' |
     tr '\n' ';'
 }
 for round in $(seq "${ROUNDS:-2}"); do

@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh >&2
 scripts/build.sh >&2
-exec build/sdpp "$@"
+exec build/app/sdpp "$@"

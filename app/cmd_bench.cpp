@@ -51,6 +51,24 @@ double time_median(const std::function<void()>& fn, Backend& backend, int warmup
   return median(samples);
 }
 
+// Counts a user gives: each within [low, high], else a typed error naming the option (exit status 1).
+void check_count(const char* option, int value, int low, int high) {
+  if (value < low || value > high) {
+    throw Error(ErrorCode::InvalidArgument, std::string(option) + ": must be between " + std::to_string(low) + " and " +
+                                                std::to_string(high) + ", got " + std::to_string(value));
+  }
+}
+
+// 0 takes the model's native size; anything else must be an image size the pipeline accepts.
+void check_size(const char* option, int value, int multiple) {
+  if (value == 0) return;
+  check_count(option, value, 64, 2048);
+  if (value % multiple != 0) {
+    throw Error(ErrorCode::InvalidArgument, std::string(option) + ": must be a multiple of " +
+                                                std::to_string(multiple) + ", got " + std::to_string(value));
+  }
+}
+
 std::string mib(size_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / 1048576.0);
@@ -83,6 +101,11 @@ class DeviceMemorySampler {
 };
 
 void run_bench(const BenchArgs& a) {
+  check_count("--steps", a.steps, 1, 150);
+  check_count("--warmup", a.warmup, 0, 1000);
+  check_count("--repeats", a.repeats, 1, 10000);  // a median needs one sample
+  check_count("--e2e-repeats", a.e2e_repeats, 1, 1000);
+  check_count("--preview-every", a.preview_every, 0, 150);
   // The backend reads this when it is created, below; it adds two events around every op, so --profile times nothing.
   if (a.profile) setenv("SDPP_CUDA_PROFILE", "1", 1);
   ComponentsOptions options;
@@ -104,6 +127,8 @@ void run_bench(const BenchArgs& a) {
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
 
   const int f = c.vae_scale_factor();
+  check_size("--width", a.width, f);
+  check_size("--height", a.height, f);
   const int width = a.width ? a.width : int(c.unet->config().sample_size) * f;
   const int height = a.height ? a.height : int(c.unet->config().sample_size) * f;
   const int64_t h = height / f, w = width / f;
@@ -137,8 +162,8 @@ void run_bench(const BenchArgs& a) {
     const MemoryStats first_memory = backend.memory_stats();
     backend.reset_memory_peak();
     const double e2e_s = time_median([&] { run_pipeline(c, params, control); }, backend, 1, a.e2e_repeats);
-    std::printf("end_to_end        %9.3f s   (%d steps, CFG, previews every %d, text encode + decode included)\n",
-                e2e_s, a.steps, a.preview_every);
+    std::printf("end_to_end        %9.1f ms  (%d steps, CFG, previews every %d, text encode + decode included)\n",
+                e2e_s * 1e3, a.steps, a.preview_every);
     const MemoryStats run_memory = backend.memory_stats();
     auto print_memory = [](const char* what, const MemoryStats& m) {
       std::printf("%-17s %s at most (tensors: %s reserved, %s allocated; recordings %s; GEMM workspace)\n", what,

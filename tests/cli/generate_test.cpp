@@ -2,45 +2,23 @@
 // `parameters` chunk), determinism for a seed, the progress output, and the message + exit code of each bad value.
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
-#include <sys/wait.h>
+#include <unistd.h>
 
+#include "cli_support.h"
 #include "image/image_io.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct ProcessResult {
-  int exit_code = -1;
-  std::string output;  // stdout + stderr
-};
-
-// Runs the sdpp binary with `args` (already shell-quoted where needed).
-ProcessResult run_sdpp(const std::string& args) {
-  const std::string command = std::string(SDPP_BINARY) + " " + args + " 2>&1";
-  ProcessResult run;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return run;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) run.output.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
-fs::path fixtures() {
-  const char* env = std::getenv("SDPP_FIXTURES");
-  return env && *env ? fs::path(env) : fs::path(SDPP_FIXTURES_DIR);
-}
-
-std::string model(const char* name) { return (fixtures() / "models" / name).string(); }
+using sdpp::test::fixtures;
+using sdpp::test::model;
+using sdpp::test::ProcessResult;
+using sdpp::test::run_sdpp;
 
 sdpp::Image decode_png_bytes(const std::string& bytes, std::string* parameters) {
   *parameters = sdpp::read_png_text(bytes)["parameters"];

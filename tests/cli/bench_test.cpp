@@ -1,0 +1,79 @@
+// `sdpp bench` as a user runs it: a real process on the tiny fixture models (cpu), checking that every component's
+// median and the whole-image figures are printed as positive numbers, and that bad values end in a message naming
+// the option and exit status 1 rather than a crash (a median of no samples, a size the pipeline refuses).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <regex>
+#include <string>
+
+#include "cli_support.h"
+
+namespace {
+
+using sdpp::test::fixtures;
+using sdpp::test::model;
+using sdpp::test::ProcessResult;
+using sdpp::test::run_sdpp;
+
+// The value of the line "<name>   <number> <unit>", or NaN when there is no such line.
+double reported(const std::string& output, const std::string& name, const std::string& unit) {
+  std::smatch m;
+  const std::regex line("(^|\n)" + name + " +([0-9.]+) " + unit + "\\b");
+  return std::regex_search(output, m, line) ? std::stod(m[2]) : std::nan("");
+}
+
+TEST(BenchCli, PrintsEveryComponentAndWholeImages) {
+  for (const char* name : {"sd15", "sdxl"}) {
+    SCOPED_TRACE(name);
+    const ProcessResult run =
+        run_sdpp("bench --model " + model(name) + " --width 64 --height 64 --steps 2 --warmup 1 --repeats 2 "
+                 "--e2e-repeats 1 --preview-every 1 --taesd " + model("taesd"));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_NE(run.output.find("size 64x64"), std::string::npos) << run.output;
+    const std::pair<const char*, const char*> lines[] = {
+        {"first_image", "s"},        {"end_to_end", "ms"},       {"text_encoder", "ms"},
+        {"unet_step", "ms"},         {"unet_step_eager", "ms"},  {"vae_decode", "ms"},
+        {"vae_decode_eager", "ms"},  {"preview_approx", "ms"},   {"preview_taesd", "ms"}};
+    for (const auto& [line, unit] : lines) {
+      const double value = reported(run.output, line, unit);
+      EXPECT_TRUE(std::isfinite(value) && value > 0.0) << line << " missing or not positive:\n" << run.output;
+    }
+    EXPECT_NE(run.output.find("(2 steps, CFG, previews every 1"), std::string::npos) << run.output;
+  }
+}
+
+TEST(BenchCli, SkipE2eTimesComponentsOnly) {
+  const ProcessResult run = run_sdpp("bench --model " + model("sd15") +
+                                     " --width 64 --height 64 --warmup 0 --repeats 1 --skip-e2e");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_TRUE(std::isnan(reported(run.output, "end_to_end", "ms"))) << run.output;
+  EXPECT_TRUE(std::isnan(reported(run.output, "first_image", "s"))) << run.output;
+  EXPECT_GT(reported(run.output, "unet_step", "ms"), 0.0) << run.output;
+}
+
+TEST(BenchCli, BadValuesFailWithMessageAndExitCode) {
+  const std::string sd15 = "bench --model " + model("sd15") + " ";
+  const struct {
+    std::string args;
+    const char* message;
+  } cases[] = {
+      {sd15 + "--repeats 0", "--repeats: must be between 1 and 10000, got 0"},
+      {sd15 + "--warmup -1", "--warmup: must be between 0 and 1000, got -1"},
+      {sd15 + "--e2e-repeats 0", "--e2e-repeats: must be between 1 and 1000, got 0"},
+      {sd15 + "--steps 0", "--steps: must be between 1 and 150, got 0"},
+      {sd15 + "--preview-every -2", "--preview-every: must be between 0 and 150, got -2"},
+      {sd15 + "--width 100 --height 64", "--width: must be a multiple of 8, got 100"},
+      {sd15 + "--width 64 --height 4096", "--height: must be between 64 and 2048, got 4096"},
+      {sd15 + "--dtype f8", "--dtype must be auto, f32, f16 or bf16"},
+      {"bench --model /nonexistent/model", "/nonexistent/model"},
+  };
+  for (const auto& bad : cases) {
+    const ProcessResult run = run_sdpp(bad.args);
+    EXPECT_EQ(run.exit_code, 1) << bad.args << "\n" << run.output;
+    EXPECT_NE(run.output.find("error: "), std::string::npos) << bad.args << "\n" << run.output;
+    EXPECT_NE(run.output.find(bad.message), std::string::npos) << bad.args << "\n" << run.output;
+  }
+}
+
+}  // namespace

@@ -51,7 +51,7 @@ class UNet2DConditionModel {
   Tensor forward(const Tensor& sample, const Tensor& timesteps, const Tensor& encoder_hidden_states,
                  const UNetAddedCond* added = nullptr) const;
   // The same forward in three parts: project_time (host work and uploads), time_terms (the time embedding and every
-  // resnet's projection of it), then the rest, which reads the terms alone of the timestep and added conditioning.
+  // resnet's projection of it), then the rest, which takes nothing else of the timestep or the added conditioning.
   // project_time: timesteps [1] (broadcast) or [rows]. time_terms: `time` and added's text_embeds / timestep_cond
   // hold calls * batch rows, call by call (added->time_ids is not read: it is in time.time_embeds). `projected`
   // (optional) holds project_context(encoder_hidden_states): its layers' keys and values are not projected again.

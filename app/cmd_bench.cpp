@@ -21,6 +21,7 @@
 #include "pipeline/preview.h"
 #include "pipeline/prompt_encoder.h"
 #include "pipeline/stable_diffusion.h"
+#include "pipeline/validation.h"
 
 namespace sdpp {
 namespace {
@@ -59,16 +60,6 @@ void check_count(const char* option, int value, int low, int high) {
   }
 }
 
-// 0 takes the model's native size; anything else must be an image size the pipeline accepts.
-void check_size(const char* option, int value, int multiple) {
-  if (value == 0) return;
-  check_count(option, value, 64, 2048);
-  if (value % multiple != 0) {
-    throw Error(ErrorCode::InvalidArgument, std::string(option) + ": must be a multiple of " +
-                                                std::to_string(multiple) + ", got " + std::to_string(value));
-  }
-}
-
 std::string mib(size_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / 1048576.0);
@@ -101,7 +92,7 @@ class DeviceMemorySampler {
 };
 
 void run_bench(const BenchArgs& a) {
-  check_count("--steps", a.steps, 1, 150);
+  check_count("--steps", a.steps, 1, RequestLimits{}.max_steps);
   check_count("--warmup", a.warmup, 0, 1000);
   check_count("--repeats", a.repeats, 1, 10000);  // a median needs one sample
   check_count("--e2e-repeats", a.e2e_repeats, 1, 1000);
@@ -127,8 +118,9 @@ void run_bench(const BenchArgs& a) {
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
 
   const int f = c.vae_scale_factor();
-  check_size("--width", a.width, f);
-  check_size("--height", a.height, f);
+  // 0 takes the model's native size; anything else must be an image size the pipeline accepts.
+  if (a.width) check_image_size("--width", a.width, f);
+  if (a.height) check_image_size("--height", a.height, f);
   const int width = a.width ? a.width : int(c.unet->config().sample_size) * f;
   const int height = a.height ? a.height : int(c.unet->config().sample_size) * f;
   const int64_t h = height / f, w = width / f;

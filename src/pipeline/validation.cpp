@@ -13,14 +13,6 @@ namespace {
   throw Error(ErrorCode::InvalidArgument, field + ": " + message, field);
 }
 
-void check_size(const char* field, int value, int multiple, const RequestLimits& limits) {
-  if (value < limits.min_size || value > limits.max_size)
-    invalid(field, "must be between " + std::to_string(limits.min_size) + " and " + std::to_string(limits.max_size) +
-                       ", got " + std::to_string(value));
-  if (value % multiple != 0)
-    invalid(field, "must be a multiple of " + std::to_string(multiple) + ", got " + std::to_string(value));
-}
-
 // A1111 seeds are 32-bit; a random one is drawn when the request has none, and always reported back.
 uint64_t random_seed() {
   std::random_device device;
@@ -29,6 +21,14 @@ uint64_t random_seed() {
 
 }  // namespace
 
+void check_image_size(const std::string& field, int value, int multiple, const RequestLimits& limits) {
+  if (value < limits.min_size || value > limits.max_size)
+    invalid(field, "must be between " + std::to_string(limits.min_size) + " and " + std::to_string(limits.max_size) +
+                       ", got " + std::to_string(value));
+  if (value % multiple != 0)
+    invalid(field, "must be a multiple of " + std::to_string(multiple) + ", got " + std::to_string(value));
+}
+
 ResolvedRequest resolve_request(const GenerationRequest& request, const ModelInfo& model, const Components& c,
                                 const RequestLimits& limits) {
   ResolvedRequest r;
@@ -36,8 +36,8 @@ ResolvedRequest resolve_request(const GenerationRequest& request, const ModelInf
   r.height = request.height > 0 ? request.height : model.default_height;
   if (request.width < 0) invalid("width", "must be positive, got " + std::to_string(request.width));
   if (request.height < 0) invalid("height", "must be positive, got " + std::to_string(request.height));
-  check_size("width", r.width, c.vae_scale_factor(), limits);
-  check_size("height", r.height, c.vae_scale_factor(), limits);
+  check_image_size("width", r.width, c.vae_scale_factor(), limits);
+  check_image_size("height", r.height, c.vae_scale_factor(), limits);
   r.steps = request.steps != 0 ? request.steps : model.default_steps;
   if (r.steps < 1 || r.steps > limits.max_steps)
     invalid("steps", "must be between 1 and " + std::to_string(limits.max_steps) + ", got " + std::to_string(r.steps));

@@ -24,6 +24,10 @@ struct ResolvedRequest {
   std::string sampler_display_name;  // A1111 name for the infotext ("Euler a"), or the model scheduler's class
 };
 
+// `value` within [limits.min_size, limits.max_size] and a multiple of `multiple` (the VAE's scale factor), else
+// Error(InvalidArgument) naming `field`. resolve_request checks width and height with it; so does `sdpp bench`.
+void check_image_size(const std::string& field, int value, int multiple, const RequestLimits& limits = {});
+
 ResolvedRequest resolve_request(const GenerationRequest& request, const ModelInfo& model, const Components& components,
                                 const RequestLimits& limits = {});
 

@@ -261,7 +261,9 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeTerms& 
   check_sample(sample);
   const int64_t batch = sample.dim(0);
   check_context(encoder_hidden_states, batch);
-  const int64_t per_call = batch * time_term_channels();
+  const std::vector<const ResnetBlock2D*> all_resnets = resnets();
+  int64_t per_call = 0;
+  for (const ResnetBlock2D* r : all_resnets) per_call += batch * r->out_channels();
   if (!terms.packed.defined() || terms.packed.numel() != per_call) {
     throw Error(ErrorCode::ShapeMismatch, "UNet: time terms " +
                                               (terms.packed.defined() ? shape_str(terms.packed.shape()) : "missing") +
@@ -272,7 +274,7 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeTerms& 
   const Tensor flat = terms.packed.reshape({per_call});
   std::vector<Tensor> resnet_terms;
   int64_t offset = 0;
-  for (const ResnetBlock2D* r : resnets()) {
+  for (const ResnetBlock2D* r : all_resnets) {
     const int64_t n = batch * r->out_channels();
     resnet_terms.push_back(flat.narrow0(offset, n).reshape({batch, r->out_channels()}));
     offset += n;

@@ -229,7 +229,8 @@ TEST(UNet, TimeTermsForwardIsTheForward) {
     RecordedUNet recorded(unet);
     EXPECT_FALSE(recorded.enabled());
     for (int call = 0; call < 3; ++call)
-      EXPECT_EQ(max_diff(recorded.forward(sample, loop.call(call), context), unet.forward(sample, loop.call(call), context)),
+      EXPECT_EQ(max_diff(recorded.forward(sample, loop.call(call), context),
+                         unet.forward(sample, loop.call(call), context)),
                 0.0);
     EXPECT_EQ(recorded.replays(), 0);
 

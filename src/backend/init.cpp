@@ -22,6 +22,14 @@ int cuda_device_count() {
 #endif
 }
 
+bool cuda_backend_compiled() {
+#ifdef SDPP_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
 void set_cuda_conv_path(const std::string& path) {
 #ifdef SDPP_WITH_CUDA
   for (int i = 0; i < cuda_device_count(); ++i) set_conv_path(backend_for(Device::cuda(i)), path);
@@ -35,6 +43,14 @@ void set_cuda_attention_kernel(const std::string& kernel) {
   set_attention_kernel(kernel);
 #else
   (void)kernel;
+#endif
+}
+
+int cuda_cudnn_attention_version() {
+#ifdef SDPP_WITH_CUDA
+  return cudnn_attention_version();
+#else
+  return 0;
 #endif
 }
 

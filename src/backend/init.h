@@ -4,13 +4,20 @@
 
 namespace sdpp {
 void init_backends();
+// Whether this build has the CUDA backend (its device-free parts, like the kernel choices below, then work without
+// a GPU).
+bool cuda_backend_compiled();
 // Number of usable CUDA devices (0 in a cpu-only build or without a driver/GPU).
 int cuda_device_count();
 // For tests: which NHWC convolution implementation the cuda backends' plans use from now on: "timed" (the faster per
 // shape, the default), "cudnn" or "gemm" (im2col + cuBLASLt). Drops cached plans. No-op without a CUDA device.
 void set_cuda_conv_path(const std::string& path);
-// For tests and benchmarks: which fused attention kernel f16/bf16 attention uses from now on: "auto" (the wgmma
-// kernel on sm_90 where it covers the head dim, the default) or "mma" (the mma.sync kernel everywhere). No-op without
-// a CUDA build.
+// For tests and benchmarks: which fused attention kernel f16/bf16 attention uses from now on: "own" (the wgmma kernel
+// on sm_90 where it covers the head dim, else the mma.sync one), "mma" (the mma.sync kernel everywhere), "timed" (per
+// shape, the faster of cuDNN's SDPA engine and the own kernels, timed on the shape's first call), "cudnn" (cuDNN for
+// every unmasked f16/bf16 attention; a shape it has no plan for is an error) or "auto" (the process default: "own",
+// or "timed" with SDPP_CUDA_CUDNN_ATTENTION=1). No-op without a CUDA build.
 void set_cuda_attention_kernel(const std::string& kernel);
+// The loaded cuDNN's version (e.g. 91900) when it has the SDPA operation "cudnn" attention needs, else 0.
+int cuda_cudnn_attention_version();
 }  // namespace sdpp

@@ -1,10 +1,16 @@
 // Attention of the CUDA backend (fused kernel and generic path) against the cpu backend.
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
 #include "cuda_test_util.h"
 
 namespace sdpp {
 namespace {
 
 using cuda_test::Inputs;
+using cuda_test::rel_l2;
 using cuda_test::tolerance;
 
 struct AttentionCase {
@@ -30,14 +36,19 @@ void check_attention(Inputs& in, const AttentionCase& c) {
 
 class CudaAttention : public testing::TestWithParam<DType> {};
 
-// Runs `body` once per fused kernel: the default choice (the wgmma kernel on an H100 where it covers the head dim)
-// and the mma.sync kernel everywhere, so both stay checked on the device that picks one of them.
+// Runs `body` once per fused kernel: the own kernels (the wgmma one on an H100 where it covers the head dim), the
+// mma.sync kernel everywhere, the timed choice and cuDNN's SDPA engine, so each stays checked on the device whichever
+// the timing picks. cuDNN runs unmasked attention only (causal cases take the own kernel under "cudnn"), and is left
+// out, with a note, where the loaded cuDNN lacks the operation.
 template <class Body>
 void for_each_kernel(Body&& body) {
   struct Restore {
     ~Restore() { set_cuda_attention_kernel("auto"); }
   } restore;
-  for (const char* kernel : {"auto", "mma"}) {
+  std::vector<const char*> kernels{"own", "mma"};
+  if (cuda_cudnn_attention_version()) kernels.insert(kernels.end(), {"timed", "cudnn"});
+  else std::printf("note: the loaded cuDNN has no SDPA operation (9.13.1+); its attention is not tested here\n");
+  for (const char* kernel : kernels) {
     SCOPED_TRACE(std::string("kernel ") + kernel);
     set_cuda_attention_kernel(kernel);
     body();
@@ -103,6 +114,57 @@ TEST_P(CudaAttention, PackedProjections) {
                         tolerance(in.dtype(), true));
     }
   });
+}
+
+// The kernel names tests, benchmarks and SDPP_CUDA_CUDNN_ATTENTION select by; another name is refused by name (this
+// needs no device: the choice is process-wide).
+TEST(CudaAttentionKernel, UnknownNamesAreRefused) {
+  if (!cuda_backend_compiled()) GTEST_SKIP() << "built without the CUDA backend";
+  struct Restore {
+    ~Restore() { set_cuda_attention_kernel("auto"); }
+  } restore;
+  for (const char* name : {"auto", "own", "mma", "timed", "cudnn"}) EXPECT_NO_THROW(set_cuda_attention_kernel(name));
+  try {
+    set_cuda_attention_kernel("fastest");
+    ADD_FAILURE() << "an unknown attention kernel was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("fastest"), std::string::npos) << e.what();
+  }
+}
+
+// cuDNN's attention inside a recording (the UNet step is one CUDA graph): replays read the inputs of replay time and
+// equal an eager call on them, for self-attention on a packed projection and cross-attention over text tokens.
+TEST(CudaCudnnAttention, RecordedCallsEqualEagerOnes) {
+  SDPP_REQUIRE_CUDA();
+  if (!cuda_cudnn_attention_version()) GTEST_SKIP() << "the loaded cuDNN has no SDPA operation (9.13.1+)";
+  struct Restore {
+    ~Restore() { set_cuda_attention_kernel("auto"); }
+  } restore;
+  set_cuda_attention_kernel("cudnn");
+  Backend& backend = backend_for(Device::cuda());
+  Inputs in(DType::F16);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  ops::AttentionOptions o;
+  o.heads = 8;
+  Tensor qkv = in.device(in.host({2, 256, 3 * 320}, -2.0f, 2.0f));
+  Tensor q = in.device(in.host({2, 256, 320}, -2.0f, 2.0f)), kv = in.device(in.host({2, 77, 2 * 320}, -2.0f, 2.0f));
+  Tensor self_out = Tensor::empty({2, 256, 320}, DType::F16, Device::cuda());
+  Tensor cross_out = Tensor::empty({2, 256, 320}, DType::F16, Device::cuda());
+  (void)ops::attention_packed(qkv, Tensor(), o);  // eager once: plans exist before recording
+  (void)ops::attention_packed(q, kv, o);
+  backend.begin_recording();
+  backend.convert(ops::attention_packed(qkv, Tensor(), o), self_out);
+  backend.convert(ops::attention_packed(q, kv, o), cross_out);
+  const std::unique_ptr<RecordedWork> work = backend.end_recording();
+  for (int round = 0; round < 2; ++round) {
+    backend.convert(in.device(in.host({2, 256, 3 * 320}, -2.0f, 2.0f)), qkv);
+    backend.convert(in.device(in.host({2, 256, 320}, -2.0f, 2.0f)), q);
+    backend.convert(in.device(in.host({2, 77, 2 * 320}, -2.0f, 2.0f)), kv);
+    work->replay();
+    EXPECT_EQ(rel_l2(self_out, ops::attention_packed(qkv, Tensor(), o)), 0.0) << "round " << round;
+    EXPECT_EQ(rel_l2(cross_out, ops::attention_packed(q, kv, o)), 0.0) << "round " << round;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaAttention, testing::Values(DType::F32, DType::F16, DType::BF16),

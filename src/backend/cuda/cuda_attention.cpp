@@ -1,18 +1,49 @@
-// attention(): the fused flash kernel for f16/bf16 with a covered head dim; otherwise (f32, VAE's 512-wide single
+// attention(): fused for f16/bf16 with a covered head dim, by the backend's own flash kernels or (opt-in, see
+// default_attention_kernel) by cuDNN's SDPA engine where it was timed faster on the shape's first call
+// (fused_attention); otherwise (f32, VAE's 512-wide single
 // head, unaligned inputs) scores are materialised per chunk of queries through cuBLAS in f32, soft-maxed by a row
 // kernel and multiplied with V. Chunking bounds the score buffer (a 128x128 VAE latent has 16384 tokens).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cudnn_sdpa.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
 namespace {
 
 constexpr int64_t kScoreBudgetBytes = int64_t(256) << 20;
+
+// cuDNN's first heuristic choices timed against the own kernel on a new shape.
+constexpr int kCudnnCandidates = 3;
+
+// Process-wide fused-kernel choice (set_attention_kernel): `Timed` runs cuDNN and the own kernels on each new shape
+// and keeps the faster; the others force one (Cudnn: wherever cuDNN plans the shape, and an error where it does not).
+enum class AttentionKernel { Own, Mma, Timed, Cudnn };
+
+// The default: the own kernels. cuDNN's engine joins through SDPP_CUDA_CUDNN_ATTENTION=1 (the timed choice) until
+// it has been measured and checked on a GPU: it was written in a session that got no device time.
+AttentionKernel default_attention_kernel() {
+  static const AttentionKernel kernel = [] {
+    const char* v = std::getenv("SDPP_CUDA_CUDNN_ATTENTION");
+    return v && std::strcmp(v, "1") == 0 ? AttentionKernel::Timed : AttentionKernel::Own;
+  }();
+  return kernel;
+}
+
+std::atomic<AttentionKernel>& attention_kernel() {
+  static std::atomic<AttentionKernel> kernel{default_attention_kernel()};
+  return kernel;
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 cudaDataType_t blas_type(DType t) {
   switch (t) {
@@ -43,8 +74,8 @@ Tensor CudaBackend::attention(const Tensor& q_in, const Tensor& k_in, const Tens
   if (q_in.numel() == 0) return empty(q_in.shape(), dtype);
   if (fused_attention_ && D <= 160) {
     Tensor out = empty(q_in.shape(), dtype);
-    if (launch_flash_attention(q_in.raw(), k.raw(), v.raw(), out.raw(), dtype, B, o.heads, Lq, Lk, int(D), scale,
-                               o.causal, stream_))
+    if (fused_attention(q_in.raw(), k.raw(), v.raw(), out.raw(), dtype, B, o.heads, Lq, Lk, int(D), scale, o.causal,
+                        0, 0))
       return out;
   }
   return attention_generic(q_in, k, v, o.heads, scale, o.causal);
@@ -66,11 +97,86 @@ Tensor CudaBackend::attention_packed(const Tensor& packed, const Tensor& kv, con
     const char* v = k + size_t(inner) * es;
     const float scale = o.scale != 0.0f ? o.scale : 1.0f / std::sqrt(float(D));
     Tensor out = empty({B, Lq, inner}, dtype);
-    if (launch_flash_attention(q, k, v, out.raw(), dtype, B, o.heads, Lq, Lk, int(D), scale, o.causal, stream_,
-                               packed.dim(2), self ? packed.dim(2) : kv.dim(2)))
+    if (fused_attention(q, k, v, out.raw(), dtype, B, o.heads, Lq, Lk, int(D), scale, o.causal, packed.dim(2),
+                        self ? packed.dim(2) : kv.dim(2)))
       return out;
   }
   return Backend::attention_packed(packed, kv, o);
+}
+
+bool CudaBackend::fused_attention(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
+                                  int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
+                                  int64_t q_stride, int64_t kv_stride) {
+  const AttentionKernel kernel = attention_kernel().load();
+  auto own = [&] {
+    return launch_flash_attention(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream_, q_stride,
+                                  kv_stride);
+  };
+  // cuDNN's operation has no causal mask here (the CLIP text encoder's attention stays with the own kernel).
+  const bool cudnn_applies = (kernel == AttentionKernel::Timed || kernel == AttentionKernel::Cudnn) && !causal &&
+                             (dtype == DType::F16 || dtype == DType::BF16) && head_dim % 8 == 0 && aligned16(q) &&
+                             aligned16(k) && aligned16(v) && aligned16(out);
+  if (!cudnn_applies) return own();
+  const SdpaShape shape{batch, heads, lq, lk, head_dim, q_stride ? q_stride : heads * head_dim,
+                        kv_stride ? kv_stride : heads * head_dim, dtype};
+  const bool timed = kernel == AttentionKernel::Timed;
+  auto it = sdpa_plans_.find(shape.key());
+  if (it == sdpa_plans_.end() || (timed && !it->second.timed)) {
+    // Planning and timing run the candidates on the device, which a recording cannot; a forward is recorded after
+    // it ran eagerly, so its shapes are planned by then.
+    if (capturing_) return own();
+    it = sdpa_plans_.insert_or_assign(shape.key(), plan_sdpa(shape, q, k, v, out, scale, timed, own)).first;
+  }
+  const SdpaChoice& choice = it->second;
+  const bool use_cudnn = choice.plan && (kernel == AttentionKernel::Cudnn || choice.cudnn_faster);
+  if (kernel == AttentionKernel::Cudnn && !choice.plan)
+    throw Error(ErrorCode::Unsupported, "attention: cuDNN has no plan for B " + std::to_string(batch) + " H " +
+                                            std::to_string(heads) + " Lq " + std::to_string(lq) + " Lk " +
+                                            std::to_string(lk) + " D " + std::to_string(head_dim) + ": " + choice.why);
+  if (!use_cudnn) return own();
+  Tensor workspace = choice.plan->workspace_bytes() ? empty({choice.plan->workspace_bytes()}, DType::U8) : Tensor();
+  choice.plan->run(cudnn_, q, k, v, out, scale, workspace.defined() ? workspace.raw() : nullptr);
+  return true;
+}
+
+CudaBackend::SdpaChoice CudaBackend::plan_sdpa(const SdpaShape& shape, const void* q, const void* k, const void* v,
+                                               void* out, float scale, bool timed,
+                                               const std::function<bool()>& own) {
+  SdpaChoice choice;
+  choice.timed = timed;
+  float own_ms = -1.0f, best_ms = -1.0f;
+  if (timed && own()) own_ms = device_time_ms([&] { own(); }, 5, 200);
+  for (int i = 0; i < (timed ? kCudnnCandidates : 1); ++i) {
+    std::string why;
+    std::shared_ptr<CudnnSdpaPlan> plan = CudnnSdpaPlan::create(cudnn_, shape, i, &why);
+    if (!plan) {
+      if (i == 0) choice.why = why;
+      break;
+    }
+    if (!timed) {
+      choice.plan = std::move(plan);
+      break;
+    }
+    Tensor workspace = plan->workspace_bytes() ? empty({plan->workspace_bytes()}, DType::U8) : Tensor();
+    void* ws = workspace.defined() ? workspace.raw() : nullptr;
+    try {
+      plan->run(cudnn_, q, k, v, out, scale, ws);  // warm-up; a configuration that fails to run is skipped
+    } catch (const Error&) {
+      continue;
+    }
+    const float ms = device_time_ms([&] { plan->run(cudnn_, q, k, v, out, scale, ws); }, 5, 200);
+    if (best_ms < 0.0f || ms < best_ms) {
+      best_ms = ms;
+      choice.plan = std::move(plan);
+    }
+  }
+  choice.cudnn_faster = choice.plan && (own_ms < 0.0f || best_ms < own_ms);
+  if (verbose_)
+    std::fprintf(stderr, "sdpp cuda: attention B %lld H %lld Lq %lld Lk %lld D %lld: own %.4f ms, cuDNN %.4f ms%s%s\n",
+                 (long long)shape.batch, (long long)shape.heads, (long long)shape.lq, (long long)shape.lk,
+                 (long long)shape.head_dim, own_ms, best_ms, choice.plan ? "" : " (no plan: ",
+                 choice.plan ? "" : (choice.why + ")").c_str());
+  return choice;
 }
 
 Tensor CudaBackend::attention_generic(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
@@ -113,9 +219,19 @@ Tensor CudaBackend::attention_generic(const Tensor& q, const Tensor& k, const Te
 namespace sdpp {
 
 void set_attention_kernel(const std::string& kernel) {
-  if (kernel != "auto" && kernel != "mma")
-    throw Error(ErrorCode::InvalidArgument, "attention kernel '" + kernel + "' (auto or mma)");
-  cuda::set_flash_attention_wgmma(kernel == "auto");
+  using cuda::AttentionKernel;
+  const AttentionKernel k = kernel == "auto"    ? cuda::default_attention_kernel()
+                            : kernel == "own"   ? AttentionKernel::Own
+                            : kernel == "mma"   ? AttentionKernel::Mma
+                            : kernel == "timed" ? AttentionKernel::Timed
+                            : kernel == "cudnn" ? AttentionKernel::Cudnn
+                                                : throw Error(ErrorCode::InvalidArgument,
+                                                              "attention kernel '" + kernel +
+                                                                  "' (auto, own, mma, timed or cudnn)");
+  cuda::attention_kernel().store(k);
+  cuda::set_flash_attention_wgmma(k != AttentionKernel::Mma);
 }
+
+int cudnn_attention_version() { return cuda::cudnn_sdpa_version(); }
 
 }  // namespace sdpp

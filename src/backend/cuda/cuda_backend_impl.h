@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cuda/cudnn_sdpa.h"
 #include "backend/cuda/op_profiler.h"
 
 namespace sdpp::cuda {
@@ -102,6 +103,22 @@ class CudaBackend final : public Backend {
   void check_input(const Tensor& x, const char* op) const;
   Tensor binary(const Tensor& a, const Tensor& b, int op, const char* name);
   Tensor unary(const Tensor& x, int op, int act, float p0, float p1);
+  // Fused attention of f16/bf16 q, k, v (launch_flash_attention's contract) by the kernel set_attention_kernel
+  // chose, or under "timed" by the faster of the own kernel and cuDNN's, timed on the shape's first call. False: not
+  // covered (the caller takes the generic path).
+  bool fused_attention(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch, int heads,
+                       int64_t lq, int64_t lk, int head_dim, float scale, bool causal, int64_t q_stride,
+                       int64_t kv_stride);
+  struct SdpaChoice {
+    std::shared_ptr<CudnnSdpaPlan> plan;  // null: cuDNN has none for the shape (why says so)
+    bool timed = false;                   // planned under "timed": the candidates and the own kernel were timed
+    bool cudnn_faster = false;            // ... and cuDNN's was faster
+    std::string why;
+  };
+  // cuDNN's plan for `shape`; with `timed`, its first candidates and the own kernel (`own` launches it) run on the
+  // call's buffers and the fastest candidate is kept. Synchronises.
+  SdpaChoice plan_sdpa(const SdpaShape& shape, const void* q, const void* k, const void* v, void* out, float scale,
+                       bool timed, const std::function<bool()>& own);
   // Generic attention: scores materialised per query chunk through cuBLAS, then a row softmax.
   Tensor attention_generic(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal);
   Tensor conv2d_im2col(const Tensor& x, const Tensor& w, int stride, int pad_top, int pad_left, int64_t out_h,
@@ -139,6 +156,7 @@ class CudaBackend final : public Backend {
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int>,
            std::shared_ptr<ConvPlan>>
       conv_plans_;
+  std::map<decltype(SdpaShape().key()), SdpaChoice> sdpa_plans_;
 };
 
 }  // namespace sdpp::cuda

@@ -1,0 +1,53 @@
+// Fused attention through cuDNN's SDPA engines: one SDPA_FWD operation of the backend graph API (cuDNN >= 9.13.1),
+// planned once per shape. cuDNN's Hopper attention kernels are FlashAttention-3's design (TMA loads, warp-specialised
+// producer and consumer warpgroups), which the backend's own wgmma kernel only approaches. Opt-in for now
+// (SDPP_CUDA_CUDNN_ATTENTION=1: not yet run on a GPU): the backend then times both on each new shape and keeps the
+// faster (CudaBackend::fused_attention).
+#pragma once
+#include <cudnn.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace sdpp::cuda {
+
+// Attention of q [B, Lq, H*D] against k, v [B, Lk, H*D] into out [B, Lq, H*D] (contiguous), rows of q and of k/v
+// q_stride / kv_stride elements apart (packed projections read in place), f16 or bf16, no mask.
+struct SdpaShape {
+  int64_t batch = 0, heads = 0, lq = 0, lk = 0, head_dim = 0, q_stride = 0, kv_stride = 0;
+  DType dtype = DType::F16;
+  auto key() const { return std::make_tuple(batch, heads, lq, lk, head_dim, q_stride, kv_stride, int(dtype)); }
+};
+
+class CudnnSdpaPlan {
+ public:
+  // The plan of cuDNN's `engine_index`-th heuristic choice for `shape`, or null with the reason in `why` (cuDNN too
+  // old for the operation, a shape its engines refuse, fewer choices than the index).
+  static std::unique_ptr<CudnnSdpaPlan> create(cudnnHandle_t handle, const SdpaShape& shape, int engine_index,
+                                               std::string* why);
+  ~CudnnSdpaPlan();
+  CudnnSdpaPlan(const CudnnSdpaPlan&) = delete;
+  CudnnSdpaPlan& operator=(const CudnnSdpaPlan&) = delete;
+
+  int64_t workspace_bytes() const { return workspace_bytes_; }
+  // Enqueues the attention on the handle's stream; throws an sdpp::Error if cuDNN refuses the call.
+  void run(cudnnHandle_t handle, const void* q, const void* k, const void* v, void* out, float scale,
+           void* workspace) const;
+
+ private:
+  CudnnSdpaPlan() = default;
+  cudnnBackendDescriptor_t plan_ = nullptr;
+  std::vector<cudnnBackendDescriptor_t> descriptors_;  // the plan's and those it was made from, destroyed with it
+  int64_t workspace_bytes_ = 0;
+};
+
+// cudnnGetVersion() of the loaded library when it has the SDPA_FWD operation (9.13.1 and later, built against headers
+// that declare it), else 0.
+int cudnn_sdpa_version();
+
+}  // namespace sdpp::cuda

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# ON THE GPU MACHINE, from the repo root, carry [".deps", ".fixtures", ".peers"]: the checks a session owes its GPU
+# work, in one device command (machines are scarce: a session may get one start), most important first, each given
+# what is left of BUDGET_S (default 560 s) and skipped, with a line saying so, when too little is left:
+#   1. the GPU suite (scripts/device/cuda_test.sh, both layouts), which also builds test_cuda and sdpp;
+#   2. sdpp_attention_bench with the kernel choices logged (own / mma / cudnn / timed per SD shape);
+#   3. an interleaved A/B of `sdpp bench` on the full-size SD 1.5 checkpoint, ENV_AB (default
+#      SDPP_CUDA_CUDNN_ATTENTION) =0 against =1 (scripts/device/ab_bench.sh);
+#   4. SDXL's UNet step with ENV_AB =0 and =1 (sdpp_unet_bench, graph replays);
+#   5. fixture parity on the GPU in f16 and f32 (scripts/device/cuda_parity.sh);
+#   6. Nsight Compute's per-kernel times of one SD 1.5 forward (scripts/device/cuda_ncu.sh).
+# SKIP (e.g. "5 6") leaves steps out. Logs go to $OUT.
+set -uo pipefail
+START=$(date +%s)
+BUDGET_S=${BUDGET_S:-560}
+ENV_AB=${ENV_AB:-SDPP_CUDA_CUDNN_ATTENTION}
+OUTDIR=${OUT:-/tmp}
+source scripts/device/env.sh
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
+version_h=$(find / -name cudnn_version.h -not -path '/proc/*' 2>/dev/null | head -1)
+echo "cuDNN $(grep -hE 'define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$version_h" | awk '{print $3}' | tr '\n' '.')"
+# Every target the steps run is built once, while the full-size SD 1.5 checkpoint of step 3 is made alongside.
+CK=${CKPT_ROOT:-/tmp/peers}
+mkdir -p "$CK" && tar -xzf .peers/diffusers-src.tar.gz -C "$CK" || exit 1
+( [ -f "$CK/sd15/model_index.json" ] || PYTHONPATH=$CK/src python3 bench/make_random_checkpoint.py --arch sd15 \
+    --vocab .peers/clip-vocab --out "$CK/sd15" >"$OUTDIR/ckpt.log" 2>&1 ) &
+CKP=$!
+sdpp_build sdpp test_cuda sdpp_unet_bench sdpp_attention_bench || exit 1
+
+left() { echo $((BUDGET_S - ($(date +%s) - START))); }
+# step N NEEDED_S COMMAND...: runs COMMAND under `timeout` of what is left, if at least NEEDED_S is.
+step() {
+  local n=$1 needed=$2
+  shift 2
+  if [[ " ${SKIP:-} " == *" $n "* ]]; then echo "== step $n skipped (SKIP)"; return; fi
+  local l
+  l=$(left)
+  if [ "$l" -lt "$needed" ]; then echo "== step $n skipped: ${l} s left, it needs about ${needed} s"; return; fi
+  echo "== step $n ($l s left): $*"
+  timeout "$l" "$@"
+  local rc=$?
+  [ "$rc" -eq 124 ] && echo "== step $n cut off by the budget"
+}
+bench=$SDPP_DEVICE_BUILD/bench
+step 1 90 bash -c 'bash scripts/device/cuda_test.sh 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|note:|rel_l2"'
+step 2 30 bash -c "SDPP_CUDA_VERBOSE=1 $bench/sdpp_attention_bench --repeats 5 2>$OUTDIR/attention_choices.log |
+  grep -v cross; grep 'sdpp cuda: attention' $OUTDIR/attention_choices.log | sort -u"
+wait $CKP
+step 3 120 env ENV_AB="$ENV_AB" CKPT_ROOT="$CK" ROUNDS=2 REPEATS=15 bash scripts/device/ab_bench.sh
+step 4 70 bash -c "for v in 0 1; do echo \"sdxl $ENV_AB=\$v: \$($ENV_AB=\$v $bench/sdpp_unet_bench --model sdxl \
+  --latent 128 --graph --iters 15 | grep ^unet)\"; done"
+step 5 60 env DTYPES="f16 f32" bash scripts/device/cuda_parity.sh
+step 6 120 env ARGS="--model sd15" bash scripts/device/cuda_ncu.sh
+echo "== done in $(($(date +%s) - START)) s"

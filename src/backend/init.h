@@ -10,7 +10,9 @@ bool cuda_backend_compiled();
 // Number of usable CUDA devices (0 in a cpu-only build or without a driver/GPU).
 int cuda_device_count();
 // For tests: which NHWC convolution implementation the cuda backends' plans use from now on: "timed" (the faster per
-// shape, the default), "cudnn" or "gemm" (im2col + cuBLASLt). Drops cached plans. No-op without a CUDA device.
+// shape, the default; cuDNN's graph API competes too with SDPP_CUDA_CUDNN_GRAPH_CONV=1), "cudnn" (legacy API),
+// "gemm" (im2col + cuBLASLt) or "graph" (cuDNN's graph API for f16/bf16; a shape it cannot plan is an error). Drops
+// cached plans. No-op without a CUDA device.
 void set_cuda_conv_path(const std::string& path);
 // For tests and benchmarks: which fused attention kernel f16/bf16 attention uses from now on: "own" (the wgmma kernel
 // on sm_90 where it covers the head dim, else the mma.sync one), "mma" (the mma.sync kernel everywhere), "timed" (per

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backend/backend.h"
 #include "cuda_test_util.h"
 
 namespace sdpp {
@@ -127,8 +128,8 @@ TEST_P(CudaChannelsLast, LayoutOps) {
                     tolerance(GetParam(), true));
 }
 
-// Each NHWC implementation (cuDNN; im2col + cuBLASLt GEMM) forced in turn, then the timed choice; weights as loaded
-// and as prepared at load (channels-last).
+// Each NHWC implementation (cuDNN's legacy API; im2col + cuBLASLt GEMM; cuDNN's graph API, f16/bf16 only) forced in
+// turn, then the timed choice; weights as loaded and as prepared at load (channels-last).
 TEST_P(CudaChannelsLast, ConvolutionsOnChannelsLastInputs) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
@@ -140,7 +141,7 @@ TEST_P(CudaChannelsLast, ConvolutionsOnChannelsLastInputs) {
     int kernel;
     ops::Conv2dOptions o;
   };
-  for (const char* path : {"cudnn", "gemm", "timed"}) {
+  for (const char* path : {"cudnn", "gemm", "graph", "timed"}) {
     SCOPED_TRACE(std::string("conv path ") + path);
     set_cuda_conv_path(path);
     for (const Case& c : {Case{16, 3, ops::Conv2dOptions::same(3)}, Case{8, 1, ops::Conv2dOptions{}},
@@ -166,6 +167,34 @@ TEST_P(CudaChannelsLast, ConvolutionsOnChannelsLastInputs) {
     }
   }
   set_cuda_conv_path("timed");
+}
+
+// A convolution planned by cuDNN's graph API inside a recording (the UNet step is one CUDA graph): replays read the
+// input of replay time and equal an eager call on it, bias and residual included.
+TEST(CudaGraphConvolution, RecordedCallsEqualEagerOnes) {
+  SDPP_REQUIRE_CUDA();
+  struct Restore {
+    ~Restore() { set_cuda_conv_path("timed"); }
+  } restore;
+  set_cuda_conv_path("graph");
+  Backend& backend = backend_for(Device::cuda());
+  Inputs in(DType::F16);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  const Tensor w = ops::prepare_conv_weight(in.device(in.host({64, 32, 3, 3}, -0.06f, 0.06f)));
+  const Tensor b = in.device(in.host({64})), residual = in.device(in.host({2, 64, 16, 16}));
+  Tensor x = in.device(in.host({2, 32, 16, 16}));
+  ops::Conv2dOptions o = ops::Conv2dOptions::same(3);
+  o.residual = &residual;
+  // Eager once, so the plan exists before recording; its output (layout included) receives the replays' copies.
+  Tensor y = ops::conv2d(x, w, b, o);
+  backend.begin_recording();
+  backend.convert(ops::conv2d(x, w, b, o), y);
+  const std::unique_ptr<RecordedWork> work = backend.end_recording();
+  for (int round = 0; round < 2; ++round) {
+    backend.convert(in.device(in.host({2, 32, 16, 16})), x);
+    work->replay();
+    EXPECT_EQ(rel_l2(y, ops::conv2d(x, w, b, o)), 0.0) << "round " << round;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaChannelsLast, testing::Values(DType::F32, DType::F16, DType::BF16),

@@ -146,13 +146,9 @@ CudaBackend::SdpaChoice CudaBackend::plan_sdpa(const SdpaShape& shape, const voi
   choice.timed = timed;
   float own_ms = -1.0f, best_ms = -1.0f;
   if (timed && own()) own_ms = device_time_ms([&] { own(); }, 5, 200);
-  for (int i = 0; i < (timed ? kCudnnCandidates : 1); ++i) {
-    std::string why;
-    std::shared_ptr<CudnnSdpaPlan> plan = CudnnSdpaPlan::create(cudnn_, shape, i, &why);
-    if (!plan) {
-      if (i == 0) choice.why = why;
-      break;
-    }
+  std::vector<std::unique_ptr<CudnnSdpaPlan>> candidates =
+      CudnnSdpaPlan::candidates(cudnn_, shape, timed ? kCudnnCandidates : 1, &choice.why);
+  for (auto& plan : candidates) {
     if (!timed) {
       choice.plan = std::move(plan);
       break;
@@ -161,7 +157,8 @@ CudaBackend::SdpaChoice CudaBackend::plan_sdpa(const SdpaShape& shape, const voi
     void* ws = workspace.defined() ? workspace.raw() : nullptr;
     try {
       plan->run(cudnn_, q, k, v, out, scale, ws);  // warm-up; a configuration that fails to run is skipped
-    } catch (const Error&) {
+    } catch (const Error& e) {
+      choice.why = e.what();
       continue;
     }
     const float ms = device_time_ms([&] { plan->run(cudnn_, q, k, v, out, scale, ws); }, 5, 200);
@@ -172,10 +169,12 @@ CudaBackend::SdpaChoice CudaBackend::plan_sdpa(const SdpaShape& shape, const voi
   }
   choice.cudnn_faster = choice.plan && (own_ms < 0.0f || best_ms < own_ms);
   if (verbose_)
-    std::fprintf(stderr, "sdpp cuda: attention B %lld H %lld Lq %lld Lk %lld D %lld: own %.4f ms, cuDNN %.4f ms%s%s\n",
+    std::fprintf(stderr,
+                 "sdpp cuda: attention B %lld H %lld Lq %lld Lk %lld D %lld: own %.4f ms, cuDNN %.4f ms (%zu "
+                 "candidates)%s%s\n",
                  (long long)shape.batch, (long long)shape.heads, (long long)shape.lq, (long long)shape.lk,
-                 (long long)shape.head_dim, own_ms, best_ms, choice.plan ? "" : " (no plan: ",
-                 choice.plan ? "" : (choice.why + ")").c_str());
+                 (long long)shape.head_dim, own_ms, best_ms, candidates.size(), choice.plan ? "" : "; none: ",
+                 choice.plan ? "" : choice.why.c_str());
   return choice;
 }
 

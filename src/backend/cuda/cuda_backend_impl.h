@@ -69,8 +69,9 @@ class CudaBackend final : public Backend {
   Tensor gather_rows(const Tensor& x, std::span<const int64_t> index) override;
 
   void set_poison_allocations(bool on) { poison_ = on; }
-  // Which NHWC convolution implementation plans may use (tests force each; Timed picks the faster per shape).
-  enum class ConvPath { Timed, Cudnn, Gemm };
+  // Which NHWC convolution implementation plans may use (tests force each; Timed picks the faster per shape;
+  // Graph: cuDNN's graph API for f16/bf16, an error where it has no plan).
+  enum class ConvPath { Timed, Cudnn, Gemm, Graph };
   void set_conv_path(ConvPath path);
   // Per-op device times since the last report (SDPP_CUDA_PROFILE=1; empty otherwise). Synchronises.
   std::string profile_report() override { return profiler_.enabled() ? profiler_.report() : std::string(); }

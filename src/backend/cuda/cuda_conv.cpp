@@ -10,11 +10,15 @@
 // residual are added in one elementwise pass after the convolution.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cudnn_conv_graph.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -27,6 +31,8 @@ struct ConvPlan {
   size_t workspace_bytes = 0;
   bool use_cudnn = false;  // false: im2col + GEMM
   bool use_gemm = false;   // NHWC: im2col + cuBLASLt (conv2d_gemm) timed faster than cuDNN
+  // NHWC: an engine configuration of cuDNN's graph API timed faster than the rest (opt-in, see graph_conv_opt_in)
+  std::unique_ptr<CudnnConvGraphPlan> graph;
   // Bias and residual fused into the convolution (cudnnConvolutionBiasActivationForward), possible only with the
   // implicit-precomputed-GEMM algorithm; cleared if cuDNN rejects the fused call once.
   bool fused_epilogue = false;
@@ -69,6 +75,19 @@ cudaDataType_t blas_type(DType t) {
 }
 
 bool fits_int(int64_t v) { return v >= 0 && v <= 0x7fffffffLL; }
+
+// Engine configurations of cuDNN's graph API timed per new NHWC shape, when they compete.
+constexpr int kGraphCandidates = 6;
+
+// SDPP_CUDA_CUDNN_GRAPH_CONV=1 adds the graph API's engine configurations to the timed choice; off by default until
+// they have been measured and checked on a GPU (they were written in a session that got no device time).
+bool graph_conv_opt_in() {
+  static const bool on = [] {
+    const char* v = std::getenv("SDPP_CUDA_CUDNN_GRAPH_CONV");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
 
 }  // namespace
 
@@ -153,7 +172,46 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
       plan->use_gemm =
           conv_path_ == ConvPath::Gemm || chosen < 0 || ms < chosen_ms * (cudnn_fused ? 1.0f : 1.05f);
     }
-    if (chosen >= 0 && !plan->use_gemm) {
+    // cuDNN's graph API: its configurations' bias and residual take a pass of their own (about 5%), which the
+    // implicit-precomputed-GEMM algorithm and the GEMM fuse.
+    float graph_ms = -1.0f;
+    const bool graph_wanted = nhwc && w.dtype() != DType::F32 &&
+                              (conv_path_ == ConvPath::Graph || (conv_path_ == ConvPath::Timed && graph_conv_opt_in()));
+    if (graph_wanted) {
+      const ConvGraphShape shape{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), ho, wo,
+                                 stride,   pad_h,    pad_w,    w.dtype()};
+      std::string why;
+      for (auto& candidate :
+           CudnnConvGraphPlan::candidates(cudnn_, shape, kGraphCandidates, int64_t(kCandidateWorkspaceBytes), &why)) {
+        auto run = [&] { candidate->run(cudnn_, x.raw(), w.raw(), y.raw(), workspace.raw()); };
+        try {
+          run();
+        } catch (const Error& e) {
+          why = e.what();
+          continue;
+        }
+        const float ms = device_time_ms(run, 5, 400);
+        if (!plan->graph || ms < graph_ms) {
+          graph_ms = ms;
+          plan->graph = std::move(candidate);
+        }
+      }
+      if (conv_path_ == ConvPath::Graph && !plan->graph)
+        throw Error(ErrorCode::Unsupported, "conv2d " + shape_str(x.shape()) + " x " + shape_str(w.shape()) +
+                                                ": cuDNN's graph API has no plan: " + why);
+      const float inf = std::numeric_limits<float>::infinity();
+      const bool legacy_fused =
+          chosen >= 0 && results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+      const float current = plan->use_gemm ? (gemm_ms >= 0.0f ? gemm_ms : inf)
+                                            : (chosen >= 0 ? chosen_ms * (legacy_fused ? 1.0f : 1.05f) : inf);
+      if (plan->graph && (conv_path_ == ConvPath::Graph || graph_ms * 1.05f < current)) {
+        plan->use_gemm = false;
+        plan->workspace_bytes = size_t(plan->graph->workspace_bytes());
+      } else {
+        plan->graph.reset();
+      }
+    }
+    if (chosen >= 0 && !plan->use_gemm && !plan->graph) {
       plan->algo = results[chosen].algo;
       plan->workspace_bytes = results[chosen].memory;
       SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, results[chosen].mathType));
@@ -170,12 +228,12 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     if (verbose_)
       std::fprintf(stderr,
                    "sdpp cuda: conv %s x %s %s stride %d pad %d,%d: %s algo %d (%.3f ms, %zu B workspace%s; "
-                   "im2col+GEMM %.3f ms)\n",
+                   "im2col+GEMM %.3f ms; graph API %.3f ms)\n",
                    shape_str(x.shape()).c_str(), shape_str(w.shape()).c_str(), nhwc ? "nhwc" : "nchw", stride, pad_h,
-                   pad_w, plan->use_gemm ? "gemm" : chosen >= 0 ? "cudnn" : "im2col",
+                   pad_w, plan->graph ? "graph" : plan->use_gemm ? "gemm" : chosen >= 0 ? "cudnn" : "im2col",
                    chosen >= 0 ? int(results[chosen].algo) : -1, chosen >= 0 ? results[chosen].time : 0.0f,
                    chosen >= 0 ? results[chosen].memory : size_t(0), plan->fused_epilogue ? ", fused epilogue" : "",
-                   gemm_ms);
+                   gemm_ms, graph_ms);
   }
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
 }
@@ -221,17 +279,19 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   const Tensor& w_krsc = weight_krsc(weight);
   ConvPlan& plan = conv_plan(x, w_krsc, stride, pad_h, pad_w, true);
   if (plan.use_gemm) return conv2d_gemm(x, w_krsc, bias, residual_in, stride, pad_h, pad_w, out_shape);
-  if (!plan.use_cudnn) return Tensor();
+  if (!plan.use_cudnn && !plan.graph) return Tensor();
   Tensor y = empty(out_shape, dtype, MemoryFormat::ChannelsLast);
   Tensor workspace = plan.workspace_bytes ? empty({int64_t(plan.workspace_bytes)}, DType::U8) : Tensor();
-  if (plan.fused_epilogue && bias.defined()) {
+  void* ws = workspace.defined() ? workspace.raw() : nullptr;
+  if (plan.graph) plan.graph->run(cudnn_, x.raw(), w_krsc.raw(), y.raw(), ws);
+  if (!plan.graph && plan.fused_epilogue && bias.defined()) {
     // y = conv(x) + alpha2 * residual + bias in one kernel
     const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
     const float alpha1 = 1.0f, alpha2 = residual.defined() ? 1.0f : 0.0f;
     const cudnnStatus_t status = cudnnConvolutionBiasActivationForward(
-        cudnn_, &alpha1, plan.x, x.raw(), plan.w, w_krsc.raw(), plan.conv, plan.algo,
-        workspace.defined() ? workspace.raw() : nullptr, plan.workspace_bytes, &alpha2, plan.y,
-        residual.defined() ? residual.raw() : y.raw(), plan.bias, bias.raw(), plan.identity, plan.y, y.raw());
+        cudnn_, &alpha1, plan.x, x.raw(), plan.w, w_krsc.raw(), plan.conv, plan.algo, ws, plan.workspace_bytes,
+        &alpha2, plan.y, residual.defined() ? residual.raw() : y.raw(), plan.bias, bias.raw(), plan.identity, plan.y,
+        y.raw());
     if (status == CUDNN_STATUS_SUCCESS) return y;
     if (verbose_)
       std::fprintf(stderr, "sdpp cuda: fused conv epilogue rejected (%s); separate pass from now on\n",
@@ -239,9 +299,9 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
     plan.fused_epilogue = false;
   }
   const float alpha = 1.0f, beta = 0.0f;
-  SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, w_krsc.raw(), plan.conv, plan.algo,
-                                           workspace.defined() ? workspace.raw() : nullptr, plan.workspace_bytes,
-                                           &beta, plan.y, y.raw()));
+  if (!plan.graph)
+    SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, w_krsc.raw(), plan.conv,
+                                             plan.algo, ws, plan.workspace_bytes, &beta, plan.y, y.raw()));
   if (bias.defined() || residual_in.defined()) {
     const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
     // channel = i % O in [N, H, W, O] data
@@ -376,7 +436,8 @@ void set_conv_path(Backend& backend, const std::string& path) {
   if (path == "timed") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Timed);
   else if (path == "cudnn") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Cudnn);
   else if (path == "gemm") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Gemm);
-  else throw Error(ErrorCode::InvalidArgument, "conv path '" + path + "' (timed, cudnn or gemm)");
+  else if (path == "graph") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Graph);
+  else throw Error(ErrorCode::InvalidArgument, "conv path '" + path + "' (timed, cudnn, gemm or graph)");
 }
 
 }  // namespace sdpp

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "backend/cuda/cudnn_graph.h"
 #include "core/dtype.h"
 
 namespace sdpp::cuda {
@@ -26,24 +27,19 @@ struct SdpaShape {
 
 class CudnnSdpaPlan {
  public:
-  // The plan of cuDNN's `engine_index`-th heuristic choice for `shape`, or null with the reason in `why` (cuDNN too
-  // old for the operation, a shape its engines refuse, fewer choices than the index).
-  static std::unique_ptr<CudnnSdpaPlan> create(cudnnHandle_t handle, const SdpaShape& shape, int engine_index,
-                                               std::string* why);
-  ~CudnnSdpaPlan();
-  CudnnSdpaPlan(const CudnnSdpaPlan&) = delete;
-  CudnnSdpaPlan& operator=(const CudnnSdpaPlan&) = delete;
+  // Plans of cuDNN's first `limit` engine configurations for `shape`, best ranked first; empty, with the reason in
+  // `why`, when there are none (cuDNN too old for the operation, a shape its engines refuse).
+  static std::vector<std::unique_ptr<CudnnSdpaPlan>> candidates(cudnnHandle_t handle, const SdpaShape& shape,
+                                                                int limit, std::string* why);
 
-  int64_t workspace_bytes() const { return workspace_bytes_; }
+  int64_t workspace_bytes() const { return plan_->workspace_bytes(); }
   // Enqueues the attention on the handle's stream; throws an sdpp::Error if cuDNN refuses the call.
   void run(cudnnHandle_t handle, const void* q, const void* k, const void* v, void* out, float scale,
            void* workspace) const;
 
  private:
-  CudnnSdpaPlan() = default;
-  cudnnBackendDescriptor_t plan_ = nullptr;
-  std::vector<cudnnBackendDescriptor_t> descriptors_;  // the plan's and those it was made from, destroyed with it
-  int64_t workspace_bytes_ = 0;
+  explicit CudnnSdpaPlan(std::unique_ptr<CudnnExecutionPlan> plan) : plan_(std::move(plan)) {}
+  std::unique_ptr<CudnnExecutionPlan> plan_;
 };
 
 // cudnnGetVersion() of the loaded library when it has the SDPA_FWD operation (9.13.1 and later, built against headers

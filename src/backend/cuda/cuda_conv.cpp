@@ -4,7 +4,8 @@
 // 1x1 convolutions are plain GEMMs (cuBLASLt, bias and residual in the epilogue). NCHW remains the fallback when
 // cuDNN offers no NHWC algorithm (and the whole path with SDPP_CUDA_LAYOUT=nchw).
 // The algorithm is chosen once per shape, timed on the call's own buffers: cuDNN's candidates and, for NHWC, im2col +
-// cuBLASLt GEMM (conv2d_gemm); the choice is cached per shape. f32 convolutions
+// cuBLASLt GEMM (conv2d_gemm) and, opt-in, the engine configurations of cuDNN's graph API (cudnn_conv_graph.cpp);
+// the choice is cached per shape. f32 convolutions
 // are held to FMA math so TF32 never rounds the reference-precision path. Asymmetric padding (the VAE encoder's
 // (0, 1, 0, 1) downsample) is materialised by a pad kernel, since cuDNN takes one pad per dimension. Bias and
 // residual are added in one elementwise pass after the convolution.

@@ -106,6 +106,7 @@ std::vector<cudnnBackendDescriptor_t> cudnn_engine_configs(CudnnDescriptors& ds,
   std::vector<cudnnBackendDescriptor_t> kept;
   for (cudnnBackendDescriptor_t c : configs)
     if (int(kept.size()) < limit && acceptable_engine(ds, c, allow_runtime_compilation)) kept.push_back(c);
+  ds.clear_error();  // configurations passed over are not what callers report
   if (kept.empty())
     return fail("none of cuDNN's " + std::to_string(configs.size()) + " engine configurations is deterministic, " +
                 "accumulates in full precision" + (allow_runtime_compilation ? "" : " and runs precompiled kernels"));
@@ -115,6 +116,7 @@ std::vector<cudnnBackendDescriptor_t> cudnn_engine_configs(CudnnDescriptors& ds,
 std::unique_ptr<CudnnExecutionPlan> CudnnExecutionPlan::create(std::shared_ptr<CudnnDescriptors> ds,
                                                                cudnnHandle_t handle, cudnnBackendDescriptor_t config,
                                                                std::string* why) {
+  ds->clear_error();
   cudnnBackendDescriptor_t plan = ds->make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
   ds->set(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &handle);
   ds->set(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, &config);

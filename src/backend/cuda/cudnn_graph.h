@@ -33,6 +33,8 @@ class CudnnDescriptors {
   // False (and the first failure's reason kept) unless `status` is success.
   bool check(cudnnStatus_t status, const char* what);
   const std::string& error() const { return error_; }
+  // Before an attempt whose failure must be reported on its own (one of several plans made from these descriptors).
+  void clear_error() { error_.clear(); }
 
  private:
   std::vector<cudnnBackendDescriptor_t> owned_;

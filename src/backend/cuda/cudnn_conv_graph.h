@@ -24,6 +24,11 @@ struct ConvGraphShape {
   DType dtype = DType::F16;
 };
 
+// The finalized convolution-forward operation of `shape`, or null with the reason in `why`. Needs no device (tests
+// check the descriptors cuDNN accepts without one).
+cudnnBackendDescriptor_t cudnn_conv_forward_operation(CudnnDescriptors& ds, const ConvGraphShape& shape,
+                                                      std::string* why);
+
 class CudnnConvGraphPlan {
  public:
   // Plans of cuDNN's first `limit` exact engine configurations for `shape` whose workspace fits `max_workspace`,

@@ -28,35 +28,36 @@ int cudnn_sdpa_version() {
   return version >= kFirstVersion ? version : 0;
 }
 
+cudnnBackendDescriptor_t cudnn_sdpa_operation(CudnnDescriptors& ds, const SdpaShape& s, std::string* why) {
+  auto fail = [&](const std::string& reason) -> cudnnBackendDescriptor_t {
+    if (why) *why = reason;
+    return nullptr;
+  };
+  if (!cudnn_sdpa_version())
+    return fail("cuDNN " + std::to_string(cudnnGetVersion()) + " has no SDPA_FWD operation (needs 9.13.1)");
+  if (s.dtype != DType::F16 && s.dtype != DType::BF16) return fail("cuDNN attention takes f16 or bf16");
+  const cudnnDataType_t type = s.dtype == DType::F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
+  cudnnBackendDescriptor_t q = rows(ds, kQ, type, s.batch, s.heads, s.lq, s.head_dim, s.q_stride);
+  cudnnBackendDescriptor_t k = rows(ds, kK, type, s.batch, s.heads, s.lk, s.head_dim, s.kv_stride);
+  cudnnBackendDescriptor_t v = rows(ds, kV, type, s.batch, s.heads, s.lk, s.head_dim, s.kv_stride);
+  cudnnBackendDescriptor_t o = rows(ds, kO, type, s.batch, s.heads, s.lq, s.head_dim, s.heads * s.head_dim);
+  const std::array<int64_t, 4> ones{1, 1, 1, 1};
+  cudnnBackendDescriptor_t scale = cudnn_tensor(ds, kScale, CUDNN_DATA_FLOAT, ones, ones, 4, true);  // host float
+  cudnnBackendDescriptor_t op = ds.make(CUDNN_BACKEND_OPERATION_SDPA_FWD_DESCRIPTOR);
+  ds.set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_QDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &q);
+  ds.set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_KDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &k);
+  ds.set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_VDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &v);
+  ds.set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_ODESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &o);
+  ds.set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_SCALEDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &scale);
+  return ds.finalize(op, "SDPA_FWD operation") ? op : fail(ds.error());
+}
+
 std::vector<std::unique_ptr<CudnnSdpaPlan>> CudnnSdpaPlan::candidates(cudnnHandle_t handle, const SdpaShape& s,
                                                                       int limit, std::string* why) {
   std::vector<std::unique_ptr<CudnnSdpaPlan>> plans;
-  if (!cudnn_sdpa_version()) {
-    if (why) *why = "cuDNN " + std::to_string(cudnnGetVersion()) + " has no SDPA_FWD operation (needs 9.13.1)";
-    return plans;
-  }
-  if (s.dtype != DType::F16 && s.dtype != DType::BF16) {
-    if (why) *why = "cuDNN attention takes f16 or bf16";
-    return plans;
-  }
-  const cudnnDataType_t type = s.dtype == DType::F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
   auto ds = std::make_shared<CudnnDescriptors>();
-  cudnnBackendDescriptor_t q = rows(*ds, kQ, type, s.batch, s.heads, s.lq, s.head_dim, s.q_stride);
-  cudnnBackendDescriptor_t k = rows(*ds, kK, type, s.batch, s.heads, s.lk, s.head_dim, s.kv_stride);
-  cudnnBackendDescriptor_t v = rows(*ds, kV, type, s.batch, s.heads, s.lk, s.head_dim, s.kv_stride);
-  cudnnBackendDescriptor_t o = rows(*ds, kO, type, s.batch, s.heads, s.lq, s.head_dim, s.heads * s.head_dim);
-  const std::array<int64_t, 4> ones{1, 1, 1, 1};
-  cudnnBackendDescriptor_t scale = cudnn_tensor(*ds, kScale, CUDNN_DATA_FLOAT, ones, ones, 4, true);  // host float
-  cudnnBackendDescriptor_t op = ds->make(CUDNN_BACKEND_OPERATION_SDPA_FWD_DESCRIPTOR);
-  ds->set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_QDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &q);
-  ds->set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_KDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &k);
-  ds->set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_VDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &v);
-  ds->set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_ODESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &o);
-  ds->set(op, CUDNN_ATTR_OPERATION_SDPA_FWD_SCALEDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &scale);
-  if (!ds->finalize(op, "SDPA_FWD operation")) {
-    if (why) *why = ds->error();
-    return plans;
-  }
+  cudnnBackendDescriptor_t op = cudnn_sdpa_operation(*ds, s, why);
+  if (!op) return plans;
   // Runtime-compiled engines allowed: cuDNN builds some of its attention kernels for the exact shape, once.
   for (cudnnBackendDescriptor_t config : cudnn_engine_configs(*ds, handle, op, limit, true, why))
     if (auto plan = CudnnExecutionPlan::create(ds, handle, config, plans.empty() ? why : nullptr))
@@ -75,6 +76,11 @@ void CudnnSdpaPlan::run(cudnnHandle_t handle, const void* q, const void* k, cons
 #else  // headers older than 9.13: no SDPA_FWD operation to plan
 
 int cudnn_sdpa_version() { return 0; }
+
+cudnnBackendDescriptor_t cudnn_sdpa_operation(CudnnDescriptors&, const SdpaShape&, std::string* why) {
+  if (why) *why = "built against cuDNN " + std::to_string(CUDNN_VERSION) + " headers, which lack SDPA_FWD (9.13)";
+  return nullptr;
+}
 
 std::vector<std::unique_ptr<CudnnSdpaPlan>> CudnnSdpaPlan::candidates(cudnnHandle_t, const SdpaShape&, int,
                                                                       std::string* why) {

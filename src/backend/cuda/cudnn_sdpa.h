@@ -42,6 +42,10 @@ class CudnnSdpaPlan {
   std::unique_ptr<CudnnExecutionPlan> plan_;
 };
 
+// The finalized SDPA_FWD operation of `shape` (q, k, v, out and a by-value scale as its tensors), or null with the
+// reason in `why`. Needs no device (tests check the descriptors cuDNN accepts without one).
+cudnnBackendDescriptor_t cudnn_sdpa_operation(CudnnDescriptors& ds, const SdpaShape& shape, std::string* why);
+
 // cudnnGetVersion() of the loaded library when it has the SDPA_FWD operation (9.13.1 and later, built against headers
 // that declare it), else 0.
 int cudnn_sdpa_version();

@@ -20,6 +20,7 @@
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cudnn_conv_graph.h"
+#include "backend/cuda/cudnn_graph.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -59,14 +60,6 @@ constexpr size_t kGemmColumnBytes = size_t(64) << 20;
 // image; the algorithms that want more (FFT variants) were never the fastest on SD shapes.
 constexpr size_t kCandidateWorkspaceBytes = size_t(32) << 20;
 
-cudnnDataType_t cudnn_type(DType t) {
-  switch (t) {
-    case DType::F16: return CUDNN_DATA_HALF;
-    case DType::BF16: return CUDNN_DATA_BFLOAT16;
-    default: return CUDNN_DATA_FLOAT;
-  }
-}
-
 cudaDataType_t blas_type(DType t) {
   switch (t) {
     case DType::F16: return CUDA_R_16F;
@@ -105,7 +98,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     throw Error(ErrorCode::Internal, "conv2d " + shape_str(x.shape()) + " x " + shape_str(w.shape()) +
                                          ": no plan yet for this shape while recording");
   auto plan = std::make_shared<ConvPlan>();
-  const cudnnDataType_t t = cudnn_type(w.dtype());
+  const cudnnDataType_t t = cudnn_data_type(w.dtype());
   const int64_t ho = (x.dim(2) + 2 * pad_h - w.dim(2)) / stride + 1, wo = (x.dim(3) + 2 * pad_w - w.dim(3)) / stride + 1;
   bool ok = fits_int(x.numel()) && fits_int(w.dim(0) * ho * wo * x.dim(0));
   if (ok) {
@@ -158,6 +151,10 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
         chosen_ms = results[i].time;
       }
     }
+    // The implicit-precomputed-GEMM algorithm alone fuses the bias and residual, as the GEMM does; other algorithms
+    // and the graph API's configurations need one more pass (about 5%), which the choices below charge them.
+    const bool legacy_fused =
+        chosen >= 0 && results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
     const bool gemm_fits = nhwc && (x.dim(1) * int64_t(dtype_size(w.dtype()))) % 16 == 0 &&
                            size_t(x.dim(0) * ho * wo * x.dim(1) * w.dim(2) * w.dim(3)) * dtype_size(w.dtype()) <=
                                kGemmColumnBytes;
@@ -166,15 +163,11 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
       auto run = [&] { conv2d_gemm(x, w, Tensor(), Tensor(), stride, pad_h, pad_w, out_shape); };
       run();  // makes the GEMM's own plan (cuBLASLt candidates timed)
       const float ms = device_time_ms(run, 5, 400);
-      // cuDNN's implicit-precomputed-GEMM fuses the bias and residual too; others need one more pass (about 5%).
-      const bool cudnn_fused =
-          chosen >= 0 && results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
       gemm_ms = ms;
       plan->use_gemm =
-          conv_path_ == ConvPath::Gemm || chosen < 0 || ms < chosen_ms * (cudnn_fused ? 1.0f : 1.05f);
+          conv_path_ == ConvPath::Gemm || chosen < 0 || ms < chosen_ms * (legacy_fused ? 1.0f : 1.05f);
     }
-    // cuDNN's graph API: its configurations' bias and residual take a pass of their own (about 5%), which the
-    // implicit-precomputed-GEMM algorithm and the GEMM fuse.
+    // cuDNN's graph API (its bias and residual a pass of their own).
     float graph_ms = -1.0f;
     const bool graph_wanted = nhwc && w.dtype() != DType::F32 &&
                               (conv_path_ == ConvPath::Graph || (conv_path_ == ConvPath::Timed && graph_conv_opt_in()));
@@ -201,8 +194,6 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
         throw Error(ErrorCode::Unsupported, "conv2d " + shape_str(x.shape()) + " x " + shape_str(w.shape()) +
                                                 ": cuDNN's graph API has no plan: " + why);
       const float inf = std::numeric_limits<float>::infinity();
-      const bool legacy_fused =
-          chosen >= 0 && results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
       const float current = plan->use_gemm ? (gemm_ms >= 0.0f ? gemm_ms : inf)
                                             : (chosen >= 0 ? chosen_ms * (legacy_fused ? 1.0f : 1.05f) : inf);
       if (plan->graph && (conv_path_ == ConvPath::Graph || graph_ms * 1.05f < current)) {

@@ -23,7 +23,7 @@ cudnnBackendDescriptor_t cudnn_conv_forward_operation(CudnnDescriptors& ds, cons
     if (why) *why = "graph-planned convolutions take f16 or bf16";
     return nullptr;
   }
-  const cudnnDataType_t type = s.dtype == DType::F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
+  const cudnnDataType_t type = cudnn_data_type(s.dtype);
   cudnnBackendDescriptor_t x = nhwc(ds, kX, type, s.n, s.c, s.h, s.w);
   cudnnBackendDescriptor_t w = nhwc(ds, kW, type, s.k, s.c, s.r, s.s);  // KRSC is NHWC's layout for [k, c, r, s]
   cudnnBackendDescriptor_t y = nhwc(ds, kY, type, s.n, s.k, s.ho, s.wo);

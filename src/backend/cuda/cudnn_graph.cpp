@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 
 namespace sdpp::cuda {
 namespace {
@@ -10,6 +11,17 @@ std::string last_error() {
   char message[512] = {};
   cudnnGetLastErrorString(message, sizeof(message));
   return message;
+}
+
+// The notes (numerical or behaviour) cuDNN attaches to `engine`; none if it will not say, which rejects the engine.
+template <class Note, size_t kCount>
+std::optional<std::vector<Note>> engine_notes(CudnnDescriptors& ds, cudnnBackendDescriptor_t engine,
+                                              cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type) {
+  std::array<Note, kCount> notes{};
+  int64_t count = 0;
+  if (!ds.check(cudnnBackendGetAttribute(engine, name, type, int64_t(kCount), &count, notes.data()), "engine notes"))
+    return std::nullopt;
+  return std::vector<Note>(notes.begin(), notes.begin() + std::min<int64_t>(count, int64_t(kCount)));
 }
 
 // Whether the engine behind `config` accumulates in full precision and deterministically, and (unless allowed)
@@ -21,27 +33,27 @@ bool acceptable_engine(CudnnDescriptors& ds, cudnnBackendDescriptor_t config, bo
                                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &count, &engine),
                            "engine of a configuration"))
     return false;
-  std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> notes{};
-  if (!ds.check(cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
-                                         int64_t(notes.size()), &count, notes.data()),
-                "numerical notes"))
-    return false;
-  const auto notes_end = notes.begin() + std::min<int64_t>(count, int64_t(notes.size()));
-  if (std::any_of(notes.begin(), notes_end, [](cudnnBackendNumericalNote_t n) {
+  const auto numerical = engine_notes<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT>(
+      ds, engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE);
+  if (!numerical || std::ranges::any_of(*numerical, [](cudnnBackendNumericalNote_t n) {
         return n == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC || n == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION;
       }))
     return false;
   if (allow_runtime_compilation) return true;
-  std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> behaviour{};
-  if (!ds.check(cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
-                                         int64_t(behaviour.size()), &count, behaviour.data()),
-                "behaviour notes"))
-    return false;
-  const auto behaviour_end = behaviour.begin() + std::min<int64_t>(count, int64_t(behaviour.size()));
-  return std::find(behaviour.begin(), behaviour_end, CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) == behaviour_end;
+  const auto behaviour = engine_notes<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT>(
+      ds, engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE);
+  return behaviour && std::ranges::find(*behaviour, CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) == behaviour->end();
 }
 
 }  // namespace
+
+cudnnDataType_t cudnn_data_type(DType t) {
+  switch (t) {
+    case DType::F16: return CUDNN_DATA_HALF;
+    case DType::BF16: return CUDNN_DATA_BFLOAT16;
+    default: return CUDNN_DATA_FLOAT;
+  }
+}
 
 CudnnDescriptors::~CudnnDescriptors() {
   for (auto it = owned_.rbegin(); it != owned_.rend(); ++it) cudnnBackendDestroyDescriptor(*it);

@@ -11,7 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace sdpp::cuda {
+
+// cuDNN's element type for the backend's f16 / bf16 / f32 tensors (the legacy API's descriptors take it too).
+cudnnDataType_t cudnn_data_type(DType t);
 
 // Backend descriptors made while planning, destroyed together (last made first) with the last owner.
 class CudnnDescriptors {

@@ -36,7 +36,7 @@ cudnnBackendDescriptor_t cudnn_sdpa_operation(CudnnDescriptors& ds, const SdpaSh
   if (!cudnn_sdpa_version())
     return fail("cuDNN " + std::to_string(cudnnGetVersion()) + " has no SDPA_FWD operation (needs 9.13.1)");
   if (s.dtype != DType::F16 && s.dtype != DType::BF16) return fail("cuDNN attention takes f16 or bf16");
-  const cudnnDataType_t type = s.dtype == DType::F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
+  const cudnnDataType_t type = cudnn_data_type(s.dtype);
   cudnnBackendDescriptor_t q = rows(ds, kQ, type, s.batch, s.heads, s.lq, s.head_dim, s.q_stride);
   cudnnBackendDescriptor_t k = rows(ds, kK, type, s.batch, s.heads, s.lk, s.head_dim, s.kv_stride);
   cudnnBackendDescriptor_t v = rows(ds, kV, type, s.batch, s.heads, s.lk, s.head_dim, s.kv_stride);

@@ -36,15 +36,18 @@ void check_attention(Inputs& in, const AttentionCase& c) {
 
 class CudaAttention : public testing::TestWithParam<DType> {};
 
+// Puts the process-wide attention kernel back to the default when a test that chose one ends, however it ends.
+struct RestoreAttentionKernel {
+  ~RestoreAttentionKernel() { set_cuda_attention_kernel("auto"); }
+};
+
 // Runs `body` once per fused kernel: the own kernels (the wgmma one on an H100 where it covers the head dim), the
 // mma.sync kernel everywhere, the timed choice and cuDNN's SDPA engine, so each stays checked on the device whichever
 // the timing picks. cuDNN runs unmasked attention only (causal cases take the own kernel under "cudnn"), and is left
 // out, with a note, where the loaded cuDNN lacks the operation.
 template <class Body>
 void for_each_kernel(Body&& body) {
-  struct Restore {
-    ~Restore() { set_cuda_attention_kernel("auto"); }
-  } restore;
+  const RestoreAttentionKernel restore;
   std::vector<const char*> kernels{"own", "mma"};
   if (cuda_cudnn_attention_version()) kernels.insert(kernels.end(), {"timed", "cudnn"});
   else std::printf("note: the loaded cuDNN has no SDPA operation (9.13.1+); its attention is not tested here\n");
@@ -120,9 +123,7 @@ TEST_P(CudaAttention, PackedProjections) {
 // needs no device: the choice is process-wide).
 TEST(CudaAttentionKernel, UnknownNamesAreRefused) {
   if (!cuda_backend_compiled()) GTEST_SKIP() << "built without the CUDA backend";
-  struct Restore {
-    ~Restore() { set_cuda_attention_kernel("auto"); }
-  } restore;
+  const RestoreAttentionKernel restore;
   for (const char* name : {"auto", "own", "mma", "timed", "cudnn"}) EXPECT_NO_THROW(set_cuda_attention_kernel(name));
   try {
     set_cuda_attention_kernel("fastest");
@@ -138,9 +139,7 @@ TEST(CudaAttentionKernel, UnknownNamesAreRefused) {
 TEST(CudaCudnnAttention, RecordedCallsEqualEagerOnes) {
   SDPP_REQUIRE_CUDA();
   if (!cuda_cudnn_attention_version()) GTEST_SKIP() << "the loaded cuDNN has no SDPA operation (9.13.1+)";
-  struct Restore {
-    ~Restore() { set_cuda_attention_kernel("auto"); }
-  } restore;
+  const RestoreAttentionKernel restore;
   set_cuda_attention_kernel("cudnn");
   Backend& backend = backend_for(Device::cuda());
   Inputs in(DType::F16);

@@ -77,8 +77,10 @@ uint16_t float_to_half(float f) {
   if (abs >= 0x7f800000) return sign | 0x7c00 | (abs > 0x7f800000 ? 0x200 : 0);  // inf / nan
   if (abs >= 0x477ff000) return sign | 0x7c00;                                 // overflow -> inf
   if (abs < 0x38800000) {                                                        // subnormal or zero
+    // The result counts units of 2^-24: mant >> (shift + 13). Below 2^-25 that is under half a unit, so zero; the
+    // early return also keeps the shifts below 32 bits.
     const int shift = 113 - int(abs >> 23);
-    if (shift > 24) return sign;
+    if (shift > 11) return sign;
     const uint32_t mant = (abs & 0x7fffff) | 0x800000;
     const uint32_t half_bit = 1u << (shift + 12);
     uint32_t r = mant >> (shift + 13);

@@ -2,7 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include <httplib.h>
 
@@ -57,13 +59,29 @@ int Server::bind() {
   return port_;
 }
 
-void Server::listen() { http_->listen_after_bind(); }
+void Server::listen() {
+  {
+    const std::lock_guard lock(listen_mutex_);
+    if (stop_requested_) return;
+    listen_started_ = true;
+  }
+  http_->listen_after_bind();
+  listen_returned_.store(true);
+}
 
 void Server::begin_shutdown() { ctx_->stopping.store(true); }
 
 void Server::stop() {
   begin_shutdown();
-  if (http_->is_running()) http_->stop();
+  {
+    const std::lock_guard lock(listen_mutex_);
+    stop_requested_ = true;
+    if (!listen_started_) return;  // listen() sees the request and does not start
+  }
+  // listen() is on its way into httplib's loop (a few instructions) or in it: stop it once it runs. A `sdpp serve` startup that
+  // fails at once (a broken model file) used to hang here under load, its stop() landing before the loop began.
+  while (!http_->is_running() && !listen_returned_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  http_->stop();
 }
 
 }  // namespace sdpp::server

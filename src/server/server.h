@@ -1,7 +1,9 @@
 // The HTTP server: parses, validates and streams on httplib's thread pool; all generation happens on the
 // JobService's workers. `sdpp serve` owns one; tests can run one in-process on a loopback port.
 #pragma once
+#include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "engine/job_service.h"
 #include "server/catalog.h"
@@ -25,7 +27,8 @@ class Server {
 
   int bind();       // binds options.host:port (port 0 = any free one) and returns the port; throws Error
   void listen();    // serves until stop(); call after bind()
-  void stop();      // ends streams, stops accepting and makes listen() return; safe from any thread
+  void stop();      // ends streams, stops accepting and makes listen() return, or return at once if it comes later;
+                    // safe from any thread
   void begin_shutdown();  // streams and synchronous waits end; new jobs get 503 (before JobService::shutdown)
   int port() const { return port_; }
 
@@ -36,6 +39,12 @@ class Server {
   std::unique_ptr<Router> router_;
   int port_ = 0;
   int listen_socket_ = -1;
+  // httplib's stop() does nothing before its listen loop runs, so a stop() that came first would leave listen()
+  // serving forever: these order the two.
+  std::mutex listen_mutex_;
+  bool stop_requested_ = false;
+  bool listen_started_ = false;
+  std::atomic<bool> listen_returned_{false};
 };
 
 }  // namespace sdpp::server

@@ -2,6 +2,10 @@
 // real tiny models pass through too quickly to observe (models still loading, a worker held mid-step).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <future>
 #include <thread>
 
 #include "../engine/fake_generator.h"
@@ -141,6 +145,47 @@ TEST(HttpLayer, FailedJobFailsAloneAsA500OnSyncEndpoints) {
   const json done = sdpp::testing::wait_for_status(c, job["id"], "failed");
   EXPECT_EQ(done["error"]["code"], "out_of_memory");
   EXPECT_EQ(c.Post("/v1/images/generations", R"({"prompt":"ok"})", "application/json")->status, 200);
+}
+
+// Runs `work` and fails (ending the process: a hung thread cannot be joined) unless it returns within 10 s.
+void returns_in_time(const char* what, const std::function<void()>& work) {
+  auto done = std::async(std::launch::async, work);
+  if (done.wait_for(10s) != std::future_status::ready) {
+    std::fprintf(stderr, "%s: still running after 10 s\n", what);
+    std::_Exit(1);
+  }
+  done.get();
+}
+
+TEST(HttpLayer, StopBeforeListenMakesListenReturn) {
+  // `sdpp serve` stops at once when its only model cannot load, which can be before its listener thread runs:
+  // httplib's own stop() ignores a server whose loop has not started, and listen() then served forever.
+  Catalog catalog;
+  engine::JobService jobs({}, {FakeGenerator{nullptr}.fn()});
+  ServerOptions options;
+  options.port = 0;
+  Server http(options, jobs, catalog);
+  ASSERT_GT(http.bind(), 0);
+  returns_in_time("listen() after stop()", [&] {
+    http.stop();
+    http.listen();
+  });
+}
+
+TEST(HttpLayer, StopRacingTheListenerThreadEndsIt) {
+  for (int i = 0; i < 100; ++i) {
+    Catalog catalog;
+    engine::JobService jobs({}, {FakeGenerator{nullptr}.fn()});
+    ServerOptions options;
+    options.port = 0;
+    Server http(options, jobs, catalog);
+    ASSERT_GT(http.bind(), 0);
+    returns_in_time("stop() racing listen()", [&] {
+      std::thread listener([&] { http.listen(); });  // may reach httplib's loop before or after the stop below
+      http.stop();
+      listener.join();
+    });
+  }
 }
 
 }  // namespace

@@ -30,8 +30,6 @@ class EngineImpl {
                !(dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16)) {
       throw Error(ErrorCode::InvalidArgument, "dtype must be auto, f32, f16 or bf16, got '" + options.dtype + "'");
     }
-    if (device.is_cpu() && dtype != DType::F32)
-      throw Error(ErrorCode::Unsupported, "the cpu backend computes in f32 only (got dtype " + options.dtype + ")");
   }
 
   LoadedModel& find(const std::string& name) {

@@ -104,14 +104,18 @@ TEST(Lincomb, SumsInOrder) {
   EXPECT_THROW(ops::lincomb(xs, two), Error);
 }
 
-TEST(Ops, NonF32InputIsRejected) {
+TEST(Ops, NonFloatInputIsRejected) {
+  // f16/bf16 are storage the cpu widens (test_ops_reduced_storage.cpp); integers and f64 reach no kernel.
   std::mt19937 rng(7);
-  Tensor h = random_tensor({4, 4}, rng).to(DType::F16);
-  try {
-    ops::scale(h, 2.0f);
-    FAIL() << "f16 input accepted by the f32 cpu backend";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+  for (DType type : {DType::I64, DType::F64}) {
+    Tensor t = random_tensor({4, 4}, rng).to(type);
+    try {
+      ops::scale(t, 2.0f);
+      FAIL() << dtype_name(type) << " input accepted by the f32 cpu backend";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Unsupported);
+      EXPECT_NE(std::string(e.what()).find(dtype_name(type)), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -5,8 +5,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_storage_type.h"
 #include "core/error.h"
 
 namespace sdpp {
@@ -44,42 +46,102 @@ class CpuBackend final : public Backend {
   }
   void convert(const Tensor& src, Tensor& dst) override { cpu::convert(src, dst); }
 
+  // Every op below reads f16/bf16 inputs through StorageType (cpu_storage_type.h): widened, computed in f32, the
+  // result rounded once to the storage type.
   Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const ops::LinearOptions& o) override {
-    return cpu::linear(x, w, b, o);
+    const cpu::StorageType st("linear", {&x, &w, &b, o.residual});
+    const Tensor residual = o.residual ? st.widen(*o.residual) : Tensor();
+    ops::LinearOptions f32 = o;
+    if (o.residual) f32.residual = &residual;
+    return st.narrow(cpu::linear(st.widen(x), st.widen(w), st.widen(b), f32));
   }
   Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const ops::Conv2dOptions& o) override {
-    return cpu::conv2d(x, w, b, o);
+    const cpu::StorageType st("conv2d", {&x, &w, &b, o.residual});
+    const Tensor residual = o.residual ? st.widen(*o.residual) : Tensor();
+    ops::Conv2dOptions f32 = o;
+    if (o.residual) f32.residual = &residual;
+    return st.narrow(cpu::conv2d(st.widen(x), st.widen(w), st.widen(b), f32));
   }
   Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
                     ops::Activation act, const Tensor& add) override {
-    // The reference order: the sum in f32, then the norm.
-    return cpu::group_norm(add.defined() ? this->add(x, add) : x, groups, gamma, beta, eps, act);
+    const cpu::StorageType st("group_norm", {&x, &gamma, &beta, &add});
+    // The reference order: the sum in f32, then the norm (one rounding, as the cuda kernel fuses the two).
+    const Tensor x32 = st.widen(x);
+    const Tensor in = add.defined() ? cpu::add(x32, st.widen(add)) : x32;
+    return st.narrow(cpu::group_norm(in, groups, st.widen(gamma), st.widen(beta), eps, act));
   }
   Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override {
-    return cpu::layer_norm(x, gamma, beta, eps);
+    const cpu::StorageType st("layer_norm", {&x, &gamma, &beta});
+    return st.narrow(cpu::layer_norm(st.widen(x), st.widen(gamma), st.widen(beta), eps));
   }
-  Tensor activation(const Tensor& x, ops::Activation act) override { return cpu::activation(x, act); }
-  Tensor geglu(const Tensor& x) override { return cpu::geglu(x); }
+  Tensor activation(const Tensor& x, ops::Activation act) override {
+    const cpu::StorageType st("activation", {&x});
+    return st.narrow(cpu::activation(st.widen(x), act));
+  }
+  Tensor geglu(const Tensor& x) override {
+    const cpu::StorageType st("geglu", {&x});
+    return st.narrow(cpu::geglu(st.widen(x)));
+  }
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionOptions& o) override {
-    return cpu::attention(q, k, v, o);
+    const cpu::StorageType st("attention", {&q, &k, &v});
+    return st.narrow(cpu::attention(st.widen(q), st.widen(k), st.widen(v), o));
   }
-  Tensor upsample_nearest2x(const Tensor& x) override { return cpu::upsample_nearest2x(x); }
-  Tensor concat(std::span<const Tensor> xs, int dim) override { return cpu::concat(xs, dim); }
-  Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) override { return cpu::slice(x, dim, start, end); }
-  Tensor to_tokens(const Tensor& x) override { return cpu::to_tokens(x); }
+  Tensor upsample_nearest2x(const Tensor& x) override {
+    const cpu::StorageType st("upsample_nearest2x", {&x});
+    return st.narrow(cpu::upsample_nearest2x(st.widen(x)));
+  }
+  Tensor concat(std::span<const Tensor> xs, int dim) override {
+    const cpu::StorageType st("concat", xs);
+    std::vector<Tensor> wide;
+    for (const Tensor& x : xs) wide.push_back(st.widen(x));
+    return st.narrow(cpu::concat(wide, dim));
+  }
+  Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) override {
+    const cpu::StorageType st("slice", {&x});
+    return st.narrow(cpu::slice(st.widen(x), dim, start, end));
+  }
+  Tensor to_tokens(const Tensor& x) override {
+    const cpu::StorageType st("to_tokens", {&x});
+    return st.narrow(cpu::to_tokens(st.widen(x)));
+  }
   Tensor from_tokens(const Tensor& x, int64_t height, int64_t width) override {
-    return cpu::from_tokens(x, height, width);
+    const cpu::StorageType st("from_tokens", {&x});
+    return st.narrow(cpu::from_tokens(st.widen(x), height, width));
   }
-  Tensor add(const Tensor& a, const Tensor& b) override { return cpu::add(a, b); }
-  Tensor mul(const Tensor& a, const Tensor& b) override { return cpu::mul(a, b); }
-  Tensor scale(const Tensor& x, float factor, float offset) override { return cpu::scale(x, factor, offset); }
-  Tensor clamp(const Tensor& x, float lo, float hi) override { return cpu::clamp(x, lo, hi); }
-  Tensor exp(const Tensor& x) override { return cpu::exp(x); }
+  Tensor add(const Tensor& a, const Tensor& b) override {
+    const cpu::StorageType st("add", {&a, &b});
+    return st.narrow(cpu::add(st.widen(a), st.widen(b)));
+  }
+  Tensor mul(const Tensor& a, const Tensor& b) override {
+    const cpu::StorageType st("mul", {&a, &b});
+    return st.narrow(cpu::mul(st.widen(a), st.widen(b)));
+  }
+  Tensor scale(const Tensor& x, float factor, float offset) override {
+    const cpu::StorageType st("scale", {&x});
+    return st.narrow(cpu::scale(st.widen(x), factor, offset));
+  }
+  Tensor clamp(const Tensor& x, float lo, float hi) override {
+    const cpu::StorageType st("clamp", {&x});
+    return st.narrow(cpu::clamp(st.widen(x), lo, hi));
+  }
+  Tensor exp(const Tensor& x) override {
+    const cpu::StorageType st("exp", {&x});
+    return st.narrow(cpu::exp(st.widen(x)));
+  }
   Tensor lincomb(std::span<const Tensor> xs, std::span<const double> coeffs) override {
-    return cpu::lincomb(xs, coeffs);
+    const cpu::StorageType st("lincomb", xs);
+    std::vector<Tensor> wide;
+    for (const Tensor& x : xs) wide.push_back(st.widen(x));
+    return st.narrow(cpu::lincomb(wide, coeffs));
   }
-  Tensor embedding(const Tensor& table, const Tensor& ids) override { return cpu::embedding(table, ids); }
-  Tensor gather_rows(const Tensor& x, std::span<const int64_t> index) override { return cpu::gather_rows(x, index); }
+  Tensor embedding(const Tensor& table, const Tensor& ids) override {
+    const cpu::StorageType st("embedding", {&table});
+    return st.narrow(cpu::embedding(st.widen(table), ids));
+  }
+  Tensor gather_rows(const Tensor& x, std::span<const int64_t> index) override {
+    const cpu::StorageType st("gather_rows", {&x});
+    return st.narrow(cpu::gather_rows(st.widen(x), index));
+  }
 };
 
 }  // namespace

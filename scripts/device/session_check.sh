@@ -8,7 +8,9 @@
 #      SDPP_CUDA_CUDNN_ATTENTION) =0 against =1 (scripts/device/ab_bench.sh);
 #   4. SDXL's UNet step with ENV_AB =0 and =1 (sdpp_unet_bench, graph replays);
 #   5. fixture parity on the GPU in f16 and f32 (scripts/device/cuda_parity.sh);
-#   6. Nsight Compute's per-kernel times of one SD 1.5 forward (scripts/device/cuda_ncu.sh).
+#   6. diffusers' own fp16 on the tiny txt2img fixtures, judged by issue 4's f16 bar
+#      (scripts/device/diffusers_f16_parity.py: does fp16 reach the DDIM clip_sample cases at all?);
+#   7. Nsight Compute's per-kernel times of one SD 1.5 forward (scripts/device/cuda_ncu.sh).
 # SKIP (e.g. "5 6") leaves steps out. Logs go to $OUT.
 set -uo pipefail
 START=$(date +%s)
@@ -50,5 +52,7 @@ step 3 120 env ENV_AB="$ENV_AB" CKPT_ROOT="$CK" ROUNDS=2 REPEATS=15 bash scripts
 step 4 70 bash -c "for v in 0 1; do echo \"sdxl $ENV_AB=\$v: \$($ENV_AB=\$v $bench/sdpp_unet_bench --model sdxl \
   --latent 128 --graph --iters 15 | grep ^unet)\"; done"
 step 5 60 env DTYPES="f16 f32" bash scripts/device/cuda_parity.sh
-step 6 120 env ARGS="--model sd15" bash scripts/device/cuda_ncu.sh
+step 6 60 bash -c "( [ -f .fixtures/tiny/manifest.json ] || tar -xzf .fixtures/tiny.tgz -C .fixtures ) &&
+  PYTHONPATH=$CK/src python3 scripts/device/diffusers_f16_parity.py .fixtures/tiny"
+step 7 120 env ARGS="--model sd15" bash scripts/device/cuda_ncu.sh
 echo "== done in $(($(date +%s) - START)) s"

@@ -1,5 +1,8 @@
 // Memory, conversion and elementwise ops of the CUDA backend against the cpu backend.
+#include <bit>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "cuda_test_util.h"
 
@@ -36,6 +39,23 @@ TEST(CudaMemory, ConvertMatchesCpuBitForBit) {
       EXPECT_EQ(std::memcmp(got.raw(), expected.raw(), expected.nbytes()), 0)
           << dtype_name(from) << " -> " << dtype_name(to);
     }
+  }
+}
+
+TEST(CudaMemory, ConvertMatchesCpuBitForBitOverEveryExponent) {
+  // Every f32 exponent with several mantissas, both signs: f16's subnormals, the values that round to zero (the
+  // host's float_to_half once made garbage of those between 2^-38 and 2^-32), overflow to inf, bf16 ties.
+  SDPP_REQUIRE_CUDA();
+  std::vector<float> values;
+  for (uint32_t sign = 0; sign < 2; ++sign)
+    for (uint32_t exponent = 0; exponent < 255; ++exponent)
+      for (uint32_t mantissa : {0u, 1u, 0x0fffu, 0x1000u, 0x1001u, 0x8000u, 0x18000u, 0x400000u, 0x7fffffu})
+        values.push_back(std::bit_cast<float>(sign << 31 | exponent << 23 | mantissa));
+  const Tensor src = Tensor::from_floats(values, {int64_t(values.size())});
+  for (DType to : {DType::F16, DType::BF16}) {
+    const Tensor expected = src.to(to);
+    const Tensor got = src.to(Device::cuda()).to(to).to(Device::cpu());
+    EXPECT_EQ(std::memcmp(got.raw(), expected.raw(), expected.nbytes()), 0) << "F32 -> " << dtype_name(to);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <stdexcept>
 #include <thread>
 
 #include "../engine/fake_generator.h"
@@ -157,32 +158,37 @@ void returns_in_time(const char* what, const std::function<void()>& work) {
   done.get();
 }
 
+// A server bound to a free loopback port whose listen() nobody has called yet.
+struct BoundServer {
+  BoundServer() : jobs({}, {FakeGenerator{nullptr}.fn()}), http(port0(), jobs, catalog) {
+    if (http.bind() <= 0) throw std::runtime_error("bind failed");
+  }
+  static ServerOptions port0() {
+    ServerOptions o;
+    o.port = 0;
+    return o;
+  }
+  Catalog catalog;
+  engine::JobService jobs;
+  Server http;
+};
+
 TEST(HttpLayer, StopBeforeListenMakesListenReturn) {
   // `sdpp serve` stops at once when its only model cannot load, which can be before its listener thread runs:
   // httplib's own stop() ignores a server whose loop has not started, and listen() then served forever.
-  Catalog catalog;
-  engine::JobService jobs({}, {FakeGenerator{nullptr}.fn()});
-  ServerOptions options;
-  options.port = 0;
-  Server http(options, jobs, catalog);
-  ASSERT_GT(http.bind(), 0);
+  BoundServer server;
   returns_in_time("listen() after stop()", [&] {
-    http.stop();
-    http.listen();
+    server.http.stop();
+    server.http.listen();
   });
 }
 
 TEST(HttpLayer, StopRacingTheListenerThreadEndsIt) {
   for (int i = 0; i < 100; ++i) {
-    Catalog catalog;
-    engine::JobService jobs({}, {FakeGenerator{nullptr}.fn()});
-    ServerOptions options;
-    options.port = 0;
-    Server http(options, jobs, catalog);
-    ASSERT_GT(http.bind(), 0);
+    BoundServer server;
     returns_in_time("stop() racing listen()", [&] {
-      std::thread listener([&] { http.listen(); });  // may reach httplib's loop before or after the stop below
-      http.stop();
+      std::thread listener([&] { server.http.listen(); });  // may reach httplib's loop before or after the stop below
+      server.http.stop();
       listener.join();
     });
   }

@@ -13,6 +13,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::OutOfMemory: return "out_of_memory";
     case ErrorCode::Cancelled: return "cancelled";
     case ErrorCode::DeviceError: return "device_error";
+    case ErrorCode::NonFinite: return "non_finite";
     case ErrorCode::Internal: return "internal";
   }
   return "unknown";

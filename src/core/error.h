@@ -16,6 +16,7 @@ enum class ErrorCode {
   OutOfMemory,       // host or device allocation failed
   Cancelled,         // a job was cancelled between steps
   DeviceError,       // a CUDA/cuBLAS/cuDNN call failed
+  NonFinite,         // a model produced NaN or inf (f16 overflow, broken weights) where an image was due
   Internal,
 };
 

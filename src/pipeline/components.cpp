@@ -83,4 +83,15 @@ std::unique_ptr<Components> load_components(const Checkpoint& ckpt, const Compon
   return c;
 }
 
+void load_f32_vae_decoder(const Components& c) {
+  const Checkpoint ckpt = open_checkpoint(c.path);
+  if (!ckpt.vae) throw Error(ErrorCode::BadFile, c.path.string() + " no longer holds a VAE");
+  AutoencoderKLOptions options;
+  options.load_encoder = false;
+  c.vae_f32 = std::make_unique<AutoencoderKL>(ckpt.vae->config, WeightLoader(ckpt.vae->weights, c.device, DType::F32),
+                                              options);
+  c.recorded_vae_f32_decode = std::make_unique<RecordedCall>(
+      "the f32 VAE decode", c.device, [vae = c.vae_f32.get()](const std::vector<Tensor>& in) { return vae->decode(in[0]); });
+}
+
 }  // namespace sdpp

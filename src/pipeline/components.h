@@ -51,6 +51,10 @@ struct Components {
   std::unique_ptr<AutoencoderKL> vae;
   // vae->decode(latents) as the pipeline calls it: recorded per shape and replayed where the device can record.
   std::unique_ptr<RecordedCall> recorded_vae_decode;
+  // An f32 copy of the VAE's decoder, loaded from `path` the first time a reduced-precision decode gives NaN or inf
+  // (load_f32_vae_decoder); from then on this model decodes with it, as A1111's --no-half-vae would.
+  mutable std::unique_ptr<AutoencoderKL> vae_f32;
+  mutable std::unique_ptr<RecordedCall> recorded_vae_f32_decode;
   std::unique_ptr<AutoencoderTiny> taesd;
   nlohmann::json scheduler_config;  // the model's, or the family default for single files
   // The approximate-preview projection (pipeline/preview.h), fitted on first use.
@@ -60,10 +64,16 @@ struct Components {
   bool is_sdxl() const { return family == ModelFamily::SDXL; }
   bool is_inpainting() const { return unet && unet->config().in_channels == 9; }
   int vae_scale_factor() const { return vae ? vae->downscale_factor() : 8; }
+  // The VAE that decodes images and previews, and the dtype its input takes.
+  const AutoencoderKL& decoder() const { return vae_f32 ? *vae_f32 : *vae; }
+  DType decoder_dtype() const { return vae_f32 ? DType::F32 : vae_dtype; }
 };
 
 // Loads every component of `checkpoint` (a Checkpoint from open_checkpoint()). Throws sdpp::Error naming what is missing.
 std::unique_ptr<Components> load_components(const Checkpoint& checkpoint, const ComponentsOptions& options);
+
+// Loads vae_f32 and recorded_vae_f32_decode from the checkpoint at c.path (the caller serialises, as for generation).
+void load_f32_vae_decoder(const Components& c);
 
 // The scheduler config a family's original release shipped (used for single-file checkpoints).
 nlohmann::json default_scheduler_config(ModelFamily family);

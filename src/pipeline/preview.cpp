@@ -42,7 +42,7 @@ LatentRgbProjection fit_projection(const Components& c) {
   auto generator = make_cpu_generator(20240611);
   const Tensor z = generator->randn({1, channels, side, side});
   const Tensor image =
-      c.vae->decode(ops::scale(z.to(c.device).to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor)).cpu_f32();
+      c.decoder().decode(ops::scale(z.to(c.device).to(c.decoder_dtype()), 1.0f / c.vae->config().scaling_factor)).cpu_f32();
   const int64_t width = side * f, n = channels + 1, pixels = side * side;
   std::vector<double> ata(size_t(n * n), 0.0);
   std::array<std::vector<double>, 3> atb;
@@ -105,7 +105,7 @@ Tensor PreviewRenderer::render_tensor(const Tensor& latents) const {
     case PreviewMethod::Taesd:
       return c.taesd->decode(ops::scale(latents.to(c.vae_dtype), 1.0f / c.taesd->config().scaling_factor));
     case PreviewMethod::Full:
-      return c.vae->decode(ops::scale(latents.to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor));
+      return c.decoder().decode(ops::scale(latents.to(c.decoder_dtype()), 1.0f / c.vae->config().scaling_factor));
   }
   throw Error(ErrorCode::Internal, "unknown preview method");
 }

@@ -2,10 +2,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "backend/backend.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "pipeline/non_finite.h"
 #include "schedulers/noise_schedule.h"
 #include "schedulers/scheduler.h"
 
@@ -25,6 +27,30 @@ Tensor repeat_batch(const Tensor& x, int64_t n) {
 Tensor cat_batch(const Tensor& a, const Tensor& b) {
   const Tensor parts[] = {a, b};
   return ops::concat(parts, 0);
+}
+
+// The final decode, as diffusers postprocesses it: (x / 2 + 0.5).clamp(0, 1), on the host. A reduced-precision VAE
+// whose activations overflow gives NaN or inf (clamp keeps NaN); the decode then runs again, and so does every later
+// one of this model, on an f32 copy of the decoder, which is what A1111 users reach for with --no-half-vae. NaN in
+// f32 too is an error, never a black image.
+Tensor decode_image(const Components& c, const Tensor& latents) {
+  auto decode = [&](RecordedCall& call, DType dtype) {
+    const Tensor raw = ops::scale(latents.to(dtype), 1.0f / c.vae->config().scaling_factor);
+    return ops::clamp(ops::scale(call.run({raw}), 0.5f, 0.5f), 0.0f, 1.0f).cpu_f32();
+  };
+  if (!c.recorded_vae_f32_decode) {
+    Tensor image = decode(*c.recorded_vae_decode, c.vae_dtype);
+    if (all_finite(image)) return image;
+    if (c.vae_dtype == DType::F32)
+      throw Error(ErrorCode::NonFinite, "the VAE decode produced NaN or inf in f32 (broken VAE weights or latents)");
+    std::fprintf(stderr, "sdpp: the VAE decode in %s produced NaN or inf; decoding in f32 from now on for %s\n",
+                 dtype_name(c.vae_dtype), c.path.string().c_str());
+    load_f32_vae_decoder(c);
+  }
+  Tensor image = decode(*c.recorded_vae_f32_decode, DType::F32);
+  if (!all_finite(image))
+    throw Error(ErrorCode::NonFinite, "the VAE decode produced NaN or inf, in f32 too (broken VAE weights or latents)");
+  return image;
 }
 
 // The VAE's posterior sample of an image, scaled into UNet latent space; draws its noise from `generator` first, as
@@ -218,6 +244,11 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
     }
   }
   out.final_latents = latents.cpu_f32();
+  if (!all_finite(out.final_latents)) {
+    throw Error(ErrorCode::NonFinite,
+                std::string("the denoising loop produced NaN or inf latents (UNet in ") + dtype_name(c.dtype) + ")" +
+                    (c.dtype == DType::F16 ? "; bf16 keeps f32's range: try --dtype bf16 or f32" : ""));
+  }
   out.denoise_seconds = seconds_since(denoise_start);
   if (!control.decode) {
     backend_for(c.device).release_unused_memory();
@@ -225,9 +256,7 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   }
 
   const auto decode_start = Clock::now();
-  const Tensor raw = ops::scale(latents.to(c.vae_dtype), 1.0f / c.vae->config().scaling_factor);
-  // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1)
-  out.image = ops::clamp(ops::scale(c.recorded_vae_decode->run({raw}), 0.5f, 0.5f), 0.0f, 1.0f).cpu_f32();
+  out.image = decode_image(c, latents);
   // One image's transient memory (the first image's eager runs above all) is not kept reserved beside the recordings.
   backend_for(c.device).release_unused_memory();
   out.decode_seconds = seconds_since(decode_start);

@@ -1,6 +1,9 @@
 // add/mul broadcasts, scale, clamp, exp, lincomb against plain loops.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "backend/ops.h"
 #include "core/error.h"
 #include "op_test_util.h"
@@ -102,6 +105,17 @@ TEST(Lincomb, SumsInOrder) {
   const std::vector<double> two{1.0, 1.0};
   EXPECT_THROW(ops::lincomb(mismatched, two), Error);
   EXPECT_THROW(ops::lincomb(xs, two), Error);
+}
+
+TEST(Unary, ClampKeepsNanAndInfinitiesClamp) {
+  // As torch.clamp: a NaN image stays NaN through the pipeline's clamp to [0, 1], so it can be detected.
+  const std::vector<float> v = {std::nanf(""), std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity(), 0.5f};
+  const std::vector<float> out = ops::clamp(Tensor::from_floats(v, {4}), 0.0f, 1.0f).to_floats();
+  EXPECT_TRUE(std::isnan(out[0]));
+  EXPECT_EQ(out[1], 1.0f);
+  EXPECT_EQ(out[2], 0.0f);
+  EXPECT_EQ(out[3], 0.5f);
 }
 
 TEST(Ops, NonFloatInputIsRejected) {

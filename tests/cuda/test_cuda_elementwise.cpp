@@ -1,5 +1,7 @@
 // Memory, conversion and elementwise ops of the CUDA backend against the cpu backend.
 #include <bit>
+#include <cmath>
+#include <limits>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -99,6 +101,13 @@ TEST_P(CudaElementwise, UnaryOps) {
   SDPP_EXPECT_CLOSE(ops::clamp(dx, -1.5f, 2.0f), ops::clamp(x, -1.5f, 2.0f), tol);
   SDPP_EXPECT_CLOSE(ops::exp(dx), ops::exp(x), tolerance(GetParam(), true));
   EXPECT_THROW(ops::clamp(dx, 1.0f, -1.0f), Error);
+  // NaN passes through clamp as on the cpu (and in torch), so a NaN image is seen rather than turned black.
+  const std::vector<float> special = {std::nanf(""), std::numeric_limits<float>::infinity(), -3.0f};
+  const std::vector<float> clamped =
+      ops::clamp(in.device(Tensor::from_floats(special, {3})), 0.0f, 1.0f).to_floats();
+  EXPECT_TRUE(std::isnan(clamped[0]));
+  EXPECT_EQ(clamped[1], 1.0f);
+  EXPECT_EQ(clamped[2], 0.0f);
   for (ops::Activation act : {ops::Activation::SiLU, ops::Activation::GELU, ops::Activation::GELUTanh,
                               ops::Activation::QuickGELU, ops::Activation::ReLU, ops::Activation::Tanh}) {
     SCOPED_TRACE("activation " + std::to_string(int(act)));

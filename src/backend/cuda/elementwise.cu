@@ -24,7 +24,8 @@ __global__ void unary_kernel(const void* x, DType xt, void* out, DType ot, int64
     switch (op) {
       case UnaryOp::Activation: r = activate(v, act); break;
       case UnaryOp::Scale: r = v * p0 + p1; break;
-      case UnaryOp::Clamp: r = fminf(fmaxf(v, p0), p1); break;
+      // NaN stays NaN, as in torch.clamp and the cpu backend (fmaxf would make it lo): a NaN image must be seen.
+      case UnaryOp::Clamp: r = v < p0 ? p0 : (v > p1 ? p1 : v); break;
       default: r = expf(v); break;
     }
     store_f32(out, ot, i, r);

@@ -1,0 +1,153 @@
+// NaN and inf where an image is due (issue 4: "no NaN images"). The tiny SD 1.5 model is copied with one weight
+// changed so that its activations pass f16's 65504: an overflowing VAE decodes again in f32 and stays there, an
+// overflowing UNet fails the request with a typed error naming the dtype, and a VAE that gives NaN even in f32 is an
+// error rather than a black image. f16 runs on the cpu, which rounds as the GPU does.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <string>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "sdpp/engine.h"
+
+namespace sdpp {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path fixtures() {
+  const char* env = std::getenv("SDPP_FIXTURES");
+  return env && *env ? fs::path(env) : fs::path(SDPP_FIXTURES_DIR);
+}
+
+// A copy of the tiny SD 1.5 folder whose `component` weight `name` is passed through `change`.
+class ChangedModel {
+ public:
+  ChangedModel(const std::string& component, const std::string& name, const std::function<void(std::vector<float>&)>& change)
+      : dir_(fs::temp_directory_path() / ("sdpp_non_finite_" + std::to_string(::getpid()) + "_" +
+                                          ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    fs::remove_all(dir_);
+    fs::copy(fixtures() / "models" / "sd15", dir_, fs::copy_options::recursive);
+    const fs::path file = dir_ / component / "diffusion_pytorch_model.safetensors";
+    std::map<std::string, Tensor> tensors;
+    {
+      const auto original = SafetensorsFile::open(file);
+      for (const auto& [key, entry] : original->entries()) tensors[key] = original->read(key).clone();
+    }
+    Tensor& t = tensors.at(name);
+    std::vector<float> values = t.to_floats();
+    change(values);
+    t = Tensor::from_floats(values, t.shape());
+    fs::remove(file);
+    write_safetensors(file, tensors);
+  }
+  ~ChangedModel() { fs::remove_all(dir_); }
+  std::string path() const { return dir_.string(); }
+
+ private:
+  fs::path dir_;
+};
+
+std::function<void(std::vector<float>&)> times(float factor) {
+  return [factor](std::vector<float>& v) {
+    for (float& x : v) x *= factor;
+  };
+}
+
+GenerationRequest small_request() {
+  GenerationRequest r;
+  r.prompt = "a red chair";
+  r.width = r.height = 64;
+  r.steps = 3;
+  r.seed = 5;
+  r.preview_every = 0;
+  return r;
+}
+
+// Captures stderr for its lifetime (also when a generation throws, so the next capture can start).
+class StderrCapture {
+ public:
+  StderrCapture() { ::testing::internal::CaptureStderr(); }
+  ~StderrCapture() {
+    if (!taken_) ::testing::internal::GetCapturedStderr();
+  }
+  std::string take() {
+    taken_ = true;
+    return ::testing::internal::GetCapturedStderr();
+  }
+
+ private:
+  bool taken_ = false;
+};
+
+// One image of `model` in `dtype`; with `log`, a second image too, and what both wrote to stderr.
+Result generate(const std::string& model, const std::string& dtype, std::string* log = nullptr) {
+  EngineOptions options;
+  options.dtype = dtype;
+  Engine engine(options);
+  engine.load_model("m", model);
+  if (!log) return engine.generate(small_request());
+  StderrCapture first_capture;
+  Result first = engine.generate(small_request());
+  *log = first_capture.take();
+  StderrCapture second_capture;
+  engine.generate(small_request());  // must not need the fallback again
+  *log += "--- second image ---\n" + second_capture.take();
+  return first;
+}
+
+double fraction_beyond(const Image& a, const Image& b, int levels) {
+  size_t beyond = 0;
+  for (size_t i = 0; i < a.pixels.size(); ++i) beyond += std::abs(int(a.pixels[i]) - int(b.pixels[i])) > levels;
+  return double(beyond) / double(a.pixels.size());
+}
+
+TEST(NonFinite, VaeThatOverflowsInF16DecodesInF32FromThenOn) {
+  const ChangedModel model("vae", "decoder.conv_in.weight", times(30000.0f));
+  const Result f32 = generate(model.path(), "f32");
+  std::string log;
+  const Result f16 = generate(model.path(), "f16", &log);
+  const std::string second = log.substr(log.find("--- second image ---"));
+  EXPECT_NE(log.find("the VAE decode in F16 produced NaN or inf; decoding in f32 from now on"), std::string::npos)
+      << log;
+  EXPECT_EQ(second.find("NaN"), std::string::npos) << log;
+  // The f16 run's latents, decoded in f32: within issue 4's f16 bar of the f32 run's image.
+  ASSERT_EQ(f16.images.at(0).pixels.size(), f32.images.at(0).pixels.size());
+  EXPECT_LE(fraction_beyond(f16.images[0], f32.images[0], 4), 0.01);
+}
+
+TEST(NonFinite, UNetThatOverflowsInF16FailsNamingTheDtype) {
+  const ChangedModel model("unet", "conv_in.weight", times(30000.0f));
+  EXPECT_NO_THROW(generate(model.path(), "f32"));
+  try {
+    generate(model.path(), "f16");
+    FAIL() << "an f16 UNet that overflows gave an image";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::NonFinite);
+    EXPECT_NE(std::string(e.what()).find("NaN or inf latents (UNet in F16); bf16 keeps f32's range"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(NonFinite, VaeNanInF32IsAnErrorNotABlackImage) {
+  const ChangedModel model("vae", "decoder.conv_out.bias", [](std::vector<float>& v) {
+    v[0] = std::numeric_limits<float>::quiet_NaN();
+  });
+  try {
+    generate(model.path(), "f32");
+    FAIL() << "a VAE with a NaN bias gave an image";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::NonFinite);
+    EXPECT_NE(std::string(e.what()).find("the VAE decode produced NaN or inf in f32"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sdpp

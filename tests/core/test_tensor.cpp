@@ -155,6 +155,50 @@ TEST(DType, HalfRoundsFloatsOfEveryExponent) {
   EXPECT_EQ(float_to_half(std::numeric_limits<float>::denorm_min()), 0x0000);
 }
 
+TEST(DType, ArrayConversionsEqualTheScalarOnes) {
+  // Tensor::to on the cpu converts f32 <-> f16 / bf16 with array kernels (F16C where the CPU has it): every half and
+  // every bf16 widen as the scalar functions do, and floats of every exponent narrow as they do (NaN stays NaN; only
+  // its payload may differ). The float count is not a multiple of 8, so the scalar tails run too.
+  Tensor halves = Tensor::empty({65536}, DType::F16);
+  Tensor bf16s = Tensor::empty({65536}, DType::BF16);
+  for (uint32_t h = 0; h < 65536; ++h) {
+    static_cast<uint16_t*>(halves.raw())[h] = uint16_t(h);
+    static_cast<uint16_t*>(bf16s.raw())[h] = uint16_t(h);
+  }
+  const Tensor from_half = halves.to(DType::F32), from_bf16 = bf16s.to(DType::F32);
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float hf = from_half.f32()[h], bf = from_bf16.f32()[h];
+    if (std::isnan(half_to_float(uint16_t(h)))) {
+      ASSERT_TRUE(std::isnan(hf)) << "half 0x" << std::hex << h;
+    } else {
+      ASSERT_EQ(std::bit_cast<uint32_t>(hf), std::bit_cast<uint32_t>(half_to_float(uint16_t(h)))) << "half 0x" << std::hex << h;
+    }
+    ASSERT_EQ(std::bit_cast<uint32_t>(bf), std::bit_cast<uint32_t>(bf16_to_float(uint16_t(h)))) << "bf16 0x" << std::hex << h;
+  }
+  std::vector<float> floats;
+  uint32_t lcg = 7;
+  for (uint32_t sign = 0; sign < 2; ++sign)
+    for (uint32_t exponent = 0; exponent < 256; ++exponent)
+      for (int i = 0; i < 37; ++i) {
+        lcg = lcg * 1664525u + 1013904223u;
+        const uint32_t mantissa = i == 0 ? 0u : i == 1 ? 0x1000u : i == 2 ? 0x8000u : lcg >> 9;
+        floats.push_back(std::bit_cast<float>(sign << 31 | exponent << 23 | mantissa));
+      }
+  floats.push_back(1.52681e-10f);
+  const Tensor source = Tensor::from_floats(floats, {int64_t(floats.size())});
+  const Tensor to_half = source.to(DType::F16), to_bf16 = source.to(DType::BF16);
+  for (size_t i = 0; i < floats.size(); ++i) {
+    const uint16_t hb = static_cast<const uint16_t*>(to_half.raw())[i];
+    const uint16_t bb = static_cast<const uint16_t*>(to_bf16.raw())[i];
+    if (std::isnan(floats[i])) {
+      ASSERT_TRUE(std::isnan(half_to_float(hb)) && std::isnan(bf16_to_float(bb))) << i;
+    } else {
+      ASSERT_EQ(hb, float_to_half(floats[i])) << floats[i];
+      ASSERT_EQ(bb, float_to_bf16(floats[i])) << floats[i];
+    }
+  }
+}
+
 TEST(DType, BFloat16Rounding) {
   EXPECT_EQ(float_to_bf16(1.0f), 0x3f80);
   EXPECT_EQ(bf16_to_float(0x3f80), 1.0f);

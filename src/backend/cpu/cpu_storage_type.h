@@ -2,7 +2,7 @@
 // has them widened to f32, runs the f32 kernel, and has its result rounded once to that storage type. That is the
 // rounding a cuda kernel makes (f32 accumulation inside, one f16/bf16 store of its output), so `--dtype f16` on the
 // cpu reproduces what reduced-precision storage does to an image without a GPU, and halves the memory weights take.
-// It saves no time: each op widens its inputs first.
+// It costs time rather than saving any: each op converts its inputs and its result (cpu_half.h; docs/PERFORMANCE.md).
 #pragma once
 #include <initializer_list>
 #include <span>

@@ -20,7 +20,8 @@ from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 root = sys.argv[1]
 pattern = re.compile(sys.argv[2] if len(sys.argv) > 2 else r"^(sd15|sd21|sdxl)_txt2img")
 manifest = json.load(open(os.path.join(root, "manifest.json")))
-cases = [c for c in manifest["cases"] if c["kind"] == "pipeline" and c["mode"] == "txt2img" and pattern.search(c["name"])]
+cases = [c for c in manifest["cases"]
+         if c["kind"] == "pipeline" and c["mode"] == "txt2img" and pattern.search(c["name"])]
 print(f"diffusers {diffusers.__version__}, torch {torch.__version__}, {torch.cuda.get_device_name()}")
 
 
@@ -36,7 +37,9 @@ for dtype in (torch.float32, torch.float16):
         if key not in pipes:
             cls = StableDiffusionXLPipeline if model == "sdxl" else StableDiffusionPipeline
             path = os.path.join(root, manifest["models"][model]["path"])
-            kwargs = {"safety_checker": None, "requires_safety_checker": False} if cls is StableDiffusionPipeline else {}
+            kwargs = {}
+            if cls is StableDiffusionPipeline:
+                kwargs = {"safety_checker": None, "requires_safety_checker": False}
             pipes[key] = cls.from_pretrained(path, torch_dtype=dtype, **kwargs).to("cuda")
         pipe = pipes[key]
         config = case["scheduler_config"]
@@ -52,5 +55,6 @@ for dtype in (torch.float32, torch.float16):
         png = np.asarray(Image.open(os.path.join(root, case["png"])).convert("RGB")).astype(np.int32)
         ours = (np.clip(image, 0, 1) * 255).round().astype(np.int32)
         off = float(np.mean(np.abs(ours - png) > 4))
-        print(f"{str(dtype).replace('torch.', ''):8} {case['name']:30} final_latents rel_l2={rel_l2(latents.cpu(), expected):.3g}"
+        name = str(dtype).replace("torch.", "")
+        print(f"{name:8} {case['name']:30} final_latents rel_l2={rel_l2(latents.cpu(), expected):.3g}"
               f"  png_fraction_over_4={off:.3g}", flush=True)

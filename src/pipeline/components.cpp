@@ -90,8 +90,10 @@ void load_f32_vae_decoder(const Components& c) {
   options.load_encoder = false;
   c.vae_f32 = std::make_unique<AutoencoderKL>(ckpt.vae->config, WeightLoader(ckpt.vae->weights, c.device, DType::F32),
                                               options);
-  c.recorded_vae_f32_decode = std::make_unique<RecordedCall>(
-      "the f32 VAE decode", c.device, [vae = c.vae_f32.get()](const std::vector<Tensor>& in) { return vae->decode(in[0]); });
+  c.recorded_vae_f32_decode =
+      std::make_unique<RecordedCall>("the f32 VAE decode", c.device, [vae = c.vae_f32.get()](const std::vector<Tensor>& in) {
+        return vae->decode(in[0]);
+      });
 }
 
 }  // namespace sdpp

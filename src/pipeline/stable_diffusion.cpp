@@ -29,10 +29,10 @@ Tensor cat_batch(const Tensor& a, const Tensor& b) {
   return ops::concat(parts, 0);
 }
 
-// The final decode, as diffusers postprocesses it: (x / 2 + 0.5).clamp(0, 1), on the host. A reduced-precision VAE
-// whose activations overflow gives NaN or inf (clamp keeps NaN); the decode then runs again, and so does every later
-// one of this model, on an f32 copy of the decoder, which is what A1111 users reach for with --no-half-vae. NaN in
-// f32 too is an error, never a black image.
+// The final decode, postprocessed as diffusers does ((x / 2 + 0.5).clamp(0, 1)) and brought to the host. A
+// reduced-precision VAE whose activations overflow gives NaN or inf (clamp keeps NaN); the decode then runs again,
+// and so does every later one of this model, on an f32 copy of the decoder, which is what A1111 users reach for with
+// --no-half-vae. NaN in f32 too is an error, never a black image.
 Tensor decode_image(const Components& c, const Tensor& latents) {
   auto decode = [&](RecordedCall& call, DType dtype) {
     const Tensor raw = ops::scale(latents.to(dtype), 1.0f / c.vae->config().scaling_factor);

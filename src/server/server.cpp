@@ -78,8 +78,8 @@ void Server::stop() {
     stop_requested_ = true;
     if (!listen_started_) return;  // listen() sees the request and does not start
   }
-  // listen() is on its way into httplib's loop (a few instructions) or in it: stop it once it runs. A `sdpp serve` startup that
-  // fails at once (a broken model file) used to hang here under load, its stop() landing before the loop began.
+  // listen() is on its way into httplib's loop (a few instructions) or in it: stop it once it runs. A `sdpp serve`
+  // startup that fails at once (a broken model file) used to hang under load, its stop() landing before the loop.
   while (!http_->is_running() && !listen_returned_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   http_->stop();
 }

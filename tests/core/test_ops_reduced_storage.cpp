@@ -60,7 +60,8 @@ std::vector<ReducedCase> cases() {
          o.heads = 2;
          return ops::attention_packed(in[0], Tensor(), o);
        }},
-      {"upsample_nearest2x", {{1, 2, 3, 4}}, [](const std::vector<Tensor>& in) { return ops::upsample_nearest2x(in[0]); }},
+      {"upsample_nearest2x", {{1, 2, 3, 4}},
+       [](const std::vector<Tensor>& in) { return ops::upsample_nearest2x(in[0]); }},
       {"concat", {{2, 3, 4}, {2, 1, 4}},
        [](const std::vector<Tensor>& in) { return ops::concat(in, 1); }},
       {"slice", {{2, 6, 4}}, [](const std::vector<Tensor>& in) { return ops::slice(in[0], 1, 1, 4); }},

@@ -146,7 +146,8 @@ TEST(DType, HalfRoundsFloatsOfEveryExponent) {
           mantissa = lcg >> 9;
         }
         const float f = std::bit_cast<float>(sign << 31 | exponent << 23 | mantissa);
-        ASSERT_EQ(float_to_half(f), reference_half(f)) << f << " (bits 0x" << std::hex << std::bit_cast<uint32_t>(f) << ")";
+        ASSERT_EQ(float_to_half(f), reference_half(f))
+            << f << " (bits 0x" << std::hex << std::bit_cast<uint32_t>(f) << ")";
       }
     }
   }
@@ -171,9 +172,11 @@ TEST(DType, ArrayConversionsEqualTheScalarOnes) {
     if (std::isnan(half_to_float(uint16_t(h)))) {
       ASSERT_TRUE(std::isnan(hf)) << "half 0x" << std::hex << h;
     } else {
-      ASSERT_EQ(std::bit_cast<uint32_t>(hf), std::bit_cast<uint32_t>(half_to_float(uint16_t(h)))) << "half 0x" << std::hex << h;
+      ASSERT_EQ(std::bit_cast<uint32_t>(hf), std::bit_cast<uint32_t>(half_to_float(uint16_t(h))))
+          << "half 0x" << std::hex << h;
     }
-    ASSERT_EQ(std::bit_cast<uint32_t>(bf), std::bit_cast<uint32_t>(bf16_to_float(uint16_t(h)))) << "bf16 0x" << std::hex << h;
+    ASSERT_EQ(std::bit_cast<uint32_t>(bf), std::bit_cast<uint32_t>(bf16_to_float(uint16_t(h))))
+        << "bf16 0x" << std::hex << h;
   }
   std::vector<float> floats;
   uint32_t lcg = 7;

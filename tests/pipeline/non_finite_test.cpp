@@ -29,7 +29,8 @@ fs::path fixtures() {
 // A copy of the tiny SD 1.5 folder whose `component` weight `name` is passed through `change`.
 class ChangedModel {
  public:
-  ChangedModel(const std::string& component, const std::string& name, const std::function<void(std::vector<float>&)>& change)
+  ChangedModel(const std::string& component, const std::string& name,
+               const std::function<void(std::vector<float>&)>& change)
       : dir_(fs::temp_directory_path() / ("sdpp_non_finite_" + std::to_string(::getpid()) + "_" +
                                           ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
     fs::remove_all(dir_);

@@ -57,29 +57,38 @@ bool convert_from(DType dst_type, const void* src, void* dst, int64_t n) {
 }
 
 // f32 <-> f16 / bf16, the conversions reduced-precision storage makes around every op: array kernels (cpu_half.h)
-// rather than the per-value path through double. False for any other pair.
+// rather than the per-value path through double.
+struct ArrayConversion {
+  DType from, to;
+  size_t from_size, to_size;
+  void (*run)(const void* src, void* dst, int64_t n);
+};
+
+template <class S, class D, void (*F)(const S*, D*, int64_t)>
+constexpr ArrayConversion array_conversion(DType from, DType to) {
+  return {from, to, sizeof(S), sizeof(D),
+          [](const void* s, void* d, int64_t n) { F(static_cast<const S*>(s), static_cast<D*>(d), n); }};
+}
+
+constexpr ArrayConversion kArrayConversions[] = {
+    array_conversion<uint16_t, float, f16_to_f32>(DType::F16, DType::F32),
+    array_conversion<float, uint16_t, f32_to_f16>(DType::F32, DType::F16),
+    array_conversion<uint16_t, float, bf16_to_f32>(DType::BF16, DType::F32),
+    array_conversion<float, uint16_t, f32_to_bf16>(DType::F32, DType::BF16),
+};
+
+// False when no array kernel converts this pair.
 bool convert_half(const Tensor& src, Tensor& dst) {
-  using ArrayConvert = void (*)(const void*, void*, int64_t);
-  ArrayConvert f = nullptr;
-  size_t src_size = 0, dst_size = 0;
-  auto pick = [&](DType from, DType to, auto fn, size_t from_size, size_t to_size) {
-    if (src.dtype() == from && dst.dtype() == to) {
-      f = fn;
-      src_size = from_size;
-      dst_size = to_size;
-    }
-  };
-  pick(DType::F16, DType::F32, [](const void* s, void* d, int64_t n) { f16_to_f32(static_cast<const uint16_t*>(s), static_cast<float*>(d), n); }, 2, 4);
-  pick(DType::F32, DType::F16, [](const void* s, void* d, int64_t n) { f32_to_f16(static_cast<const float*>(s), static_cast<uint16_t*>(d), n); }, 4, 2);
-  pick(DType::BF16, DType::F32, [](const void* s, void* d, int64_t n) { bf16_to_f32(static_cast<const uint16_t*>(s), static_cast<float*>(d), n); }, 2, 4);
-  pick(DType::F32, DType::BF16, [](const void* s, void* d, int64_t n) { f32_to_bf16(static_cast<const float*>(s), static_cast<uint16_t*>(d), n); }, 4, 2);
-  if (!f) return false;
-  const auto* s = static_cast<const uint8_t*>(src.raw());
-  auto* d = static_cast<uint8_t*>(dst.raw());
-  parallel_for(src.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
-    f(s + size_t(begin) * src_size, d + size_t(begin) * dst_size, end - begin);
-  });
-  return true;
+  for (const ArrayConversion& c : kArrayConversions) {
+    if (src.dtype() != c.from || dst.dtype() != c.to) continue;
+    const auto* s = static_cast<const uint8_t*>(src.raw());
+    auto* d = static_cast<uint8_t*>(dst.raw());
+    parallel_for(src.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+      c.run(s + size_t(begin) * c.from_size, d + size_t(begin) * c.to_size, end - begin);
+    });
+    return true;
+  }
+  return false;
 }
 
 }  // namespace

@@ -31,24 +31,26 @@ __attribute__((target("avx,f16c"))) int64_t f32_to_f16_f16c(const float* src, ui
                      _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   return i;
 }
+#else
+bool has_f16c() { return false; }
+int64_t f16_to_f32_f16c(const uint16_t*, float*, int64_t) { return 0; }
+int64_t f32_to_f16_f16c(const float*, uint16_t*, int64_t) { return 0; }
 #endif
+
+// The F16C kernel over as many values as it takes (none without F16C), the scalar function after.
+template <class S, class D, int64_t (*Fast)(const S*, D*, int64_t), D (*Scalar)(S)>
+void convert_array(const S* src, D* dst, int64_t n) {
+  for (int64_t i = has_f16c() ? Fast(src, dst, n) : 0; i < n; ++i) dst[i] = Scalar(src[i]);
+}
 
 }  // namespace
 
 void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
-  int64_t i = 0;
-#ifdef SDPP_HAVE_F16C_PATH
-  if (has_f16c()) i = f16_to_f32_f16c(src, dst, n);
-#endif
-  for (; i < n; ++i) dst[i] = half_to_float(src[i]);
+  convert_array<uint16_t, float, f16_to_f32_f16c, half_to_float>(src, dst, n);
 }
 
 void f32_to_f16(const float* src, uint16_t* dst, int64_t n) {
-  int64_t i = 0;
-#ifdef SDPP_HAVE_F16C_PATH
-  if (has_f16c()) i = f32_to_f16_f16c(src, dst, n);
-#endif
-  for (; i < n; ++i) dst[i] = float_to_half(src[i]);
+  convert_array<float, uint16_t, f32_to_f16_f16c, float_to_half>(src, dst, n);
 }
 
 // bf16 is the top half of an f32: plain loops the compiler vectorises.

@@ -83,11 +83,11 @@ std::unique_ptr<Components> load_components(const Checkpoint& ckpt, const Compon
   return c;
 }
 
-void load_f32_vae_decoder(const Components& c) {
+void load_f32_vae(const Components& c) {
   const Checkpoint ckpt = open_checkpoint(c.path);
   if (!ckpt.vae) throw Error(ErrorCode::BadFile, c.path.string() + " no longer holds a VAE");
   AutoencoderKLOptions options;
-  options.load_encoder = false;
+  options.load_encoder = c.vae->has_encoder();
   c.vae_f32 = std::make_unique<AutoencoderKL>(ckpt.vae->config, WeightLoader(ckpt.vae->weights, c.device, DType::F32),
                                               options);
   c.recorded_vae_f32_decode =

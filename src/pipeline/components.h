@@ -51,8 +51,9 @@ struct Components {
   std::unique_ptr<AutoencoderKL> vae;
   // vae->decode(latents) as the pipeline calls it: recorded per shape and replayed where the device can record.
   std::unique_ptr<RecordedCall> recorded_vae_decode;
-  // An f32 copy of the VAE's decoder, loaded from `path` the first time a reduced-precision decode gives NaN or inf
-  // (load_f32_vae_decoder); from then on this model decodes with it, as A1111's --no-half-vae would.
+  // An f32 copy of the VAE (its encoder too where `vae` has one), loaded from `path` the first time a
+  // reduced-precision encode or decode gives NaN or inf (load_f32_vae); from then on this model's VAE work runs on it,
+  // as A1111's --no-half-vae would.
   mutable std::unique_ptr<AutoencoderKL> vae_f32;
   mutable std::unique_ptr<RecordedCall> recorded_vae_f32_decode;
   std::unique_ptr<AutoencoderTiny> taesd;
@@ -64,16 +65,17 @@ struct Components {
   bool is_sdxl() const { return family == ModelFamily::SDXL; }
   bool is_inpainting() const { return unet && unet->config().in_channels == 9; }
   int vae_scale_factor() const { return vae ? vae->downscale_factor() : 8; }
-  // The VAE that decodes images and previews, and the dtype its input takes.
-  const AutoencoderKL& decoder() const { return vae_f32 ? *vae_f32 : *vae; }
-  DType decoder_dtype() const { return vae_f32 ? DType::F32 : vae_dtype; }
+  // The VAE that encodes and decodes images and previews, the dtype its input takes, and its recorded decode.
+  const AutoencoderKL& vae_in_use() const { return vae_f32 ? *vae_f32 : *vae; }
+  DType vae_in_use_dtype() const { return vae_f32 ? DType::F32 : vae_dtype; }
+  RecordedCall& recorded_decode_in_use() const { return vae_f32 ? *recorded_vae_f32_decode : *recorded_vae_decode; }
 };
 
 // Loads every component of `checkpoint` (a Checkpoint from open_checkpoint()). Throws sdpp::Error naming what is missing.
 std::unique_ptr<Components> load_components(const Checkpoint& checkpoint, const ComponentsOptions& options);
 
 // Loads vae_f32 and recorded_vae_f32_decode from the checkpoint at c.path (the caller serialises, as for generation).
-void load_f32_vae_decoder(const Components& c);
+void load_f32_vae(const Components& c);
 
 // The scheduler config a family's original release shipped (used for single-file checkpoints).
 nlohmann::json default_scheduler_config(ModelFamily family);

@@ -41,8 +41,8 @@ LatentRgbProjection fit_projection(const Components& c) {
   const int f = c.vae_scale_factor();
   auto generator = make_cpu_generator(20240611);
   const Tensor z = generator->randn({1, channels, side, side});
-  const Tensor latents = ops::scale(z.to(c.device).to(c.decoder_dtype()), 1.0f / c.vae->config().scaling_factor);
-  const Tensor image = c.decoder().decode(latents).cpu_f32();
+  const Tensor latents = ops::scale(z.to(c.device).to(c.vae_in_use_dtype()), 1.0f / c.vae->config().scaling_factor);
+  const Tensor image = c.vae_in_use().decode(latents).cpu_f32();
   const int64_t width = side * f, n = channels + 1, pixels = side * side;
   std::vector<double> ata(size_t(n * n), 0.0);
   std::array<std::vector<double>, 3> atb;
@@ -105,7 +105,7 @@ Tensor PreviewRenderer::render_tensor(const Tensor& latents) const {
     case PreviewMethod::Taesd:
       return c.taesd->decode(ops::scale(latents.to(c.vae_dtype), 1.0f / c.taesd->config().scaling_factor));
     case PreviewMethod::Full:
-      return c.decoder().decode(ops::scale(latents.to(c.decoder_dtype()), 1.0f / c.vae->config().scaling_factor));
+      return c.vae_in_use().decode(ops::scale(latents.to(c.vae_in_use_dtype()), 1.0f / c.vae->config().scaling_factor));
   }
   throw Error(ErrorCode::Internal, "unknown preview method");
 }

@@ -29,35 +29,52 @@ Tensor cat_batch(const Tensor& a, const Tensor& b) {
   return ops::concat(parts, 0);
 }
 
-// The final decode, postprocessed as diffusers does ((x / 2 + 0.5).clamp(0, 1)) and brought to the host. A
-// reduced-precision VAE whose activations overflow gives NaN or inf (clamp keeps NaN); the decode then runs again,
-// and so does every later one of this model, on an f32 copy of the decoder, which is what A1111 users reach for with
-// --no-half-vae. NaN in f32 too is an error, never a black image.
-Tensor decode_image(const Components& c, const Tensor& latents) {
-  auto decode = [&](RecordedCall& call, DType dtype) {
-    const Tensor raw = ops::scale(latents.to(dtype), 1.0f / c.vae->config().scaling_factor);
-    return ops::clamp(ops::scale(call.run({raw}), 0.5f, 0.5f), 0.0f, 1.0f).cpu_f32();
-  };
-  if (!c.recorded_vae_f32_decode) {
-    Tensor image = decode(*c.recorded_vae_decode, c.vae_dtype);
-    if (all_finite(image)) return image;
-    if (c.vae_dtype == DType::F32)
-      throw Error(ErrorCode::NonFinite, "the VAE decode produced NaN or inf in f32 (broken VAE weights or latents)");
-    std::fprintf(stderr, "sdpp: the VAE decode in %s produced NaN or inf; decoding in f32 from now on for %s\n",
-                 dtype_name(c.vae_dtype), c.path.string().c_str());
-    load_f32_vae_decoder(c);
+// Moves the model's VAE work to an f32 copy after a reduced-precision `what` ("encode", "decode") gave NaN or inf:
+// activations past f16's range, which A1111 users meet and answer with --no-half-vae. Already in f32, it is an error.
+void fall_back_to_f32_vae(const Components& c, const char* what) {
+  if (c.vae_in_use_dtype() == DType::F32) {
+    throw Error(ErrorCode::NonFinite,
+                std::string("the VAE ") + what + " produced NaN or inf in f32 (broken VAE weights or input)");
   }
-  Tensor image = decode(*c.recorded_vae_f32_decode, DType::F32);
+  std::fprintf(stderr, "sdpp: the VAE %s in %s produced NaN or inf; the VAE runs in f32 from now on for %s\n", what,
+               dtype_name(c.vae_in_use_dtype()), c.path.string().c_str());
+  load_f32_vae(c);
+}
+
+// The final decode, postprocessed as diffusers does ((x / 2 + 0.5).clamp(0, 1)) and brought to the host. NaN or inf
+// (clamp keeps NaN) from an f16/bf16 VAE: decoded again in f32. Never a black image.
+Tensor decode_image(const Components& c, const Tensor& latents) {
+  auto decode = [&] {
+    const Tensor raw = ops::scale(latents.to(c.vae_in_use_dtype()), 1.0f / c.vae->config().scaling_factor);
+    return ops::clamp(ops::scale(c.recorded_decode_in_use().run({raw}), 0.5f, 0.5f), 0.0f, 1.0f).cpu_f32();
+  };
+  Tensor image = decode();
+  if (all_finite(image)) return image;
+  fall_back_to_f32_vae(c, "decode");
+  image = decode();
   if (!all_finite(image))
     throw Error(ErrorCode::NonFinite, "the VAE decode produced NaN or inf, in f32 too (broken VAE weights or latents)");
   return image;
 }
 
+// The VAE's posterior of an image, checked before any noise is drawn, so that an encode redone in f32 after an
+// f16/bf16 overflow leaves the generator where diffusers' order expects it.
+DiagonalGaussian encode_posterior(const Components& c, const Tensor& image) {
+  auto encode = [&] { return c.vae_in_use().encode(image.to(c.device).to(c.vae_in_use_dtype())); };
+  auto finite = [](const DiagonalGaussian& p) { return all_finite(p.mean.cpu_f32()) && all_finite(p.logvar.cpu_f32()); };
+  DiagonalGaussian posterior = encode();
+  if (finite(posterior)) return posterior;
+  fall_back_to_f32_vae(c, "encode");
+  posterior = encode();
+  if (!finite(posterior))
+    throw Error(ErrorCode::NonFinite, "the VAE encode produced NaN or inf, in f32 too (broken VAE weights or image)");
+  return posterior;
+}
+
 // The VAE's posterior sample of an image, scaled into UNet latent space; draws its noise from `generator` first, as
 // diffusers' retrieve_latents(vae.encode(image), generator) does.
 Tensor encode_image(const Components& c, const Tensor& image, Generator& generator) {
-  const Tensor pixels = image.to(c.device).to(c.vae_dtype);
-  DiagonalGaussian posterior = c.vae->encode(pixels);
+  const DiagonalGaussian posterior = encode_posterior(c, image);
   const Tensor noise = generator.randn(posterior.mean.shape(), c.device).to(posterior.mean.dtype());
   return ops::scale(posterior.sample(noise), c.vae->config().scaling_factor).to(DType::F32);
 }

@@ -4,6 +4,7 @@
 // error rather than a black image. f16 runs on the cpu, which rounds as the GPU does.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -61,13 +62,19 @@ std::function<void(std::vector<float>&)> times(float factor) {
   };
 }
 
-GenerationRequest small_request() {
+GenerationRequest small_request(bool img2img = false) {
   GenerationRequest r;
   r.prompt = "a red chair";
   r.width = r.height = 64;
   r.steps = 3;
   r.seed = 5;
   r.preview_every = 0;
+  if (img2img) {
+    Image init{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3)};
+    for (size_t i = 0; i < init.pixels.size(); ++i) init.pixels[i] = uint8_t((i * 7) % 251);
+    r.init_image = init;
+    r.strength = 0.6f;
+  }
   return r;
 }
 
@@ -87,19 +94,22 @@ class StderrCapture {
   bool taken_ = false;
 };
 
-// One image of `model` in `dtype`; with `log`, a second image too, and what both wrote to stderr.
-Result generate(const std::string& model, const std::string& dtype, std::string* log = nullptr) {
+// One image of `model` in `dtype`; with `log`, a second image of the same request too (into `second`), and what
+// each wrote to stderr.
+Result generate(const std::string& model, const std::string& dtype, std::string* log = nullptr, bool img2img = false,
+                Result* second = nullptr) {
   EngineOptions options;
   options.dtype = dtype;
   Engine engine(options);
   engine.load_model("m", model);
-  if (!log) return engine.generate(small_request());
+  if (!log) return engine.generate(small_request(img2img));
   StderrCapture first_capture;
-  Result first = engine.generate(small_request());
+  Result first = engine.generate(small_request(img2img));
   *log = first_capture.take();
   StderrCapture second_capture;
-  engine.generate(small_request());  // must not need the fallback again
+  Result again = engine.generate(small_request(img2img));  // must not need the fallback again
   *log += "--- second image ---\n" + second_capture.take();
+  if (second) *second = std::move(again);
   return first;
 }
 
@@ -113,14 +123,33 @@ TEST(NonFinite, VaeThatOverflowsInF16DecodesInF32FromThenOn) {
   const ChangedModel model("vae", "decoder.conv_in.weight", times(30000.0f));
   const Result f32 = generate(model.path(), "f32");
   std::string log;
-  const Result f16 = generate(model.path(), "f16", &log);
+  Result again;
+  const Result f16 = generate(model.path(), "f16", &log, false, &again);
   const std::string second = log.substr(log.find("--- second image ---"));
-  EXPECT_NE(log.find("the VAE decode in F16 produced NaN or inf; decoding in f32 from now on"), std::string::npos)
+  // The image decoded again after the overflow is the one the f32 decoder gives straight away.
+  EXPECT_EQ(f16.png.at(0), again.png.at(0));
+  EXPECT_NE(log.find("the VAE decode in F16 produced NaN or inf; the VAE runs in f32 from now on"), std::string::npos)
       << log;
   EXPECT_EQ(second.find("NaN"), std::string::npos) << log;
   // The f16 run's latents, decoded in f32: within issue 4's f16 bar of the f32 run's image.
   ASSERT_EQ(f16.images.at(0).pixels.size(), f32.images.at(0).pixels.size());
   EXPECT_LE(fraction_beyond(f16.images[0], f32.images[0], 4), 0.01);
+}
+
+TEST(NonFinite, VaeEncoderThatOverflowsInF16EncodesInF32FromThenOn) {
+  // img2img. A bias beyond f16's range is inf once loaded in f16, so the encoder's output is NaN there.
+  const ChangedModel model("vae", "encoder.conv_in.bias", [](std::vector<float>& v) { v[0] = 1e5f; });
+  std::string log;
+  Result again;
+  const Result f16 = generate(model.path(), "f16", &log, true, &again);
+  EXPECT_NE(log.find("the VAE encode in F16 produced NaN or inf; the VAE runs in f32 from now on"), std::string::npos)
+      << log;
+  EXPECT_EQ(log.substr(log.find("--- second image ---")).find("NaN"), std::string::npos) << log;
+  // The posterior is checked before its noise is drawn: the image encoded again after the overflow is the one the
+  // f32 encoder gives straight away, the seed's draws in diffusers' order.
+  EXPECT_EQ(f16.png.at(0), again.png.at(0));
+  const std::vector<uint8_t>& pixels = f16.images.at(0).pixels;
+  EXPECT_NE(*std::min_element(pixels.begin(), pixels.end()), *std::max_element(pixels.begin(), pixels.end()));
 }
 
 TEST(NonFinite, UNetThatOverflowsInF16FailsNamingTheDtype) {

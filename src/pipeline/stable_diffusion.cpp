@@ -41,20 +41,29 @@ void fall_back_to_f32_vae(const Components& c, const char* what) {
   load_f32_vae(c);
 }
 
-// The final decode, postprocessed as diffusers does ((x / 2 + 0.5).clamp(0, 1)) and brought to the host. NaN or inf
-// (clamp keeps NaN) from an f16/bf16 VAE: decoded again in f32. Never a black image.
+// Runs `work` on the VAE in use; a result `finite` rejects (NaN or inf) from an f16/bf16 VAE moves the model to its
+// f32 copy and runs `work` again.
+template <class Work, class Finite>
+auto with_f32_vae_fallback(const Components& c, const char* what, const Work& work, const Finite& finite) {
+  auto result = work();
+  if (finite(result)) return result;
+  fall_back_to_f32_vae(c, what);
+  result = work();
+  if (!finite(result)) {
+    throw Error(ErrorCode::NonFinite,
+                std::string("the VAE ") + what + " produced NaN or inf, in f32 too (broken VAE weights or input)");
+  }
+  return result;
+}
+
+// The final decode, postprocessed as diffusers does ((x / 2 + 0.5).clamp(0, 1)) and brought to the host; clamp keeps
+// NaN, so an overflow is seen. Never a black image.
 Tensor decode_image(const Components& c, const Tensor& latents) {
   auto decode = [&] {
     const Tensor raw = ops::scale(latents.to(c.vae_in_use_dtype()), 1.0f / c.vae->config().scaling_factor);
     return ops::clamp(ops::scale(c.recorded_decode_in_use().run({raw}), 0.5f, 0.5f), 0.0f, 1.0f).cpu_f32();
   };
-  Tensor image = decode();
-  if (all_finite(image)) return image;
-  fall_back_to_f32_vae(c, "decode");
-  image = decode();
-  if (!all_finite(image))
-    throw Error(ErrorCode::NonFinite, "the VAE decode produced NaN or inf, in f32 too (broken VAE weights or latents)");
-  return image;
+  return with_f32_vae_fallback(c, "decode", decode, [](const Tensor& image) { return all_finite(image); });
 }
 
 // The VAE's posterior of an image, checked before any noise is drawn, so that an encode redone in f32 after an
@@ -62,13 +71,7 @@ Tensor decode_image(const Components& c, const Tensor& latents) {
 DiagonalGaussian encode_posterior(const Components& c, const Tensor& image) {
   auto encode = [&] { return c.vae_in_use().encode(image.to(c.device).to(c.vae_in_use_dtype())); };
   auto finite = [](const DiagonalGaussian& p) { return all_finite(p.mean.cpu_f32()) && all_finite(p.logvar.cpu_f32()); };
-  DiagonalGaussian posterior = encode();
-  if (finite(posterior)) return posterior;
-  fall_back_to_f32_vae(c, "encode");
-  posterior = encode();
-  if (!finite(posterior))
-    throw Error(ErrorCode::NonFinite, "the VAE encode produced NaN or inf, in f32 too (broken VAE weights or image)");
-  return posterior;
+  return with_f32_vae_fallback(c, "encode", encode, finite);
 }
 
 // The VAE's posterior sample of an image, scaled into UNet latent space; draws its noise from `generator` first, as

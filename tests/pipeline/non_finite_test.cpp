@@ -13,6 +13,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "../cli/cli_support.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "sdpp/engine.h"
@@ -22,10 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixtures() {
-  const char* env = std::getenv("SDPP_FIXTURES");
-  return env && *env ? fs::path(env) : fs::path(SDPP_FIXTURES_DIR);
-}
+using sdpp::test::fixtures;
 
 // A copy of the tiny SD 1.5 folder whose `component` weight `name` is passed through `change`.
 class ChangedModel {

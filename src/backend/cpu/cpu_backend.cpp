@@ -5,7 +5,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/cpu_storage_type.h"
@@ -50,17 +49,13 @@ class CpuBackend final : public Backend {
   // result rounded once to the storage type.
   Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const ops::LinearOptions& o) override {
     const cpu::StorageType st("linear", {&x, &w, &b, o.residual});
-    const Tensor residual = o.residual ? st.widen(*o.residual) : Tensor();
-    ops::LinearOptions f32 = o;
-    if (o.residual) f32.residual = &residual;
-    return st.narrow(cpu::linear(st.widen(x), st.widen(w), st.widen(b), f32));
+    Tensor residual;
+    return st.narrow(cpu::linear(st.widen(x), st.widen(w), st.widen(b), st.widen_residual(o, residual)));
   }
   Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const ops::Conv2dOptions& o) override {
     const cpu::StorageType st("conv2d", {&x, &w, &b, o.residual});
-    const Tensor residual = o.residual ? st.widen(*o.residual) : Tensor();
-    ops::Conv2dOptions f32 = o;
-    if (o.residual) f32.residual = &residual;
-    return st.narrow(cpu::conv2d(st.widen(x), st.widen(w), st.widen(b), f32));
+    Tensor residual;
+    return st.narrow(cpu::conv2d(st.widen(x), st.widen(w), st.widen(b), st.widen_residual(o, residual)));
   }
   Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
                     ops::Activation act, const Tensor& add) override {
@@ -92,9 +87,7 @@ class CpuBackend final : public Backend {
   }
   Tensor concat(std::span<const Tensor> xs, int dim) override {
     const cpu::StorageType st("concat", xs);
-    std::vector<Tensor> wide;
-    for (const Tensor& x : xs) wide.push_back(st.widen(x));
-    return st.narrow(cpu::concat(wide, dim));
+    return st.narrow(cpu::concat(st.widen(xs), dim));
   }
   Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) override {
     const cpu::StorageType st("slice", {&x});
@@ -130,9 +123,7 @@ class CpuBackend final : public Backend {
   }
   Tensor lincomb(std::span<const Tensor> xs, std::span<const double> coeffs) override {
     const cpu::StorageType st("lincomb", xs);
-    std::vector<Tensor> wide;
-    for (const Tensor& x : xs) wide.push_back(st.widen(x));
-    return st.narrow(cpu::lincomb(wide, coeffs));
+    return st.narrow(cpu::lincomb(st.widen(xs), coeffs));
   }
   Tensor embedding(const Tensor& table, const Tensor& ids) override {
     const cpu::StorageType st("embedding", {&table});

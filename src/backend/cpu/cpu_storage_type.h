@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/tensor.h"
@@ -27,6 +28,21 @@ class StorageType {
 
   // `t` as the f32 kernels read it (itself when already f32, or undefined).
   Tensor widen(const Tensor& t) const { return t.defined() && is_reduced(t.dtype()) ? t.to(DType::F32) : t; }
+  std::vector<Tensor> widen(std::span<const Tensor> ts) const {
+    std::vector<Tensor> wide;
+    for (const Tensor& t : ts) wide.push_back(widen(t));
+    return wide;
+  }
+  // `o` with its residual, if it has one, widened into `holder` (which must outlive the call using them).
+  template <class Options>
+  Options widen_residual(const Options& o, Tensor& holder) const {
+    Options f32 = o;
+    if (o.residual) {
+      holder = widen(*o.residual);
+      f32.residual = &holder;
+    }
+    return f32;
+  }
   // The kernel's f32 result in the storage type.
   Tensor narrow(const Tensor& out) const { return type_ == DType::F32 ? out : out.to(type_); }
 

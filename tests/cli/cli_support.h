@@ -1,10 +1,11 @@
 // Shared by the CLI tests: the sdpp binary run as a user runs it, and the tiny fixture models' paths.
 #pragma once
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <sys/wait.h>
+
+#include "../fixtures_dir.h"
 
 namespace sdpp::test {
 
@@ -27,10 +28,7 @@ inline ProcessResult run_sdpp(const std::string& args) {
   return run;
 }
 
-inline std::filesystem::path fixtures() {
-  const char* env = std::getenv("SDPP_FIXTURES");
-  return env && *env ? std::filesystem::path(env) : std::filesystem::path(SDPP_FIXTURES_DIR);
-}
+inline std::filesystem::path fixtures() { return fixtures_dir(); }
 
 inline std::string model(const char* name) { return (fixtures() / "models" / name).string(); }
 

@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -12,15 +11,13 @@
 
 #include "core/philox_device_math.h"
 #include "core/rng.h"
+#include "../fixtures_dir.h"
 #include "io/safetensors.h"
 
 namespace sdpp {
 namespace {
 
-std::string fixtures_dir() {
-  const char* env = std::getenv("SDPP_FIXTURES");
-  return env && *env ? env : SDPP_FIXTURES_DIR;
-}
+std::string fixtures_dir() { return test::fixtures_dir().string(); }
 
 // The manifest is written by Python's json, which spells an infinite float `-Infinity` (scheduler configs);
 // nlohmann rejects that token, and no randn case uses it.

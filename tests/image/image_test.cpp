@@ -15,6 +15,7 @@
 #include "image/image_tensor.h"
 #include "image/resize.h"
 #include "io/safetensors.h"
+#include "../fixtures_dir.h"
 
 namespace sdpp {
 namespace {
@@ -23,10 +24,7 @@ namespace fs = std::filesystem;
 
 const fs::path kData = fs::path(SDPP_SOURCE_DIR) / "tests/image/data";  // written by scripts/gen_image_test_data.py
 
-fs::path fixtures_dir() {
-  const char* env = std::getenv("SDPP_FIXTURES");
-  return env && *env ? env : SDPP_FIXTURES_DIR;
-}
+using sdpp::test::fixtures_dir;
 
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

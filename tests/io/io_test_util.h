@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "../fixtures_dir.h"
 
 namespace sdpp::test {
 
@@ -58,11 +59,6 @@ inline void expect_error(const std::function<void()>& fn, ErrorCode code, std::i
     EXPECT_EQ(e.code(), code) << error_code_name(e.code()) << ": " << e.what();
     for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "message '" << e.what() << "' lacks '" << n << "'";
   }
-}
-
-inline std::filesystem::path fixtures_dir() {
-  if (const char* env = std::getenv("SDPP_FIXTURES")) return env;
-  return SDPP_FIXTURES_DIR;
 }
 
 }  // namespace sdpp::test

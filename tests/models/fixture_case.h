@@ -3,7 +3,6 @@
 #pragma once
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -19,13 +18,9 @@
 #include "io/tensor_source.h"
 #include "parity/kinds.h"
 #include "schedulers/python_json.h"
+#include "../fixtures_dir.h"
 
 namespace sdpp::test {
-
-inline std::filesystem::path fixtures_dir() {
-  if (const char* env = std::getenv("SDPP_FIXTURES"); env && *env) return env;
-  return SDPP_FIXTURES_DIR;
-}
 
 inline const nlohmann::json& fixture_manifest() {
   static const nlohmann::json manifest = [] {

@@ -1,6 +1,5 @@
 // The fixture manifest's scheduler cases, for the scheduler tests.
 #pragma once
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -10,13 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "schedulers/python_json.h"
+#include "../fixtures_dir.h"
 
 namespace sdpp::test {
-
-inline std::filesystem::path fixtures_dir() {
-  const char* env = std::getenv("SDPP_FIXTURES");
-  return env && *env ? env : SDPP_FIXTURES_DIR;
-}
 
 // The manifest, or null when the fixtures are absent.
 inline const nlohmann::json& manifest() {

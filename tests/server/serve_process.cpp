@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../fixtures_dir.h"
 #include "server/base64.h"
 
 namespace sdpp::testing {
@@ -23,7 +24,7 @@ namespace sdpp::testing {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-std::string fixture_models_dir() { return std::string(SDPP_FIXTURES_DIR) + "/models"; }
+std::string fixture_models_dir() { return (test::fixtures_dir() / "models").string(); }
 
 ServeProcess::ServeProcess(std::vector<std::string> extra, std::vector<std::string> models) {
   if (models.empty()) models.push_back(fixture_models_dir() + "/sd15");

@@ -1,7 +1,6 @@
 // The CLIP tokenizer against every `tokenize` case of the fixture manifest, plus its file errors.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,16 +8,14 @@
 
 #include "core/error.h"
 #include "text/clip_tokenizer.h"
+#include "../fixtures_dir.h"
 
 namespace sdpp {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixtures_dir() {
-  const char* env = std::getenv("SDPP_FIXTURES");
-  return env && *env ? env : SDPP_FIXTURES_DIR;
-}
+using sdpp::test::fixtures_dir;
 
 // Python's json writes -Infinity in scheduler configs; nlohmann rejects it and no tokenize case uses it.
 nlohmann::json load_manifest() {

@@ -6,7 +6,8 @@
 #   2. sdpp_attention_bench with the kernel choices logged (own / mma / cudnn / timed per SD shape);
 #   3. an interleaved A/B of `sdpp bench` on the full-size SD 1.5 checkpoint, ENV_AB (default
 #      SDPP_CUDA_CUDNN_ATTENTION) =0 against =1 (scripts/device/ab_bench.sh);
-#   4. SDXL's UNet step with ENV_AB =0 and =1 (sdpp_unet_bench, graph replays);
+#   4. the SD 1.5 and SDXL UNet steps with ENV_AB, then ENV_AB2 (default SDPP_CUDA_CUDNN_GRAPH_CONV), =0 and =1
+#      (sdpp_unet_bench, graph replays);
 #   5. fixture parity on the GPU in f16 and f32 (scripts/device/cuda_parity.sh);
 #   6. diffusers' own fp16 on the tiny txt2img fixtures, judged by issue 4's f16 bar
 #      (scripts/device/diffusers_f16_parity.py: does fp16 reach the DDIM clip_sample cases at all?);
@@ -49,8 +50,9 @@ step 2 30 bash -c "SDPP_CUDA_VERBOSE=1 $bench/sdpp_attention_bench --repeats 5 2
   grep -v cross; grep 'sdpp cuda: attention' $OUTDIR/attention_choices.log | sort -u"
 wait $CKP
 step 3 120 env ENV_AB="$ENV_AB" CKPT_ROOT="$CK" ROUNDS=2 REPEATS=15 bash scripts/device/ab_bench.sh
-step 4 70 bash -c "for v in 0 1; do echo \"sdxl $ENV_AB=\$v: \$($ENV_AB=\$v $bench/sdpp_unet_bench --model sdxl \
-  --latent 128 --graph --iters 15 | grep ^unet)\"; done"
+step 4 100 bash -c "for sw in $ENV_AB ${ENV_AB2:-SDPP_CUDA_CUDNN_GRAPH_CONV}; do for m in 'sd15 64' 'sdxl 128'; do
+  set -- \$m; for v in 0 1; do echo \"\$1 \$sw=\$v: \$(env \$sw=\$v $bench/sdpp_unet_bench --model \$1 --latent \$2 \
+  --graph --iters 15 | grep ^unet)\"; done; done; done"
 step 5 60 env DTYPES="f16 f32" bash scripts/device/cuda_parity.sh
 step 6 60 bash -c "( [ -f .fixtures/tiny/manifest.json ] || tar -xzf .fixtures/tiny.tgz -C .fixtures ) &&
   PYTHONPATH=$CK/src python3 scripts/device/diffusers_f16_parity.py .fixtures/tiny"

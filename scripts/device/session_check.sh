@@ -9,9 +9,11 @@
 #   4. the SD 1.5 and SDXL UNet steps with ENV_AB, then ENV_AB2 (default SDPP_CUDA_CUDNN_GRAPH_CONV), =0 and =1
 #      (sdpp_unet_bench, graph replays);
 #   5. fixture parity on the GPU in f16 and f32 (scripts/device/cuda_parity.sh);
-#   6. diffusers' own fp16 on the tiny txt2img fixtures, judged by issue 4's f16 bar
+#   6. the full-size SD 1.5 text encoder, UNet and VAE against diffusers float32 (scripts/device/full_size_fixtures.py
+#      writes the references for step 3's checkpoint), f16 with issue 4's bar, then f32 with the cases' own;
+#   7. diffusers' own fp16 on the tiny txt2img fixtures, judged by issue 4's f16 bar
 #      (scripts/device/diffusers_f16_parity.py: does fp16 reach the DDIM clip_sample cases at all?);
-#   7. Nsight Compute's per-kernel times of one SD 1.5 forward (scripts/device/cuda_ncu.sh).
+#   8. Nsight Compute's per-kernel times of one SD 1.5 forward (scripts/device/cuda_ncu.sh).
 # SKIP (e.g. "5 6") leaves steps out. Logs go to $OUT.
 set -uo pipefail
 START=$(date +%s)
@@ -54,7 +56,10 @@ step 4 100 bash -c "for sw in $ENV_AB ${ENV_AB2:-SDPP_CUDA_CUDNN_GRAPH_CONV}; do
   set -- \$m; for v in 0 1; do echo \"\$1 \$sw=\$v: \$(env \$sw=\$v $bench/sdpp_unet_bench --model \$1 --latent \$2 \
   --graph --iters 15 | grep ^unet)\"; done; done; done"
 step 5 60 env DTYPES="f16 f32" bash scripts/device/cuda_parity.sh
-step 6 60 bash -c "( [ -f .fixtures/tiny/manifest.json ] || tar -xzf .fixtures/tiny.tgz -C .fixtures ) &&
+step 6 60 bash -c "PYTHONPATH=$CK/src python3 scripts/device/full_size_fixtures.py --checkpoint $CK/sd15 \
+  --out /tmp/full_size && for d in f16 f32; do echo \"-- \$d\"; $SDPP_DEVICE_BUILD/app/sdpp parity \
+  --fixtures /tmp/full_size --device cuda --dtype \$d --min-rel-l2 \$([ \$d = f32 ] && echo 0 || echo 1e-2); done"
+step 7 60 bash -c "( [ -f .fixtures/tiny/manifest.json ] || tar -xzf .fixtures/tiny.tgz -C .fixtures ) &&
   PYTHONPATH=$CK/src python3 scripts/device/diffusers_f16_parity.py .fixtures/tiny"
-step 7 120 env ARGS="--model sd15" bash scripts/device/cuda_ncu.sh
+step 8 120 env ARGS="--model sd15" bash scripts/device/cuda_ncu.sh
 echo "== done in $(($(date +%s) - START)) s"

@@ -2,7 +2,8 @@
 # ON THE GPU MACHINE, from the repo root, carry [".deps", ".fixtures", ".peers"]: the checks a session owes its GPU
 # work, in one device command (machines are scarce: a session may get one start), most important first, each given
 # what is left of BUDGET_S (default 560 s) and skipped, with a line saying so, when too little is left:
-#   1. the GPU suite (scripts/device/cuda_test.sh, both layouts), which also builds test_cuda and sdpp;
+#   1. the GPU suite (scripts/device/cuda_test.sh, both layouts); 1b. tests/pipeline on the GPU (SDPP_TEST_DEVICE=cuda:
+#      the f16 NaN fallbacks);
 #   2. sdpp_attention_bench with the kernel choices logged (own / mma / cudnn / timed per SD shape);
 #   3. an interleaved A/B of `sdpp bench` on the full-size SD 1.5 checkpoint, ENV_AB (default
 #      SDPP_CUDA_CUDNN_ATTENTION) =0 against =1 (scripts/device/ab_bench.sh);
@@ -30,7 +31,7 @@ mkdir -p "$CK" && tar -xzf .peers/diffusers-src.tar.gz -C "$CK" || exit 1
 ( [ -f "$CK/sd15/model_index.json" ] || PYTHONPATH=$CK/src python3 bench/make_random_checkpoint.py --arch sd15 \
     --vocab .peers/clip-vocab --out "$CK/sd15" >"$OUTDIR/ckpt.log" 2>&1 ) &
 CKP=$!
-sdpp_build sdpp test_cuda sdpp_unet_bench sdpp_attention_bench || exit 1
+sdpp_build sdpp test_cuda test_pipeline sdpp_unet_bench sdpp_attention_bench || exit 1
 
 left() { echo $((BUDGET_S - ($(date +%s) - START))); }
 # step N NEEDED_S COMMAND...: runs COMMAND under `timeout` of what is left, if at least NEEDED_S is.
@@ -48,6 +49,8 @@ step() {
 }
 bench=$SDPP_DEVICE_BUILD/bench
 step 1 90 bash -c 'bash scripts/device/cuda_test.sh 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|note:|rel_l2"'
+step 1b 30 bash -c "SDPP_TEST_DEVICE=cuda $SDPP_DEVICE_BUILD/tests/test_pipeline --gtest_brief=1 2>&1 |
+  grep -E '^\[  (PASSED|FAILED)|FAILED|Failure|Expected|Which is|actual'"
 step 2 30 bash -c "SDPP_CUDA_VERBOSE=1 $bench/sdpp_attention_bench --repeats 5 2>$OUTDIR/attention_choices.log |
   grep -v cross; grep 'sdpp cuda: attention' $OUTDIR/attention_choices.log | sort -u"
 wait $CKP

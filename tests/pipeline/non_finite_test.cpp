@@ -1,7 +1,8 @@
 // NaN and inf where an image is due (issue 4: "no NaN images"). The tiny SD 1.5 model is copied with one weight
 // changed so that its activations pass f16's 65504: an overflowing VAE decodes again in f32 and stays there, an
 // overflowing UNet fails the request with a typed error naming the dtype, and a VAE that gives NaN even in f32 is an
-// error rather than a black image. f16 runs on the cpu, which rounds as the GPU does.
+// error rather than a black image. f16 runs on the cpu, which rounds as the GPU does; SDPP_TEST_DEVICE=cuda runs the
+// same tests on a GPU (scripts/device/session_check.sh step 1).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "../cli/cli_support.h"
+#include "../test_device.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "sdpp/engine.h"
@@ -98,6 +100,7 @@ Result generate(const std::string& model, const std::string& dtype, std::string*
                 Result* second = nullptr) {
   EngineOptions options;
   options.dtype = dtype;
+  if (const std::string device = test::test_device(); !device.empty()) options.device = device;
   Engine engine(options);
   engine.load_model("m", model);
   if (!log) return engine.generate(small_request(img2img));

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../test_device.h"
 #include "image/image_io.h"
 #include "server/base64.h"
 #include "serve_process.h"
@@ -157,8 +158,8 @@ std::string read_file(const std::string& path) {
 }
 
 std::string device_flag() {
-  const char* device = std::getenv("SDPP_TEST_DEVICE");
-  return device && *device ? std::string(" --device ") + device : "";
+  const std::string device = test::test_device();
+  return device.empty() ? "" : " --device " + device;
 }
 
 TEST(Parity, ApiImageEqualsSdppGenerate) {

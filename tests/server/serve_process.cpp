@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "../fixtures_dir.h"
+#include "../test_device.h"
 #include "server/base64.h"
 
 namespace sdpp::testing {
@@ -40,7 +41,7 @@ ServeProcess::ServeProcess(std::vector<std::string> extra, std::vector<std::stri
     args.push_back(m);
   }
   args.insert(args.end(), extra.begin(), extra.end());
-  if (const char* device = std::getenv("SDPP_TEST_DEVICE"); device && *device) {  // e.g. cuda: the same tests on a GPU
+  if (const std::string device = test::test_device(); !device.empty()) {  // e.g. cuda: the same tests on a GPU
     args.push_back("--device");
     args.push_back(device);
   }

@@ -27,7 +27,7 @@ namespace sdpp {
 namespace {
 
 struct BenchArgs {
-  std::string model, device = "cpu", dtype = "auto", taesd, tokenizer, sampler;
+  std::string model, device = "cpu", dtype = "auto", vae_dtype = "auto", taesd, tokenizer, sampler;
   int width = 0, height = 0, steps = 20, warmup = 2, repeats = 10, e2e_repeats = 3, preview_every = 5;
   bool skip_e2e = false, profile = false;
 };
@@ -101,9 +101,8 @@ void run_bench(const BenchArgs& a) {
   if (a.profile) setenv("SDPP_CUDA_PROFILE", "1", 1);
   ComponentsOptions options;
   options.device = Device::parse(a.device);
-  options.dtype = options.device.is_cpu() ? DType::F32 : DType::F16;
-  if (a.dtype != "auto" && !parse_dtype(a.dtype, &options.dtype))
-    throw Error(ErrorCode::InvalidArgument, "--dtype must be auto, f32, f16 or bf16");
+  options.dtype = parse_model_dtype("--dtype", a.dtype).value_or(options.device.is_cpu() ? DType::F32 : DType::F16);
+  options.vae_dtype = parse_model_dtype("--vae-dtype", a.vae_dtype);
   options.tokenizer_dir = a.tokenizer;
   options.taesd_dir = a.taesd;
   // The backend (its context, library handles and workspace) exists before loading: the baseline of device memory.
@@ -254,6 +253,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--model", a->model, "Diffusers folder or single-file checkpoint")->required();
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N");
   cmd->add_option("--dtype", a->dtype, "auto | f32 | f16 | bf16");
+  cmd->add_option("--vae-dtype", a->vae_dtype, kVaeDtypeHelp);
   cmd->add_option("--width", a->width, "Image width (default: the model's native size)");
   cmd->add_option("--height", a->height, "Image height (default: the model's native size)");
   cmd->add_option("--steps", a->steps, "Steps of the end-to-end run (default 20)");

@@ -21,7 +21,7 @@ namespace {
 
 struct GenerateArgs {
   std::string model, prompt, negative_prompt, sampler, init_image, mask, output = "output.png";
-  std::string device = "cpu", dtype = "auto", tokenizer, taesd, preview_method = "approx", preview_dir;
+  std::string device = "cpu", dtype = "auto", vae_dtype = "auto", tokenizer, taesd, preview_method = "approx", preview_dir;
   int width = 0, height = 0, batch = 1, preview_every = 5, clip_skip = 1;
   std::optional<int> steps;  // absent = the model's default
   float cfg_scale = -1.0f, strength = 0.75f;
@@ -55,6 +55,7 @@ void run_generate(const GenerateArgs& a) {
   EngineOptions options;
   options.device = a.device;
   options.dtype = a.dtype;
+  options.vae_dtype = a.vae_dtype;
   options.tokenizer_dir = a.tokenizer;
   options.taesd_path = a.taesd;
   Engine engine(options);
@@ -129,6 +130,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--output,-o", a->output, "Output PNG (batch: name-1.png, name-2.png...)");
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N");
   cmd->add_option("--dtype", a->dtype, "auto | f32 | f16 | bf16");
+  cmd->add_option("--vae-dtype", a->vae_dtype, kVaeDtypeHelp);
   cmd->add_option("--tokenizer", a->tokenizer, "CLIP tokenizer folder for single-file checkpoints");
   cmd->add_option("--taesd", a->taesd, "AutoencoderTiny folder for --preview-method taesd");
   cmd->callback([a] { run_generate(*a); });

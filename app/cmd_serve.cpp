@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 struct ServeArgs {
   std::vector<std::string> models;
   std::vector<std::string> devices = {"cpu"};
-  std::string dtype = "auto", tokenizer, taesd;
+  std::string dtype = "auto", vae_dtype = "auto", tokenizer, taesd;
   server::ServerOptions http;
   size_t queue_size = 32;
   size_t retention_count = 256;
@@ -114,6 +114,7 @@ void run_serve(ServeArgs a) {
     EngineOptions options;
     options.device = device;
     options.dtype = a.dtype;
+    options.vae_dtype = a.vae_dtype;
     options.tokenizer_dir = a.tokenizer;
     options.taesd_path = a.taesd;
     engines.push_back(std::make_unique<Engine>(options));
@@ -201,6 +202,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--port", a->http.port, "Port (default 7860; 0 = any free port, printed)");
   cmd->add_option("--device", a->devices, "Device(s), one worker each: cpu | cuda | cuda:N (repeatable)");
   cmd->add_option("--dtype", a->dtype, "auto | f32 | f16 | bf16");
+  cmd->add_option("--vae-dtype", a->vae_dtype, kVaeDtypeHelp);
   cmd->add_option("--tokenizer", a->tokenizer, "CLIP tokenizer folder for single-file checkpoints");
   cmd->add_option("--taesd", a->taesd, "AutoencoderTiny folder for preview_method taesd");
   cmd->add_option("--queue-size", a->queue_size, "Jobs that may wait; more get 429 (default 32)")

@@ -81,6 +81,9 @@ struct ModelInfo {
 struct EngineOptions {
   std::string device = "cpu";   // "cpu" | "cuda" | "cuda:N"
   std::string dtype = "auto";   // "auto" (f32 cpu, f16 cuda) | "f32" | "f16" | "bf16"
+  // The VAE's own: "auto" (the model dtype, but bf16 for SDXL's VAE in place of f16, which overflows there) | "f32"
+  // (A1111's --no-half-vae: no f16 attempt that fails and runs again in f32) | "f16" | "bf16".
+  std::string vae_dtype = "auto";
   std::string taesd_path;       // optional AutoencoderTiny folder for previews
   std::string tokenizer_dir;    // CLIP vocab.json + merges.txt for single-file checkpoints (they carry none)
 };

@@ -41,6 +41,14 @@ nlohmann::json default_scheduler_config(ModelFamily family) {
   return config;
 }
 
+std::optional<DType> parse_model_dtype(const std::string& option, const std::string& value) {
+  if (value == "auto") return std::nullopt;
+  DType dtype = DType::F32;
+  if (!parse_dtype(value, &dtype) || !(dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16))
+    throw Error(ErrorCode::InvalidArgument, option + " must be auto, f32, f16 or bf16, got '" + value + "'");
+  return dtype;
+}
+
 std::unique_ptr<Components> load_components(const Checkpoint& ckpt, const ComponentsOptions& options) {
   if (!ckpt.unet || !ckpt.vae || !ckpt.text_encoder)
     throw Error(ErrorCode::BadFile, ckpt.path.string() + " is not a complete Stable Diffusion model (needs unet, vae "

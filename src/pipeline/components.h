@@ -71,6 +71,10 @@ struct Components {
   RecordedCall& recorded_decode_in_use() const { return vae_f32 ? *recorded_vae_f32_decode : *recorded_vae_decode; }
 };
 
+// A dtype option as users give it: "auto" is nullopt (the caller's default); f32, f16 and bf16 are the storage types
+// the models run in. Anything else throws InvalidArgument naming `option` (e.g. "--dtype", "vae_dtype").
+std::optional<DType> parse_model_dtype(const std::string& option, const std::string& value);
+
 // Loads every component of `checkpoint` (a Checkpoint from open_checkpoint()). Throws sdpp::Error naming what is missing.
 std::unique_ptr<Components> load_components(const Checkpoint& checkpoint, const ComponentsOptions& options);
 

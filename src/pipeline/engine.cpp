@@ -23,14 +23,11 @@ struct LoadedModel {
 
 class EngineImpl {
  public:
-  explicit EngineImpl(const EngineOptions& options) : options(options), device(Device::parse(options.device)) {
-    if (options.dtype == "auto") {
-      dtype = device.is_cpu() ? DType::F32 : DType::F16;
-    } else if (!parse_dtype(options.dtype, &dtype) ||
-               !(dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16)) {
-      throw Error(ErrorCode::InvalidArgument, "dtype must be auto, f32, f16 or bf16, got '" + options.dtype + "'");
-    }
-  }
+  explicit EngineImpl(const EngineOptions& options)
+      : options(options),
+        device(Device::parse(options.device)),
+        dtype(parse_model_dtype("dtype", options.dtype).value_or(device.is_cpu() ? DType::F32 : DType::F16)),
+        vae_dtype(parse_model_dtype("vae_dtype", options.vae_dtype)) {}
 
   LoadedModel& find(const std::string& name) {
     if (models.empty()) throw Error(ErrorCode::NotFound, "no model is loaded");
@@ -44,7 +41,8 @@ class EngineImpl {
 
   EngineOptions options;
   Device device;
-  DType dtype = DType::F32;
+  DType dtype;
+  std::optional<DType> vae_dtype;  // unset: the model dtype (bf16 for SDXL's VAE where that is f16)
   std::vector<LoadedModel> models;
 };
 
@@ -58,6 +56,7 @@ ModelInfo Engine::load_model(const std::string& name, const std::string& path) {
   ComponentsOptions options;
   options.device = impl_->device;
   options.dtype = impl_->dtype;
+  options.vae_dtype = impl_->vae_dtype;
   options.tokenizer_dir = impl_->options.tokenizer_dir;
   options.taesd_dir = impl_->options.taesd_path;
   LoadedModel model;

@@ -65,7 +65,8 @@ TEST(BenchCli, BadValuesFailWithMessageAndExitCode) {
       {sd15 + "--preview-every -2", "--preview-every: must be between 0 and 150, got -2"},
       {sd15 + "--width 100 --height 64", "--width: must be a multiple of 8, got 100"},
       {sd15 + "--width 64 --height 4096", "--height: must be between 64 and 2048, got 4096"},
-      {sd15 + "--dtype f8", "--dtype must be auto, f32, f16 or bf16"},
+      {sd15 + "--dtype f8", "--dtype must be auto, f32, f16 or bf16, got 'f8'"},
+      {sd15 + "--vae-dtype i8", "--vae-dtype must be auto, f32, f16 or bf16, got 'i8'"},
       {"bench --model /nonexistent/model", "/nonexistent/model"},
   };
   for (const auto& bad : cases) {

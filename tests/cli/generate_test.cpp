@@ -159,6 +159,8 @@ TEST_F(GenerateCli, BadValuesFailWithMessageAndExitCode) {
       {"missing init image", sd15 + "--init-image /nonexistent/in.png", "/nonexistent/in.png"},
       {"unknown sampler", sd15 + "--sampler nosuch", "sampler: unknown sampler 'nosuch'"},
       {"mask without image", sd15 + "--mask " + small_mask, "mask: a mask needs an init_image"},
+      {"unknown dtype", sd15 + "--dtype f64", "dtype must be auto, f32, f16 or bf16, got 'f64'"},
+      {"unknown vae dtype", sd15 + "--vae-dtype half", "vae_dtype must be auto, f32, f16 or bf16, got 'half'"},
   };
   for (const BadValue& bad : cases) {
     const ProcessResult run = run_sdpp(bad.args);

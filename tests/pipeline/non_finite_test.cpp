@@ -97,9 +97,10 @@ class StderrCapture {
 // One image of `model` in `dtype`; with `log`, a second image of the same request too (into `second`), and what
 // each wrote to stderr.
 Result generate(const std::string& model, const std::string& dtype, std::string* log = nullptr, bool img2img = false,
-                Result* second = nullptr) {
+                Result* second = nullptr, const std::string& vae_dtype = "auto") {
   EngineOptions options;
   options.dtype = dtype;
+  options.vae_dtype = vae_dtype;
   if (const std::string device = test::test_device(); !device.empty()) options.device = device;
   Engine engine(options);
   engine.load_model("m", model);
@@ -135,6 +136,18 @@ TEST(NonFinite, VaeThatOverflowsInF16DecodesInF32FromThenOn) {
   // The f16 run's latents, decoded in f32: within issue 4's f16 bar of the f32 run's image.
   ASSERT_EQ(f16.images.at(0).pixels.size(), f32.images.at(0).pixels.size());
   EXPECT_LE(fraction_beyond(f16.images[0], f32.images[0], 4), 0.01);
+}
+
+TEST(NonFinite, VaeDtypeF32MakesNoF16Attempt) {
+  // --vae-dtype f32 (A1111's --no-half-vae): the same model, f16 elsewhere, decodes in f32 from the first image, so
+  // nothing falls back, and the image is the one the fallback arrives at.
+  const ChangedModel model("vae", "decoder.conv_in.weight", times(30000.0f));
+  std::string log;
+  const Result forced = generate(model.path(), "f16", &log, false, nullptr, "f32");
+  EXPECT_EQ(log.find("NaN"), std::string::npos) << log;
+  Result after_fallback;
+  generate(model.path(), "f16", &log, false, &after_fallback);
+  EXPECT_EQ(forced.png.at(0), after_fallback.png.at(0));
 }
 
 TEST(NonFinite, VaeEncoderThatOverflowsInF16EncodesInF32FromThenOn) {

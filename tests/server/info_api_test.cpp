@@ -179,5 +179,15 @@ TEST(InfoApi, ModelThatCannotLoadEndsTheServerWithTheError) {
   rmdir(dir);
 }
 
+TEST(InfoApi, UnknownVaeDtypeEndsTheServerNamingTheOption) {
+  try {
+    ServeProcess server({"--vae-dtype", "f12"});
+    ADD_FAILURE() << "the server became ready with --vae-dtype f12";
+  } catch (const std::runtime_error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("error: vae_dtype must be auto, f32, f16 or bf16, got 'f12'"), std::string::npos) << message;
+  }
+}
+
 }  // namespace
 }  // namespace sdpp::testing

@@ -28,8 +28,9 @@ constexpr int kCudnnCandidates = 3;
 // and keeps the faster; the others force one (Cudnn: wherever cuDNN plans the shape, and an error where it does not).
 enum class AttentionKernel { Own, Mma, Timed, Cudnn };
 
-// The default: the own kernels. cuDNN's engine joins through SDPP_CUDA_CUDNN_ATTENTION=1 (the timed choice) until
-// it has been measured and checked on a GPU: it was written in a session that got no device time.
+// The default: the own kernels. cuDNN's engine joins through SDPP_CUDA_CUDNN_ATTENTION=1 (the timed choice). It passed
+// the GPU suite and is faster per call on an H100, but building its plans at the first image costs 1.5-3 s there,
+// and SDXL and the tiny-fixture GPU parity have not run with it yet (docs/PERFORMANCE.md, fourth session).
 AttentionKernel default_attention_kernel() {
   static const AttentionKernel kernel = [] {
     const char* v = std::getenv("SDPP_CUDA_CUDNN_ATTENTION");

@@ -7,8 +7,8 @@
 // --profile prints per-op device times of one forward (SDPP_CUDA_PROFILE): eager, or one graph replay with --graph
 // (timed replays then include the profiling events). --nchw keeps activations NCHW (SDPP_CUDA_LAYOUT=nchw).
 // --ncu brackets one eager forward with cudaProfilerStart/Stop (run under `ncu --profile-from-start off`).
-// The weight shapes are discovered from the model code itself: a source that answers every key with an empty
-// shape makes WeightLoader report the shape it expected, which is recorded before constructing again.
+// The weight shapes are discovered from the model code itself: a source that records the shape WeightLoader expects
+// for each key and answers with it, so one construction of the model learns them all.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -83,10 +83,10 @@ nlohmann::json unet_config_json(const std::string& model) {
   throw Error(ErrorCode::InvalidArgument, "--model must be sd15, sd21 or sdxl, got '" + model + "'");
 }
 
-// Answers every key; unknown keys get shape [0] so WeightLoader names the expected one.
+// Answers every key with the shape the model expects for it (zeros), recording it.
 class ShapeDiscoverySource : public TensorSource {
  public:
-  std::map<std::string, Shape> shapes;
+  mutable std::map<std::string, Shape> shapes;
   std::vector<std::string> keys() const override {
     std::vector<std::string> k;
     for (const auto& [key, shape] : shapes) k.push_back(key);
@@ -106,6 +106,7 @@ class ShapeDiscoverySource : public TensorSource {
     return Tensor::wrap(blob_.get(), shape, DType::F32, Device::cpu(), blob_);
   }
   std::string describe() const override { return "shape discovery"; }
+  void expect(const std::string& key, const Shape& shape) const override { shapes[key] = shape; }
 
  private:
   mutable std::shared_ptr<void> blob_;
@@ -114,26 +115,8 @@ class ShapeDiscoverySource : public TensorSource {
 
 std::map<std::string, Shape> discover_shapes(const UNetConfig& config) {
   auto source = std::make_shared<ShapeDiscoverySource>();
-  for (;;) {
-    try {
-      nn::UNet2DConditionModel probe(WeightLoader(source, Device::cpu(), DType::F32), config);
-      return source->shapes;
-    } catch (const Error& e) {
-      const std::string m = e.what();
-      const size_t k0 = m.find("tensor '"), k1 = m.find('\'', k0 + 8);
-      const size_t s0 = m.find("expected shape ["), s1 = m.find(']', s0);
-      if (e.code() != ErrorCode::ShapeMismatch || k0 == std::string::npos || s0 == std::string::npos) throw;
-      Shape shape;
-      const std::string dims = m.substr(s0 + 16, s1 - s0 - 16);
-      for (size_t p = 0; p < dims.size();) {
-        size_t q = dims.find(',', p);
-        if (q == std::string::npos) q = dims.size();
-        shape.push_back(std::stoll(dims.substr(p, q - p)));
-        p = q + 1;
-      }
-      source->shapes[m.substr(k0 + 8, k1 - k0 - 8)] = shape;
-    }
-  }
+  const nn::UNet2DConditionModel probe(WeightLoader(source, Device::cpu(), DType::F32), config);
+  return source->shapes;
 }
 
 // Random weights scaled by fan-in (norm gammas 1), so activations stay in range through the depth of the net.

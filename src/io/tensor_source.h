@@ -28,6 +28,9 @@ class TensorSource {
   // Throws MissingTensor naming the key and describe().
   virtual Tensor read(const std::string& key) const = 0;
   virtual std::string describe() const = 0;  // the file(s) it reads, for error messages
+  // Told by WeightLoader::get the shape the model expects for `key`, before info() and read(). Sources of files ignore
+  // it; bench/unet_bench.cpp's random-weight source records it, so one construction learns every weight's shape.
+  virtual void expect(const std::string& /*key*/, const Shape& /*shape*/) const {}
 };
 
 }  // namespace sdpp

@@ -17,6 +17,7 @@ bool WeightLoader::has(const std::string& name) const { return source_->info(key
 
 Tensor WeightLoader::get(const std::string& name, const Shape& expected) const {
   const std::string full = key(name);
+  source_->expect(full, expected);
   auto info = source_->info(full);
   if (!info) throw Error(ErrorCode::MissingTensor, "missing tensor '" + full + "' in " + source_->describe());
   if (info->shape != expected)

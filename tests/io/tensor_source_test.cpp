@@ -165,5 +165,32 @@ TEST(WeightLoader, WrongShapeNamesKeyFileAndBothShapes) {
   expect_error([&] { w.get_optional("conv_in.weight", {32, 4, 3, 3}); }, ErrorCode::ShapeMismatch, {"conv_in.weight"});
 }
 
+// A source that learns shapes from the model, as bench/unet_bench.cpp's shape discovery does.
+class ExpectingSource : public TensorSource {
+ public:
+  mutable std::vector<std::pair<std::string, Shape>> told;
+  std::vector<std::string> keys() const override { return {}; }
+  std::optional<TensorInfo> info(const std::string& key) const override {
+    for (const auto& [k, shape] : told)
+      if (k == key) return TensorInfo{DType::F32, shape, "F32", true};
+    return std::nullopt;
+  }
+  Tensor read(const std::string& key) const override {
+    const auto info_of = info(key);
+    return Tensor::zeros(info_of->shape, DType::F32);
+  }
+  std::string describe() const override { return "expecting source"; }
+  void expect(const std::string& key, const Shape& shape) const override { told.emplace_back(key, shape); }
+};
+
+TEST(WeightLoader, TellsTheSourceTheExpectedShapeBeforeReading) {
+  auto source = std::make_shared<ExpectingSource>();
+  const WeightLoader block = WeightLoader(source, Device::cpu(), DType::F32).sub("mid_block");
+  const Tensor t = block.get("proj.weight", {8, 4});  // found only because the source was told first
+  EXPECT_EQ(t.shape(), (Shape{8, 4}));
+  ASSERT_EQ(source->told.size(), 1u);
+  EXPECT_EQ(source->told[0].first, "mid_block.proj.weight");
+}
+
 }  // namespace
 }  // namespace sdpp

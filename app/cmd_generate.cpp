@@ -21,7 +21,8 @@ namespace {
 
 struct GenerateArgs {
   std::string model, prompt, negative_prompt, sampler, init_image, mask, output = "output.png";
-  std::string device = "cpu", dtype = "auto", vae_dtype = "auto", tokenizer, taesd, preview_method = "approx", preview_dir;
+  std::string device = "cpu", dtype = "auto", vae_dtype = "auto", tokenizer, taesd;
+  std::string preview_method = "approx", preview_dir;
   int width = 0, height = 0, batch = 1, preview_every = 5, clip_skip = 1;
   std::optional<int> steps;  // absent = the model's default
   float cfg_scale = -1.0f, strength = 0.75f;

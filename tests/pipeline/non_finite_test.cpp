@@ -2,7 +2,7 @@
 // changed so that its activations pass f16's 65504: an overflowing VAE decodes again in f32 and stays there, an
 // overflowing UNet fails the request with a typed error naming the dtype, and a VAE that gives NaN even in f32 is an
 // error rather than a black image. f16 runs on the cpu, which rounds as the GPU does; SDPP_TEST_DEVICE=cuda runs the
-// same tests on a GPU (scripts/device/session_check.sh step 1).
+// same tests on a GPU (scripts/device/session_check.sh step 1b).
 #include <gtest/gtest.h>
 
 #include <algorithm>

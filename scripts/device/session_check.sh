@@ -4,9 +4,11 @@
 # what is left of BUDGET_S (default 560 s) and skipped, with a line saying so, when too little is left:
 #   1. the GPU suite (scripts/device/cuda_test.sh, both layouts); 1b. tests/pipeline on the GPU (SDPP_TEST_DEVICE=cuda:
 #      the f16 NaN fallbacks);
-#   2. sdpp_attention_bench with the kernel choices logged (own / mma / cudnn / timed per SD shape);
+#   2. sdpp_attention_bench with the kernel choices logged (own / mma / cudnn / timed per SD shape), cuDNN's engines
+#      compiled at run time admitted (SDPP_CUDA_CUDNN_ATTENTION=1), then only its precompiled ones (=precompiled), and
+#      the GPU attention tests under the latter;
 #   3. an interleaved A/B of `sdpp bench` on the full-size SD 1.5 checkpoint, ENV_AB (default
-#      SDPP_CUDA_CUDNN_ATTENTION) =0 against =1 (scripts/device/ab_bench.sh);
+#      SDPP_CUDA_CUDNN_ATTENTION) =0 against =1 (and =precompiled for that default) (scripts/device/ab_bench.sh);
 #   4. the SD 1.5 and SDXL UNet steps with ENV_AB, then ENV_AB2 (default SDPP_CUDA_CUDNN_GRAPH_CONV), =0 and =1
 #      (sdpp_unet_bench, graph replays);
 #   5. fixture parity on the GPU in f16 and f32 (scripts/device/cuda_parity.sh);
@@ -51,10 +53,14 @@ bench=$SDPP_DEVICE_BUILD/bench
 step 1 90 bash -c 'bash scripts/device/cuda_test.sh 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|note:|rel_l2"'
 step 1b 30 bash -c "SDPP_TEST_DEVICE=cuda $SDPP_DEVICE_BUILD/tests/test_pipeline --gtest_brief=1 2>&1 |
   grep -E '^\[  (PASSED|FAILED)|FAILED|Failure|Expected|Which is|actual'"
-step 2 30 bash -c "SDPP_CUDA_VERBOSE=1 $bench/sdpp_attention_bench --repeats 5 2>$OUTDIR/attention_choices.log |
-  grep -v cross; grep 'sdpp cuda: attention' $OUTDIR/attention_choices.log | sort -u"
+step 2 50 bash -c "for s in 1 precompiled; do echo \"-- SDPP_CUDA_CUDNN_ATTENTION=\$s\"; SDPP_CUDA_CUDNN_ATTENTION=\$s \
+  SDPP_CUDA_VERBOSE=1 $bench/sdpp_attention_bench --repeats 5 2>$OUTDIR/attention_choices_\$s.log | grep -v cross;
+  grep 'sdpp cuda: attention' $OUTDIR/attention_choices_\$s.log | sort -u; done; SDPP_CUDA_CUDNN_ATTENTION=precompiled \
+  $SDPP_DEVICE_BUILD/tests/test_cuda --gtest_brief=1 --gtest_filter='*Attention*' 2>&1 | grep -E '^\[  (PASSED|FAILED)|FAILED'"
 wait $CKP
-step 3 120 env ENV_AB="$ENV_AB" CKPT_ROOT="$CK" ROUNDS=2 REPEATS=15 bash scripts/device/ab_bench.sh
+[ "$ENV_AB" = SDPP_CUDA_CUDNN_ATTENTION ] && AB_VALUES=${AB_VALUES:-0 1 precompiled}
+step 3 150 env ENV_AB="$ENV_AB" AB_VALUES="${AB_VALUES:-0 1}" CKPT_ROOT="$CK" ROUNDS=2 REPEATS=15 \
+  bash scripts/device/ab_bench.sh
 step 4 100 bash -c "for sw in $ENV_AB ${ENV_AB2:-SDPP_CUDA_CUDNN_GRAPH_CONV}; do for m in 'sd15 64' 'sdxl 128'; do
   set -- \$m; for v in 0 1; do echo \"\$1 \$sw=\$v: \$(env \$sw=\$v $bench/sdpp_unet_bench --model \$1 --latent \$2 \
   --graph --iters 15 | grep ^unet)\"; done; done; done"

@@ -18,7 +18,8 @@ void set_cuda_conv_path(const std::string& path);
 // on sm_90 where it covers the head dim, else the mma.sync one), "mma" (the mma.sync kernel everywhere), "timed" (per
 // shape, the faster of cuDNN's SDPA engine and the own kernels, timed on the shape's first call), "cudnn" (cuDNN for
 // every unmasked f16/bf16 attention; a shape it has no plan for is an error) or "auto" (the process default: "own",
-// or "timed" with SDPP_CUDA_CUDNN_ATTENTION=1). No-op without a CUDA build.
+// or "timed" with SDPP_CUDA_CUDNN_ATTENTION=1 or =precompiled, the latter leaving out the engines cuDNN compiles at run
+// time). No-op without a CUDA build.
 void set_cuda_attention_kernel(const std::string& kernel);
 // The loaded cuDNN's version (e.g. 91900) when it has the SDPA operation "cudnn" attention needs, else 0.
 int cuda_cudnn_attention_version();

@@ -28,16 +28,26 @@ constexpr int kCudnnCandidates = 3;
 // and keeps the faster; the others force one (Cudnn: wherever cuDNN plans the shape, and an error where it does not).
 enum class AttentionKernel { Own, Mma, Timed, Cudnn };
 
-// The default: the own kernels. cuDNN's engine joins through SDPP_CUDA_CUDNN_ATTENTION=1 (the timed choice). It passed
-// the GPU suite and is faster per call on an H100, but building its plans at the first image costs 1.5-3 s there,
-// and SDXL and the tiny-fixture GPU parity have not run with it yet (docs/PERFORMANCE.md, fourth session).
-AttentionKernel default_attention_kernel() {
-  static const AttentionKernel kernel = [] {
+// The default: the own kernels. cuDNN's engines join the timed choice through SDPP_CUDA_CUDNN_ATTENTION=1, those it
+// may compile at run time for the shape included, or =precompiled, only those it ships compiled (issue 4 wants no
+// run-time compilation). With =1 on an H100 the step was faster but building the plans made the first image 1.5-3 s
+// longer; =precompiled, SDXL and the tiny-fixture GPU parity have not run yet (docs/PERFORMANCE.md, fourth session).
+struct CudnnAttentionSetting {
+  AttentionKernel kernel = AttentionKernel::Own;
+  bool allow_runtime_compilation = true;
+};
+
+const CudnnAttentionSetting& cudnn_attention_setting() {
+  static const CudnnAttentionSetting setting = [] {
     const char* v = std::getenv("SDPP_CUDA_CUDNN_ATTENTION");
-    return v && std::strcmp(v, "1") == 0 ? AttentionKernel::Timed : AttentionKernel::Own;
+    if (v && std::strcmp(v, "1") == 0) return CudnnAttentionSetting{AttentionKernel::Timed, true};
+    if (v && std::strcmp(v, "precompiled") == 0) return CudnnAttentionSetting{AttentionKernel::Timed, false};
+    return CudnnAttentionSetting{};
   }();
-  return kernel;
+  return setting;
 }
+
+AttentionKernel default_attention_kernel() { return cudnn_attention_setting().kernel; }
 
 std::atomic<AttentionKernel>& attention_kernel() {
   static std::atomic<AttentionKernel> kernel{default_attention_kernel()};
@@ -148,7 +158,8 @@ CudaBackend::SdpaChoice CudaBackend::plan_sdpa(const SdpaShape& shape, const voi
   float own_ms = -1.0f, best_ms = -1.0f;
   if (timed && own()) own_ms = device_time_ms([&] { own(); }, 5, 200);
   std::vector<std::unique_ptr<CudnnSdpaPlan>> candidates =
-      CudnnSdpaPlan::candidates(cudnn_, shape, timed ? kCudnnCandidates : 1, &choice.why);
+      CudnnSdpaPlan::candidates(cudnn_, shape, timed ? kCudnnCandidates : 1,
+                                cudnn_attention_setting().allow_runtime_compilation, &choice.why);
   for (auto& plan : candidates) {
     if (!timed) {
       choice.plan = std::move(plan);

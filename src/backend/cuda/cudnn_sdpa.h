@@ -28,10 +28,12 @@ struct SdpaShape {
 
 class CudnnSdpaPlan {
  public:
-  // Plans of cuDNN's first `limit` engine configurations for `shape`, best ranked first; empty, with the reason in
-  // `why`, when there are none (cuDNN too old for the operation, a shape its engines refuse).
+  // Plans of cuDNN's first `limit` engine configurations for `shape`, best ranked first, leaving out those cuDNN
+  // compiles at run time unless `allow_runtime_compilation`; empty, with the reason in `why`, when there are none
+  // (cuDNN too old for the operation, a shape its engines refuse).
   static std::vector<std::unique_ptr<CudnnSdpaPlan>> candidates(cudnnHandle_t handle, const SdpaShape& shape,
-                                                                int limit, std::string* why);
+                                                                int limit, bool allow_runtime_compilation,
+                                                                std::string* why);
 
   int64_t workspace_bytes() const { return plan_->workspace_bytes(); }
   // Enqueues the attention on the handle's stream; throws an sdpp::Error if cuDNN refuses the call.

@@ -18,6 +18,12 @@ std::unique_ptr<ClipTokenizer> load_tokenizer(const std::filesystem::path& dir, 
   return std::make_unique<ClipTokenizer>(std::move(tokenizer));
 }
 
+// vae.decode(latents) as the pipeline calls it: recorded per shape, replayed where the device can record.
+std::unique_ptr<RecordedCall> recorded_decode(const char* name, Device device, const AutoencoderKL& vae) {
+  return std::make_unique<RecordedCall>(name, device,
+                                        [&vae](const std::vector<Tensor>& in) { return vae.decode(in[0]); });
+}
+
 }  // namespace
 
 nlohmann::json default_scheduler_config(ModelFamily family) {
@@ -80,8 +86,7 @@ std::unique_ptr<Components> load_components(const Checkpoint& ckpt, const Compon
   AutoencoderKLOptions vae_options;
   vae_options.load_encoder = options.load_vae_encoder;
   c->vae = std::make_unique<AutoencoderKL>(ckpt.vae->config, load(*ckpt.vae, c->vae_dtype), vae_options);
-  c->recorded_vae_decode = std::make_unique<RecordedCall>(
-      "the VAE decode", c->device, [vae = c->vae.get()](const std::vector<Tensor>& in) { return vae->decode(in[0]); });
+  c->recorded_vae_decode = recorded_decode("the VAE decode", c->device, *c->vae);
   if (!options.taesd_dir.empty()) {
     const Checkpoint taesd = open_checkpoint(options.taesd_dir);
     if (!taesd.taesd) throw Error(ErrorCode::BadFile, options.taesd_dir.string() + " is not an AutoencoderTiny folder");
@@ -98,10 +103,7 @@ void load_f32_vae(const Components& c) {
   options.load_encoder = c.vae->has_encoder();
   c.vae_f32 = std::make_unique<AutoencoderKL>(ckpt.vae->config, WeightLoader(ckpt.vae->weights, c.device, DType::F32),
                                               options);
-  c.recorded_vae_f32_decode =
-      std::make_unique<RecordedCall>("the f32 VAE decode", c.device, [vae = c.vae_f32.get()](const std::vector<Tensor>& in) {
-        return vae->decode(in[0]);
-      });
+  c.recorded_vae_f32_decode = recorded_decode("the f32 VAE decode", c.device, *c.vae_f32);
 }
 
 }  // namespace sdpp

@@ -11,7 +11,6 @@
 
 namespace {
 
-using sdpp::test::fixtures;
 using sdpp::test::model;
 using sdpp::test::ProcessResult;
 using sdpp::test::run_sdpp;

@@ -28,8 +28,6 @@ inline ProcessResult run_sdpp(const std::string& args) {
   return run;
 }
 
-inline std::filesystem::path fixtures() { return fixtures_dir(); }
-
-inline std::string model(const char* name) { return (fixtures() / "models" / name).string(); }
+inline std::string model(const char* name) { return (fixtures_dir() / "models" / name).string(); }
 
 }  // namespace sdpp::test

@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using sdpp::test::fixtures;
+using sdpp::test::fixtures_dir;
 using sdpp::test::model;
 using sdpp::test::ProcessResult;
 using sdpp::test::run_sdpp;
@@ -86,8 +86,8 @@ TEST_F(GenerateCli, PreviewsAtTheConfiguredInterval) {
 }
 
 TEST_F(GenerateCli, Img2ImgAndInpainting) {
-  const std::string init = (fixtures() / "cases" / "sd15_img2img_init.png").string();
-  const std::string mask = (fixtures() / "cases" / "sd15_inpaint_model_mask.png").string();
+  const std::string init = (fixtures_dir() / "cases" / "sd15_img2img_init.png").string();
+  const std::string mask = (fixtures_dir() / "cases" / "sd15_inpaint_model_mask.png").string();
   ProcessResult run = run_sdpp("generate --model " + model("sd15") + " --prompt cat --steps 4 --seed 3 --init-image " + init +
                      " --strength 0.5 -o " + out("i2i.png"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
@@ -143,8 +143,8 @@ struct BadValue {
 };
 
 TEST_F(GenerateCli, BadValuesFailWithMessageAndExitCode) {
-  const std::string init = (fixtures() / "cases" / "sd15_img2img_init.png").string();
-  const std::string small_mask = (fixtures() / "cases" / "sd15_inpaint_model_mask.png").string();
+  const std::string init = (fixtures_dir() / "cases" / "sd15_img2img_init.png").string();
+  const std::string small_mask = (fixtures_dir() / "cases" / "sd15_inpaint_model_mask.png").string();
   const std::string sd15 = "generate --model " + model("sd15") + " --prompt cat -o " + out("x.png") + " ";
   const BadValue cases[] = {
       {"width not multiple of 8", sd15 + "--width 100 --height 64", "width: must be a multiple of 8, got 100"},
@@ -175,7 +175,7 @@ TEST_F(GenerateCli, MaskSizeMismatchIsRefused) {
   // a 64x64 mask for the 128x128 init image
   sdpp::Image mask{64, 64, 1, std::vector<uint8_t>(64 * 64, 255)};
   sdpp::write_png_file(dir / "mask64.png", mask);
-  const std::string init = (fixtures() / "cases" / "sd15_img2img_init.png").string();
+  const std::string init = (fixtures_dir() / "cases" / "sd15_img2img_init.png").string();
   const ProcessResult run = run_sdpp("generate --model " + model("sd15") + " --prompt cat --init-image " + init + " --mask " +
                            (dir / "mask64.png").string() + " -o " + out("x.png"));
   EXPECT_EQ(run.exit_code, 1) << run.output;

@@ -14,7 +14,7 @@
 #include <string>
 #include <unistd.h>
 
-#include "../cli/cli_support.h"
+#include "../fixtures_dir.h"
 #include "../test_device.h"
 #include "core/error.h"
 #include "io/safetensors.h"
@@ -25,7 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using sdpp::test::fixtures;
+using sdpp::test::fixtures_dir;
 
 // A copy of the tiny SD 1.5 folder whose `component` weight `name` is passed through `change`.
 class ChangedModel {
@@ -35,7 +35,7 @@ class ChangedModel {
       : dir_(fs::temp_directory_path() / ("sdpp_non_finite_" + std::to_string(::getpid()) + "_" +
                                           ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
     fs::remove_all(dir_);
-    fs::copy(fixtures() / "models" / "sd15", dir_, fs::copy_options::recursive);
+    fs::copy(fixtures_dir() / "models" / "sd15", dir_, fs::copy_options::recursive);
     const fs::path file = dir_ / component / "diffusion_pytorch_model.safetensors";
     std::map<std::string, Tensor> tensors;
     {

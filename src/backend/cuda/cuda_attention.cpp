@@ -30,7 +30,7 @@ enum class AttentionKernel { Own, Mma, Timed, Cudnn };
 
 // The default: the own kernels. cuDNN's engines join the timed choice through SDPP_CUDA_CUDNN_ATTENTION=1, those it
 // may compile at run time for the shape included, or =precompiled, only those it ships compiled (issue 4 wants no
-// run-time compilation). With =1 on an H100 the step was faster but building the plans made the first image 1.5-3 s
+// run-time compilation). With =1 on an H100 the step was faster but building the plans made the first image 1.6-3.1 s
 // longer; =precompiled, SDXL and the tiny-fixture GPU parity have not run yet (docs/PERFORMANCE.md, fourth session).
 struct CudnnAttentionSetting {
   AttentionKernel kernel = AttentionKernel::Own;

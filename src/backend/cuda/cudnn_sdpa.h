@@ -2,7 +2,7 @@
 // planned once per shape. cuDNN's Hopper attention kernels are FlashAttention-3's design (TMA loads, warp-specialised
 // producer and consumer warpgroups), which the backend's own wgmma kernel only approaches. Opt-in for now
 // (SDPP_CUDA_CUDNN_ATTENTION=1; on an H100 it took SD 1.5's step from 6.3 to 5.7-6.0 ms but its plans made the first
-// image 1.5-3 s longer, docs/PERFORMANCE.md): the backend then times both on each new shape and keeps the faster
+// image 1.6-3.1 s longer, docs/PERFORMANCE.md): the backend then times both on each new shape and keeps the faster
 // (CudaBackend::fused_attention).
 #pragma once
 #include <cudnn.h>

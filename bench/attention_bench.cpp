@@ -1,7 +1,7 @@
 // Times the fused attention kernels on the attention shapes of SD 1.5 and SDXL (batch 2 for CFG), each kernel
 // choice in turn (set_cuda_attention_kernel): "own" (the wgmma kernel on sm_90 where it covers the head dim), "mma"
 // (the mma.sync one), "cudnn" (cuDNN's SDPA engine; a shape it cannot plan prints cuDNN's reason) and "timed" (the
-// faster of the last two per shape, as SDPP_CUDA_CUDNN_ATTENTION=1 makes the default).
+// faster of the last two on shapes of at least 2^20 query-key pairs a head: the default).
 //   sdpp_attention_bench [--iters 20] [--repeats 7] [--dtype f16|bf16]
 // Each timing records `iters` calls into one CUDA graph and replays it, so host launch gaps are not timed; the
 // median of `repeats` replays (after one warm-up) is reported per call, with the rate counting 4 * Lq * Lk * D

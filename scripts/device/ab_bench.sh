@@ -3,7 +3,7 @@
 # random-weight SD 1.5 checkpoint (bench/make_random_checkpoint.py), in one device command.
 #   BASE=<file made here by `git archive <commit> | gzip`>  bash scripts/device/ab_bench.sh   base build vs working tree
 #   ENV_AB=SDPP_CUDA_GN_SMALL                                bash scripts/device/ab_bench.sh   one build, switch =0 vs =1
-#   (AB_VALUES, default "0 1", lists the switch's values, e.g. "0 1 precompiled" for SDPP_CUDA_CUDNN_ATTENTION)
+#   (AB_VALUES, default "0 1", lists the switch's values)
 # ROUNDS (default 2) alternations; REPEATS (default 20) passed to `sdpp bench --repeats`; ARCH sd15 (default) or sdxl
 # (1024x1024, 30 steps); TARGETS (default sdpp) what to build of the working tree, e.g. "sdpp test_cuda" so that
 # cuda_test.sh run next finds it built. The base builds beside the working tree, at the same time.

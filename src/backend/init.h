@@ -16,10 +16,10 @@ int cuda_device_count();
 void set_cuda_conv_path(const std::string& path);
 // For tests and benchmarks: which fused attention kernel f16/bf16 attention uses from now on: "own" (the wgmma kernel
 // on sm_90 where it covers the head dim, else the mma.sync one), "mma" (the mma.sync kernel everywhere), "timed" (per
-// shape, the faster of cuDNN's SDPA engine and the own kernels, timed on the shape's first call), "cudnn" (cuDNN for
-// every unmasked f16/bf16 attention; a shape it has no plan for is an error) or "auto" (the process default: "own",
-// or "timed" with SDPP_CUDA_CUDNN_ATTENTION=1 or =precompiled, the latter leaving out the engines cuDNN compiles at run
-// time). No-op without a CUDA build.
+// shape of at least 2^20 query-key pairs a head, the faster of cuDNN's SDPA engine and the own kernels, timed on the
+// shape's first call; the own kernels on smaller ones), "cudnn" (cuDNN for every unmasked f16/bf16 attention; a shape
+// it has no plan for is an error) or "auto" (the process default: "timed", or "own" with SDPP_CUDA_CUDNN_ATTENTION=0).
+// No-op without a CUDA build.
 void set_cuda_attention_kernel(const std::string& kernel);
 // The loaded cuDNN's version (e.g. 91900) when it has the SDPA operation "cudnn" attention needs, else 0.
 int cuda_cudnn_attention_version();

@@ -1,5 +1,5 @@
-// attention(): fused for f16/bf16 with a covered head dim, by the backend's own flash kernels or (opt-in, see
-// default_attention_kernel) by cuDNN's SDPA engine where it was timed faster on the shape's first call
+// attention(): fused for f16/bf16 with a covered head dim, by the backend's own flash kernels or, on large shapes
+// (see default_attention_kernel), by cuDNN's SDPA engine where it was timed faster on the shape's first call
 // (fused_attention); otherwise (f32, VAE's 512-wide single
 // head, unaligned inputs) scores are materialised per chunk of queries through cuBLAS in f32, soft-maxed by a row
 // kernel and multiplied with V. Chunking bounds the score buffer (a 128x128 VAE latent has 16384 tokens).
@@ -28,26 +28,21 @@ constexpr int kCudnnCandidates = 3;
 // and keeps the faster; the others force one (Cudnn: wherever cuDNN plans the shape, and an error where it does not).
 enum class AttentionKernel { Own, Mma, Timed, Cudnn };
 
-// The default: the own kernels. cuDNN's engines join the timed choice through SDPP_CUDA_CUDNN_ATTENTION=1, those it
-// may compile at run time for the shape included, or =precompiled, only those it ships compiled (issue 4 wants no
-// run-time compilation). With =1 on an H100 the step was faster but building the plans made the first image 1.6-3.1 s
-// longer; =precompiled, SDXL and the tiny-fixture GPU parity have not run yet (docs/PERFORMANCE.md, fourth session).
-struct CudnnAttentionSetting {
-  AttentionKernel kernel = AttentionKernel::Own;
-  bool allow_runtime_compilation = true;
-};
+// The default: the timed choice, cuDNN's engines timed against the own kernel on each new shape of at least
+// kCudnnMinPairs query-key pairs a head (SD's 32x32 and 64x64 self-attentions); SDPP_CUDA_CUDNN_ATTENTION=0 keeps the
+// own kernels everywhere. cuDNN compiles its attention kernels at run time (none of its engines for these shapes is
+// precompiled, cuDNN 9.14 on an H100), so each timed shape costs its first call a compilation: on the H100, the smaller
+// shapes made SD 1.5's first image about a second longer for no measurable step time (cross-attention over 77 keys
+// is 3-5 us a call either way), hence the threshold (docs/PERFORMANCE.md, fifth session).
+constexpr int64_t kCudnnMinPairs = int64_t(1) << 20;
 
-const CudnnAttentionSetting& cudnn_attention_setting() {
-  static const CudnnAttentionSetting setting = [] {
+AttentionKernel default_attention_kernel() {
+  static const AttentionKernel kernel = [] {
     const char* v = std::getenv("SDPP_CUDA_CUDNN_ATTENTION");
-    if (v && std::strcmp(v, "1") == 0) return CudnnAttentionSetting{AttentionKernel::Timed, true};
-    if (v && std::strcmp(v, "precompiled") == 0) return CudnnAttentionSetting{AttentionKernel::Timed, false};
-    return CudnnAttentionSetting{};
+    return v && std::strcmp(v, "0") == 0 ? AttentionKernel::Own : AttentionKernel::Timed;
   }();
-  return setting;
+  return kernel;
 }
-
-AttentionKernel default_attention_kernel() { return cudnn_attention_setting().kernel; }
 
 std::atomic<AttentionKernel>& attention_kernel() {
   static std::atomic<AttentionKernel> kernel{default_attention_kernel()};
@@ -124,7 +119,8 @@ bool CudaBackend::fused_attention(const void* q, const void* k, const void* v, v
                                   kv_stride);
   };
   // cuDNN's operation has no causal mask here (the CLIP text encoder's attention stays with the own kernel).
-  const bool cudnn_applies = (kernel == AttentionKernel::Timed || kernel == AttentionKernel::Cudnn) && !causal &&
+  const bool cudnn_applies = (kernel == AttentionKernel::Cudnn ||
+                              (kernel == AttentionKernel::Timed && lq * lk >= kCudnnMinPairs)) && !causal &&
                              (dtype == DType::F16 || dtype == DType::BF16) && head_dim % 8 == 0 && aligned16(q) &&
                              aligned16(k) && aligned16(v) && aligned16(out);
   if (!cudnn_applies) return own();
@@ -158,8 +154,7 @@ CudaBackend::SdpaChoice CudaBackend::plan_sdpa(const SdpaShape& shape, const voi
   float own_ms = -1.0f, best_ms = -1.0f;
   if (timed && own()) own_ms = device_time_ms([&] { own(); }, 5, 200);
   std::vector<std::unique_ptr<CudnnSdpaPlan>> candidates =
-      CudnnSdpaPlan::candidates(cudnn_, shape, timed ? kCudnnCandidates : 1,
-                                cudnn_attention_setting().allow_runtime_compilation, &choice.why);
+      CudnnSdpaPlan::candidates(cudnn_, shape, timed ? kCudnnCandidates : 1, &choice.why);
   for (auto& plan : candidates) {
     if (!timed) {
       choice.plan = std::move(plan);

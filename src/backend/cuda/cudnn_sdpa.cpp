@@ -53,13 +53,12 @@ cudnnBackendDescriptor_t cudnn_sdpa_operation(CudnnDescriptors& ds, const SdpaSh
 }
 
 std::vector<std::unique_ptr<CudnnSdpaPlan>> CudnnSdpaPlan::candidates(cudnnHandle_t handle, const SdpaShape& s,
-                                                                      int limit, bool allow_runtime_compilation,
-                                                                      std::string* why) {
+                                                                      int limit, std::string* why) {
   std::vector<std::unique_ptr<CudnnSdpaPlan>> plans;
   auto ds = std::make_shared<CudnnDescriptors>();
   cudnnBackendDescriptor_t op = cudnn_sdpa_operation(*ds, s, why);
   if (!op) return plans;
-  for (cudnnBackendDescriptor_t config : cudnn_engine_configs(*ds, handle, op, limit, allow_runtime_compilation, why))
+  for (cudnnBackendDescriptor_t config : cudnn_engine_configs(*ds, handle, op, limit, true, why))
     if (auto plan = CudnnExecutionPlan::create(ds, handle, config, plans.empty() ? why : nullptr))
       plans.push_back(std::unique_ptr<CudnnSdpaPlan>(new CudnnSdpaPlan(std::move(plan))));
   return plans;
@@ -82,7 +81,7 @@ cudnnBackendDescriptor_t cudnn_sdpa_operation(CudnnDescriptors&, const SdpaShape
   return nullptr;
 }
 
-std::vector<std::unique_ptr<CudnnSdpaPlan>> CudnnSdpaPlan::candidates(cudnnHandle_t, const SdpaShape&, int, bool,
+std::vector<std::unique_ptr<CudnnSdpaPlan>> CudnnSdpaPlan::candidates(cudnnHandle_t, const SdpaShape&, int,
                                                                       std::string* why) {
   if (why) *why = "built against cuDNN " + std::to_string(CUDNN_VERSION) + " headers, which lack SDPA_FWD (9.13)";
   return {};

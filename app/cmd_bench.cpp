@@ -152,9 +152,22 @@ void run_bench(const BenchArgs& a) {
     std::printf("first_image       %9.3f s   (load + first image: %.3f s)\n", first_s, load_s + first_s);
     const MemoryStats first_memory = backend.memory_stats();
     backend.reset_memory_peak();
-    const double e2e_s = time_median([&] { run_pipeline(c, params, control); }, backend, 1, a.e2e_repeats);
+    std::vector<PipelineOutput> outputs;
+    const double e2e_s = time_median([&] { outputs.push_back(run_pipeline(c, params, control)); }, backend, 1,
+                                     a.e2e_repeats);
     std::printf("end_to_end        %9.1f ms  (%d steps, CFG, previews every %d, text encode + decode included)\n",
                 e2e_s * 1e3, a.steps, a.preview_every);
+    // Where an image's time goes, as the pipeline clocks its phases (host wall clock; the denoising phase ends when
+    // the final latents reach the host, so it holds every step's device time). Medians over the timed images.
+    auto phase = [&](double PipelineOutput::*seconds) {
+      std::vector<double> v;
+      for (size_t i = 1; i < outputs.size(); ++i) v.push_back(outputs[i].*seconds);  // outputs[0]: the warm-up
+      return median(v) * 1e3;
+    };
+    std::printf("end_to_end_phases encode %.2f ms, denoise %.2f ms = %d UNet calls x %.3f ms, decode %.2f ms\n",
+                phase(&PipelineOutput::encode_seconds), phase(&PipelineOutput::denoise_seconds),
+                outputs.back().unet_calls, phase(&PipelineOutput::denoise_seconds) / outputs.back().unet_calls,
+                phase(&PipelineOutput::decode_seconds));
     const MemoryStats run_memory = backend.memory_stats();
     auto print_memory = [](const char* what, const MemoryStats& m) {
       std::printf("%-17s %s at most (tensors: %s reserved, %s allocated; recordings %s; GEMM workspace)\n", what,

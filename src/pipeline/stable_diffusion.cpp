@@ -270,6 +270,7 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
                     (c.dtype == DType::F16 ? "; bf16 keeps f32's range: try --dtype bf16 or f32" : ""));
   }
   out.denoise_seconds = seconds_since(denoise_start);
+  out.unet_calls = calls - begin;
   if (!control.decode) {
     backend_for(c.device).release_unused_memory();
     return out;

@@ -1,5 +1,5 @@
 // `sdpp bench` as a user runs it: a real process on the tiny fixture models (cpu), checking that every component's
-// median and the whole-image figures are printed as positive numbers, and that bad values end in a message naming
+// median and the whole-image figures (and the phases of one) are printed as positive numbers, and that bad values end in a message naming
 // the option and exit status 1 rather than a crash (a median of no samples, a size the pipeline refuses).
 #include <gtest/gtest.h>
 
@@ -39,6 +39,17 @@ TEST(BenchCli, PrintsEveryComponentAndWholeImages) {
       EXPECT_TRUE(std::isfinite(value) && value > 0.0) << line << " missing or not positive:\n" << run.output;
     }
     EXPECT_NE(run.output.find("(2 steps, CFG, previews every 1"), std::string::npos) << run.output;
+    // The one timed image's phases: each positive, at least one UNet call a step, and together within its time.
+    std::smatch m;
+    const std::regex phases("end_to_end_phases encode ([0-9.]+) ms, denoise ([0-9.]+) ms = ([0-9]+) UNet calls x "
+                            "([0-9.]+) ms, decode ([0-9.]+) ms");
+    ASSERT_TRUE(std::regex_search(run.output, m, phases)) << run.output;
+    const double encode = std::stod(m[1]), denoise = std::stod(m[2]), decode = std::stod(m[5]);
+    EXPECT_GT(encode, 0.0);
+    EXPECT_GT(decode, 0.0);
+    EXPECT_GE(std::stoi(m[3]), 2) << run.output;
+    EXPECT_NEAR(std::stod(m[4]), denoise / std::stoi(m[3]), 0.01) << run.output;
+    EXPECT_LE(encode + denoise + decode, reported(run.output, "end_to_end", "ms") + 0.2) << run.output;
   }
 }
 

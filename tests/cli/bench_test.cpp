@@ -1,6 +1,7 @@
 // `sdpp bench` as a user runs it: a real process on the tiny fixture models (cpu), checking that every component's
-// median and the whole-image figures (and the phases of one) are printed as positive numbers, and that bad values end in a message naming
-// the option and exit status 1 rather than a crash (a median of no samples, a size the pipeline refuses).
+// median, the whole-image figures and an image's phases are printed as positive numbers, and that bad values end in
+// a message naming the option and exit status 1 rather than a crash (a median of no samples, a size the pipeline
+// refuses).
 #include <gtest/gtest.h>
 
 #include <cmath>

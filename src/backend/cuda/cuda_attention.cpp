@@ -31,9 +31,10 @@ enum class AttentionKernel { Own, Mma, Timed, Cudnn };
 // The default: the timed choice, cuDNN's engines timed against the own kernel on each new shape of at least
 // kCudnnMinPairs query-key pairs a head (SD's 32x32 and 64x64 self-attentions); SDPP_CUDA_CUDNN_ATTENTION=0 keeps the
 // own kernels everywhere. cuDNN compiles its attention kernels at run time (none of its engines for these shapes is
-// precompiled, cuDNN 9.14 on an H100), so each timed shape costs its first call a compilation: on the H100, the smaller
-// shapes made SD 1.5's first image about a second longer for no measurable step time (cross-attention over 77 keys
-// is 3-5 us a call either way), hence the threshold (docs/PERFORMANCE.md, fifth session).
+// precompiled, cuDNN 9.14 on an H100), so each timed shape costs its first call a compilation. On fresh H100s, every
+// shape timed made SD 1.5's first image 1.1 s longer than the own kernels alone, these large ones 0.3-0.9 s; the
+// smaller shapes gain microseconds (cross-attention over 77 keys is 3-5 us a call either way), hence the threshold
+// (docs/PERFORMANCE.md, fifth session).
 constexpr int64_t kCudnnMinPairs = int64_t(1) << 20;
 
 AttentionKernel default_attention_kernel() {

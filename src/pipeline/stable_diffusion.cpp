@@ -233,12 +233,14 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
       const Tensor parts[] = {model_input, unet_mask, unet_masked_latents};
       model_input = ops::concat(parts, 1);
     }
-    Tensor prediction = c.recorded_unet->forward(model_input, loop_terms.call(i - begin), context).to(DType::F32);
-    if (cfg) {
-      const Tensor halves[] = {prediction.narrow0(0, n), prediction.narrow0(n, n)};  // uncond, text
-      const double coeffs[] = {1.0 - g, g};
-      prediction = ops::lincomb(halves, coeffs);
-    }
+    const Tensor output = c.recorded_unet->forward(model_input, loop_terms.call(i - begin), context).to(DType::F32);
+    // Classifier-free guidance, uncond + g * (text - uncond), left as two weighted terms: the scheduler folds them
+    // into its own update (schedulers::Update), so guidance adds no pass over the latents.
+    schedulers::Update prediction;
+    if (cfg)
+      prediction.add(output.narrow0(0, n), 1.0 - g).add(output.narrow0(n, n), g);
+    else
+      prediction.add(output, 1.0);
     latents = scheduler->step(prediction, i, latents, generator.get());
     if (blend_mask.defined()) {
       // 4-channel inpainting: keep the (re-noised) original outside the mask.
@@ -250,10 +252,9 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
     const int call = i - begin + 1;
     if (control.on_step && call > warmup_calls && (call - warmup_calls) % order == 0) {
       const double a = alpha_cumprod_at(alphas, t);
-      const Tensor terms[] = {scaled, prediction};
-      const double x0_coeffs_eps[] = {1.0 / std::sqrt(a), -std::sqrt(1.0 - a) / std::sqrt(a)};
-      const double x0_coeffs_v[] = {std::sqrt(a), -std::sqrt(1.0 - a)};
-      const Tensor denoised = ops::lincomb(terms, v_prediction ? x0_coeffs_v : x0_coeffs_eps);
+      const double x0_of_sample = v_prediction ? std::sqrt(a) : 1.0 / std::sqrt(a);
+      const double x0_of_output = v_prediction ? -std::sqrt(1.0 - a) : -std::sqrt(1.0 - a) / std::sqrt(a);
+      const Tensor denoised = schedulers::Update().add(scaled, x0_of_sample).add(prediction, x0_of_output).eval();
       StepInfo info;
       info.step = (call - warmup_calls) / order;
       info.total = total_steps;

@@ -29,7 +29,7 @@ class DDIMScheduler final : public Scheduler {
     for (double& t : timesteps_) t = round_half_even(t);
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator* noise) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator* noise) override {
     const int t = int(timesteps_[size_t(index)]);
     // DDIM steps back by the leading stride whatever the spacing, as diffusers does.
     const int prev_t = t - config_.num_train_timesteps / num_inference_steps_;
@@ -50,7 +50,7 @@ class DDIMScheduler final : public Scheduler {
       update.add(sample, model_output, pred.x0, std::sqrt(a_prev));
     }
     update.add(sample, model_output, pred.eps, direction);
-    if (config_.eta > 0) update.add(draw_noise(noise, model_output), std_dev);
+    if (config_.eta > 0) update.add(draw_noise(noise, sample), std_dev);
     return update.eval();
   }
 

@@ -26,7 +26,7 @@ class DDPMScheduler final : public Scheduler {
     for (double& t : timesteps_) t = round_half_even(t);
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator* noise) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator* noise) override {
     const int t = int(timesteps_[size_t(index)]);
     const int prev_t = index + 1 < int(timesteps_.size()) ? int(timesteps_[size_t(index) + 1]) : -1;
     const double a = schedule_.alphas_cumprod[size_t(t)];
@@ -50,7 +50,7 @@ class DDPMScheduler final : public Scheduler {
       const double variance = std::max(b_prev / b * current_beta, 1e-20);
       double std_dev = std::sqrt(variance);
       if (config_.variance_type == DdpmVariance::FixedLarge) std_dev = std::sqrt(current_beta);
-      update.add(draw_noise(noise, model_output), std_dev);
+      update.add(draw_noise(noise, sample), std_dev);
     }
     return update.eval();
   }

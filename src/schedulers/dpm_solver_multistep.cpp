@@ -59,7 +59,7 @@ class DPMSolverMultistepScheduler final : public Scheduler {
     lower_order_nums_ = 0;
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator* noise) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator* noise) override {
     const int n = int(timesteps_.size());
     const bool final_step = index == n - 1;
     const bool lower_order_final =
@@ -76,7 +76,7 @@ class DPMSolverMultistepScheduler final : public Scheduler {
     if (int(model_outputs_.size()) > config_.solver_order) model_outputs_.pop_front();
 
     Tensor fresh;
-    if (stochastic()) fresh = draw_noise(noise, model_output);
+    if (stochastic()) fresh = draw_noise(noise, sample);
 
     int order = 3;
     if (config_.solver_order == 1 || lower_order_nums_ < 1 || lower_order_final)

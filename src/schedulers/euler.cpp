@@ -20,7 +20,7 @@ class EulerDiscreteScheduler final : public SigmaScheduler {
     for (double& sigma : sigmas_) sigma = f32(sigma);
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator*) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator*) override {
     const double sigma = sigmas_[size_t(index)], dt = sigmas_[size_t(index) + 1] - sigma;
     const Affine x0 = sigma_x0_prediction(config_.prediction_type, sigma);
     // prev = x + (x - x0) / sigma * dt

@@ -30,14 +30,14 @@ class EulerAncestralDiscreteScheduler final : public SigmaScheduler {
     for (double& sigma : sigmas_) sigma = f32(sigma);
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator* noise) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator* noise) override {
     const double sigma = sigmas_[size_t(index)], sigma_to = sigmas_[size_t(index) + 1];
     const double sigma_up = std::sqrt(sigma_to * sigma_to * (sigma * sigma - sigma_to * sigma_to) / (sigma * sigma));
     const double sigma_down = std::sqrt(std::max(sigma_to * sigma_to - sigma_up * sigma_up, 0.0));
     const double dt = sigma_down - sigma;
     const Affine x0 = sigma_x0_prediction(config_.prediction_type, sigma);
     // The noise is drawn on every step, the last included (sigma_up = 0 there), to keep the generator in step.
-    const Tensor fresh = draw_noise(noise, model_output);
+    const Tensor fresh = draw_noise(noise, sample);
     return Update()
         .add(sample, 1.0 + dt / sigma)
         .add(sample, model_output, x0, -dt / sigma)

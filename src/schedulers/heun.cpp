@@ -34,7 +34,7 @@ class HeunDiscreteScheduler final : public SigmaScheduler {
     first_sample_ = Tensor();
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator*) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator*) override {
     const bool first_order = !first_sample_.defined();
     const double sigma = sigmas_[size_t(first_order ? index : index - 1)];
     const double sigma_next = sigmas_[size_t(first_order ? index + 1 : index)];

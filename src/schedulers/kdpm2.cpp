@@ -53,7 +53,7 @@ class KDPM2DiscreteScheduler final : public SigmaScheduler {
     return first_sample_.defined() ? interpol_[size_t(index)] : sigmas_[size_t(index)];
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator*) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator*) override {
     if (!first_sample_.defined()) {
       // Euler step from sigma to the midpoint.
       const double sigma = sigmas_[size_t(index)], midpoint = interpol_[size_t(index) + 1];

@@ -65,7 +65,7 @@ class KDPM2AncestralDiscreteScheduler final : public SigmaScheduler {
     return first_sample_.defined() ? interpol_[size_t(index) - 1] : sigmas_[size_t(index)];
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator* noise) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator* noise) override {
     if (!first_sample_.defined()) {
       // Euler step from sigma to the midpoint.
       const double sigma = sigmas_[size_t(index)], midpoint = interpol_[size_t(index)];
@@ -79,7 +79,7 @@ class KDPM2AncestralDiscreteScheduler final : public SigmaScheduler {
     const double sigma = sigmas_[i], midpoint = interpol_[i];
     const double dt = down_[i] - sigma;
     const Affine x0 = sigma_x0_prediction(config_.prediction_type, midpoint);
-    const Tensor fresh = draw_noise(noise, model_output);
+    const Tensor fresh = draw_noise(noise, sample);
     Tensor out = Update()
                      .add(first_sample_, 1.0)
                      .add(sample, dt / midpoint)

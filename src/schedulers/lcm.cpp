@@ -40,7 +40,7 @@ class LCMScheduler final : public Scheduler {
     for (int i = 0; i < steps; ++i) timesteps_.push_back(origin[size_t(std::floor(double(i) * stride))]);
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator* noise) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator* noise) override {
     const int t = int(timesteps_[size_t(index)]);
     const int prev_t = index + 1 < int(timesteps_.size()) ? int(timesteps_[size_t(index) + 1]) : t;
     const double a = schedule_.alphas_cumprod[size_t(t)];
@@ -61,7 +61,7 @@ class LCMScheduler final : public Scheduler {
     if (index == num_inference_steps_ - 1) return denoised.eval();
     return Update()
         .add(denoised, std::sqrt(a_prev))
-        .add(draw_noise(noise, model_output), std::sqrt(1 - a_prev))
+        .add(draw_noise(noise, sample), std::sqrt(1 - a_prev))
         .eval();
   }
 

@@ -28,7 +28,7 @@ class LMSDiscreteScheduler final : public SigmaScheduler {
 
   void reset_state() override { derivatives_.clear(); }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator*) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator*) override {
     const double sigma = sigmas_[size_t(index)];
     Update derivative;  // (x - x0) / sigma
     derivative.add(sample, 1 / sigma).add(sample, model_output, sigma_x0_prediction(config_.prediction_type, sigma),

@@ -58,7 +58,7 @@ class PNDMScheduler final : public Scheduler {
     cur_sample_ = Tensor();
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator*) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator*) override {
     const int t = int(timesteps_[size_t(index)]);
     Tensor out = counter_ < int(prk_timesteps_.size()) && !config_.skip_prk_steps ? step_prk(model_output, t, sample)
                                                                                  : step_plms(model_output, t, sample);
@@ -71,7 +71,7 @@ class PNDMScheduler final : public Scheduler {
   }
 
  private:
-  Tensor step_prk(const Tensor& model_output, int t, const Tensor& sample) {
+  Tensor step_prk(const Update& model_output, int t, const Tensor& sample) {
     const int T = config_.num_train_timesteps;
     const int diff_to_prev = counter_ % 2 ? 0 : T / num_inference_steps_ / 2;
     const int prev_t = t - diff_to_prev;
@@ -97,7 +97,7 @@ class PNDMScheduler final : public Scheduler {
     return prev_sample(cur_sample_.defined() ? cur_sample_ : sample, from_t, prev_t, eps);
   }
 
-  Tensor step_plms(const Tensor& model_output, int t, const Tensor& sample) {
+  Tensor step_plms(const Update& model_output, int t, const Tensor& sample) {
     if (!config_.skip_prk_steps && ets_.size() < 3)
       throw Error(ErrorCode::Internal, "PNDMScheduler: PLMS step before three PRK steps");
     const int stride = config_.num_train_timesteps / num_inference_steps_;
@@ -149,7 +149,7 @@ class PNDMScheduler final : public Scheduler {
   double final_alpha_cumprod_ = 1.0;
   std::vector<double> prk_timesteps_;
   int counter_ = 0;
-  std::vector<Tensor> ets_;  // raw model outputs, oldest first
+  std::vector<Update> ets_;  // the model outputs as given, oldest first
   Update prk_sum_;           // 1/6, 1/3, 1/3 weighted RK4 stages so far
   Tensor cur_sample_;
 };

@@ -66,10 +66,16 @@ Tensor Scheduler::scale_model_input(const Tensor& sample, int step_index) {
 }
 
 Tensor Scheduler::step(const Tensor& model_output, int step_index, const Tensor& sample, Generator* noise) {
+  return step(Update().add(model_output, 1.0), step_index, sample, noise);
+}
+
+Tensor Scheduler::step(const Update& model_output, int step_index, const Tensor& sample, Generator* noise) {
   check_index(step_index, "step");
-  if (model_output.shape() != sample.shape())
-    throw Error(ErrorCode::ShapeMismatch, class_name() + "::step: model output " + shape_str(model_output.shape()) +
-                                              " vs sample " + shape_str(sample.shape()));
+  if (model_output.terms().empty()) throw Error(ErrorCode::Internal, class_name() + "::step: empty model output");
+  for (const Tensor& term : model_output.terms())
+    if (term.shape() != sample.shape())
+      throw Error(ErrorCode::ShapeMismatch, class_name() + "::step: model output " + shape_str(term.shape()) +
+                                                " vs sample " + shape_str(sample.shape()));
   if (stochastic() && noise == nullptr)
     throw Error(ErrorCode::InvalidArgument, class_name() + " draws noise: step() needs a generator");
   Tensor out = step_impl(model_output, step_index, sample, noise);

@@ -23,6 +23,7 @@
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "schedulers/scheduler_config.h"
+#include "schedulers/update.h"
 
 namespace sdpp::schedulers {
 
@@ -62,6 +63,10 @@ class Scheduler {
   // One sampler update from the model's output at call `step_index`; returns the next latents. `noise` must be
   // non-null when stochastic(). Calls must come in order; throws InvalidArgument otherwise.
   Tensor step(const Tensor& model_output, int step_index, const Tensor& sample, Generator* noise);
+  // The same with the model output given as a weighted sum of tensors of the sample's shape (classifier-free
+  // guidance's uncond and text halves), folded into the step's own update instead of combined first. Schedulers
+  // keep it as given in their history, so later steps' sums hold its terms too.
+  Tensor step(const Update& model_output, int step_index, const Tensor& sample, Generator* noise);
   // Noised latents at timesteps()[step_index] (img2img's starting point).
   Tensor add_noise(const Tensor& original, const Tensor& noise, int step_index) const;
 
@@ -70,7 +75,7 @@ class Scheduler {
   virtual void compute_schedule(int steps) = 0;
   virtual void reset_state() {}
   virtual Tensor scale_input(const Tensor& sample, int index) { (void)index; return sample; }
-  virtual Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator* noise) = 0;
+  virtual Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator* noise) = 0;
   virtual Tensor add_noise_impl(const Tensor& original, const Tensor& noise, int index) const = 0;
 
   // torch.randn(like.shape, generator) placed on like's device.

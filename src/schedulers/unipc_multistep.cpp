@@ -81,7 +81,7 @@ class UniPCMultistepScheduler final : public Scheduler {
     last_sample_ = Tensor();
   }
 
-  Tensor step_impl(const Tensor& model_output, int index, const Tensor& sample, Generator*) override {
+  Tensor step_impl(const Update& model_output, int index, const Tensor& sample, Generator*) override {
     const int n = int(timesteps_.size());
     const bool use_corrector = index > 0 && last_sample_.defined() &&
                                std::find(config_.disable_corrector.begin(), config_.disable_corrector.end(),
@@ -108,7 +108,7 @@ class UniPCMultistepScheduler final : public Scheduler {
 
  private:
   // x0 (predict_x0) or epsilon from the model output at sigmas[index].
-  Update convert(const Tensor& model_output, const Tensor& sample, int index) const {
+  Update convert(const Update& model_output, const Tensor& sample, int index) const {
     const AlphaSigma s = vp_alpha_sigma(sigmas_[size_t(index)]);
     Update out;
     if (config_.predict_x0) {

@@ -129,7 +129,7 @@ TEST_P(CudaElementwise, LincombShortAndLong) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
-  for (size_t count : {size_t(1), size_t(3), size_t(11)}) {  // 11 > one kernel's 8 inputs
+  for (size_t count : {size_t(1), size_t(3), size_t(11), size_t(19)}) {  // 19 > one kernel's 16 inputs
     std::vector<Tensor> host, dev;
     std::vector<double> coeffs;
     for (size_t i = 0; i < count; ++i) {

@@ -34,7 +34,8 @@ void launch_bias_residual(const void* y, DType y_type, const void* bias, DType b
                           DType residual_type, void* out, DType out_type, int64_t batch, int64_t channels,
                           int64_t inner, cudaStream_t stream);
 
-constexpr int kMaxLincombInputs = 8;
+// Terms one lincomb kernel sums: a PLMS step with guidance as two terms (schedulers::Update) has nine.
+constexpr int kMaxLincombInputs = 16;
 struct LincombInputs {
   const void* data[kMaxLincombInputs];
   DType dtype[kMaxLincombInputs];

@@ -1,9 +1,9 @@
 // Convolutions through cuDNN's backend graph API. The legacy API (cuda_conv.cpp) offers one kernel per algorithm enum,
 // picked by cuDNN's own rules; the graph API ranks every engine configuration (tile shapes, split-K, Hopper kernels)
 // for the exact shape, so the backend can time several. Channels-last data, KRSC weights, f16/bf16 with f32
-// accumulation, no fused epilogue (bias and residual are a pass of their own). Opt-in for now
-// (SDPP_CUDA_CUDNN_GRAPH_CONV=1: its tests pass on an H100, its speed is not measured yet); CudaBackend::conv_plan
-// then times these candidates beside the legacy algorithms and im2col + GEMM.
+// accumulation, no fused epilogue (bias and residual are a pass of their own). Opt-in (SDPP_CUDA_CUDNN_GRAPH_CONV=1:
+// its tests pass on an H100, where it made the SD 1.5 step slower, cuda_conv.cpp); CudaBackend::conv_plan then times
+// these candidates beside the legacy algorithms and im2col + GEMM.
 #pragma once
 #include <cudnn.h>
 

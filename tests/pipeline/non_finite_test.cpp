@@ -18,6 +18,7 @@
 #include "../test_device.h"
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "pipeline/non_finite.h"
 #include "sdpp/engine.h"
 
 namespace sdpp {
@@ -119,6 +120,26 @@ double fraction_beyond(const Image& a, const Image& b, int levels) {
   size_t beyond = 0;
   for (size_t i = 0; i < a.pixels.size(); ++i) beyond += std::abs(int(a.pixels[i]) - int(b.pixels[i])) > levels;
   return double(beyond) / double(a.pixels.size());
+}
+
+// The check itself (on the bits of each value): every kind of non-finite value is found wherever it sits, and no
+// finite one is taken for it, the largest, the smallest subnormal and negative zero included.
+TEST(NonFinite, AllFiniteFindsNanAndInfAnywhere) {
+  const float finite[] = {0.0f, -0.0f, 1.0f, -65504.0f, std::numeric_limits<float>::max(),
+                          -std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(),
+                          std::numeric_limits<float>::min()};
+  std::vector<float> values(1000);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = finite[i % std::size(finite)];
+  EXPECT_TRUE(all_finite(Tensor::from_floats(values, {1000})));
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::signaling_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    for (size_t at : {size_t(0), size_t(517), values.size() - 1}) {
+      std::vector<float> changed = values;
+      changed[at] = bad;
+      EXPECT_FALSE(all_finite(Tensor::from_floats(changed, {1000}))) << bad << " at " << at;
+    }
+  }
 }
 
 TEST(NonFinite, VaeThatOverflowsInF16DecodesInF32FromThenOn) {

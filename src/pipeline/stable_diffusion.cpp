@@ -223,6 +223,7 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   const nn::UNetTimeTerms loop_terms = c.unet->time_terms(
       c.unet->project_time(Tensor::from_floats(loop_timesteps, {loop_rows}), loop_rows, loop_added), model_batch,
       loop_added);
+  out.prepare_seconds = seconds_since(denoise_start);
   for (int i = begin; i < calls; ++i) {
     if (control.cancel && control.cancel->load()) throw Error(ErrorCode::Cancelled, "generation cancelled");
     const double t = scheduler->timesteps()[size_t(i)];

@@ -48,6 +48,7 @@ struct PipelineOutput {
   Tensor image;          // [B, 3, H, W] in [0, 1] on the cpu (f32)
   PromptEmbeddings embeddings;
   double encode_seconds = 0, denoise_seconds = 0, decode_seconds = 0;
+  double prepare_seconds = 0;  // the part of denoise_seconds before the first UNet call (scheduler, noise, time terms)
   int unet_calls = 0;  // model calls of the denoising loop (PNDM and two-stage samplers make more than steps)
 };
 

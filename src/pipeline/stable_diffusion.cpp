@@ -220,7 +220,7 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   }
   const int64_t loop_rows = int64_t(loop_timesteps.size());
   const nn::UNetAddedCond* loop_added = c.is_sdxl() ? &added : nullptr;
-  const nn::UNetTimeTerms loop_terms = c.unet->time_terms(
+  const nn::UNetTimeTerms loop_terms = c.recorded_unet->time_terms(
       c.unet->project_time(Tensor::from_floats(loop_timesteps, {loop_rows}), loop_rows, loop_added), model_batch,
       loop_added);
   out.prepare_seconds = seconds_since(denoise_start);

@@ -178,6 +178,43 @@ TEST(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
   }
 }
 
+// The loop's time terms (every step's at once): call 1 eager, call 2 records, later calls replay, each equal to the
+// model's own (the same kernels, so exactly) for its timesteps and, for SDXL, its pooled text and size conditioning.
+TEST(CudaRecordedUNet, TimeTermsEqualTheModels) {
+  SDPP_REQUIRE_CUDA();
+  ASSERT_FALSE(test::fixture_manifest().is_null()) << "no fixture manifest in " << test::fixtures_dir();
+  for (const char* model : {"sd15", "sdxl"}) {
+    SCOPED_TRACE(model);
+    const Checkpoint checkpoint = test::open_fixture_model(model);
+    const nn::UNet2DConditionModel unet(WeightLoader(checkpoint.unet->weights, Device::cuda(), DType::F16),
+                                        checkpoint.unet->config);
+    RecordedUNet recorded(unet);
+    Inputs in(DType::F16);
+    SCOPED_TRACE("seed " + std::to_string(in.seed()));
+    const bool sdxl = unet.config().addition_embed_type == "text_time";
+    const int64_t calls = 5, batch = 2, rows = calls * batch;
+    for (int image = 0; image < 4; ++image) {
+      std::vector<float> timesteps;
+      for (int64_t i = 0; i < rows; ++i) timesteps.push_back(float(999 - 97 * (i / batch) - 13 * image));
+      nn::UNetAddedCond added;
+      if (sdxl) {
+        added.text_embeds = in.device(in.host({rows, unet.config().projection_class_embeddings_input_dim -
+                                                         6 * unet.config().addition_time_embed_dim}));
+        std::vector<float> ids;
+        for (int64_t i = 0; i < rows; ++i) ids.insert(ids.end(), {128, 96, float(image), 0, 128, 96});
+        added.time_ids = Tensor::from_floats(ids, {rows, 6});
+      }
+      const nn::UNetAddedCond* cond = sdxl ? &added : nullptr;
+      const nn::UNetTimeInputs time = unet.project_time(Tensor::from_floats(timesteps, {rows}), rows, cond);
+      const Tensor got = recorded.time_terms(time, batch, cond).packed;
+      const Tensor expected = unet.time_terms(time, batch, cond).packed;
+      ASSERT_EQ(got.shape(), expected.shape()) << "image " << image;
+      EXPECT_EQ(rel_l2(got, expected), 0.0) << "image " << image;
+    }
+    EXPECT_EQ(recorded.time_terms_replays(), 3);
+  }
+}
+
 // The prompt encoding's text encoders: call 1 eager, call 2 records, later calls replay; every call must equal the
 // eager forward of the same batch (the same kernels run, so exactly), whatever ids it brings.
 TEST(CudaRecordedTextEncoder, EveryCallEqualsTheEagerForward) {

@@ -169,8 +169,8 @@ void run_bench(const BenchArgs& a) {
     const int calls = outputs.back().unet_calls;
     std::printf("end_to_end_phases encode %.2f ms, denoise %.2f ms = prepare %.2f ms + %d UNet calls x %.3f ms, "
                 "decode %.2f ms\n",
-                phase(&PipelineOutput::encode_seconds), denoise_ms, prepare_ms, calls, (denoise_ms - prepare_ms) / calls,
-                phase(&PipelineOutput::decode_seconds));
+                phase(&PipelineOutput::encode_seconds), denoise_ms, prepare_ms, calls,
+                (denoise_ms - prepare_ms) / calls, phase(&PipelineOutput::decode_seconds));
     const MemoryStats run_memory = backend.memory_stats();
     auto print_memory = [](const char* what, const MemoryStats& m) {
       std::printf("%-17s %s at most (tensors: %s reserved, %s allocated; recordings %s; GEMM workspace)\n", what,

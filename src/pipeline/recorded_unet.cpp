@@ -35,7 +35,8 @@ nn::UNetTimeTerms RecordedUNet::time_terms(const nn::UNetTimeInputs& time, int64
                                            const nn::UNetAddedCond* added) {
   const int64_t rows = time.t_proj.defined() ? time.t_proj.dim(0) : 0;
   // Shapes the recorded form cannot take go to the model, whose checks name the problem.
-  if (batch <= 0 || rows <= 0 || rows % batch != 0 || time.t_proj.ndim() != 2) return unet_.time_terms(time, batch, added);
+  if (batch <= 0 || rows <= 0 || rows % batch != 0 || time.t_proj.ndim() != 2)
+    return unet_.time_terms(time, batch, added);
   const Tensor projections = time.t_proj.reshape({rows / batch, batch, time.t_proj.dim(1)});
   return {time_terms_call_.run(
       {projections, time.time_embeds, added ? added->text_embeds : Tensor(), added ? added->timestep_cond : Tensor()})};

@@ -23,8 +23,8 @@ class RecordedUNet {
   Tensor forward(const Tensor& sample, const nn::UNetTimeTerms& terms, const Tensor& context);
 
   // unet.time_terms(time, batch, added), recorded as the forward is: before a loop's first step, its ~30 small ops
-  // (the time embedding, one GEMM per resnet, the packing) cost more to issue from the host than to run (0.8 ms
-  // before an SD 1.5 image's first step on an H100). added->time_ids is not read (it is in time.time_embeds).
+  // (the time embedding, one GEMM per resnet, the packing) cost more to issue from the host than to run (0.75-0.93 ms
+  // before an SD 1.5 image's first step on an H100, eager). added->time_ids is not read (it is in time.time_embeds).
   nn::UNetTimeTerms time_terms(const nn::UNetTimeInputs& time, int64_t batch, const nn::UNetAddedCond* added);
 
   bool enabled() const { return call_.enabled(); }

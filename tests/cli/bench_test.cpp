@@ -45,7 +45,8 @@ TEST(BenchCli, PrintsEveryComponentAndWholeImages) {
     const std::regex phases("end_to_end_phases encode ([0-9.]+) ms, denoise ([0-9.]+) ms = prepare ([0-9.]+) ms \\+ "
                             "([0-9]+) UNet calls x ([0-9.]+) ms, decode ([0-9.]+) ms");
     ASSERT_TRUE(std::regex_search(run.output, m, phases)) << run.output;
-    const double encode = std::stod(m[1]), denoise = std::stod(m[2]), prepare = std::stod(m[3]), decode = std::stod(m[6]);
+    const double encode = std::stod(m[1]), denoise = std::stod(m[2]), prepare = std::stod(m[3]);
+    const double decode = std::stod(m[6]);
     EXPECT_GT(encode, 0.0);
     EXPECT_GT(decode, 0.0);
     EXPECT_GT(prepare, 0.0);

@@ -131,89 +131,95 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, CudaPreparedWeights, testing::Values(DType::F32
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 
-// The denoising loop's UNet: call 1 eager, call 2 records and replays, later calls replay; each must equal the eager
-// forward on that call's inputs (the same kernels and plans run, so exactly).
-TEST(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
-  SDPP_REQUIRE_CUDA();
-  ASSERT_FALSE(test::fixture_manifest().is_null()) << "no fixture manifest in " << test::fixtures_dir();
-  for (const char* model : {"sd15", "sdxl"}) {
-    SCOPED_TRACE(model);
-    const Checkpoint checkpoint = test::open_fixture_model(model);
-    const nn::UNet2DConditionModel unet(WeightLoader(checkpoint.unet->weights, Device::cuda(), DType::F16),
-                                        checkpoint.unet->config);
-    RecordedUNet recorded(unet);
-    ASSERT_TRUE(recorded.enabled());
-    Inputs in(DType::F16);
-    SCOPED_TRACE("seed " + std::to_string(in.seed()));
-    const bool sdxl = unet.config().addition_embed_type == "text_time";
-    // SDXL's pooled text embedding and size conditioning; nothing for SD 1.5.
-    auto added_cond = [&](std::vector<float> time_ids) {
-      nn::UNetAddedCond added;
-      if (sdxl) {
-        added.text_embeds = in.device(in.host({2, unet.config().projection_class_embeddings_input_dim -
-                                                      6 * unet.config().addition_time_embed_dim}));
-        added.time_ids = Tensor::from_floats(time_ids, {2, 6});
-      }
-      return added;
-    };
-    for (int call = 0; call < 4; ++call) {
-      const Tensor sample = in.device(in.host({2, 4, 16, 12}));
-      const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
-      const nn::UNetAddedCond added = added_cond({128, 96, 0, 0, 128, 96, 128, 96, float(call), 0, 128, 96});
-      const Tensor t = Tensor::full({1}, 999.0f - 250.0f * float(call));
-      const nn::UNetTimeTerms terms = unet.time_terms(unet.project_time(t, 2, &added), 2, &added);
-      EXPECT_EQ(rel_l2(recorded.forward(sample, terms, context), unet.forward(sample, terms, context)), 0.0)
-          << "call " << call;
-    }
-    EXPECT_EQ(recorded.replays(), 3);
-    EXPECT_EQ(recorded.recordings(), 1u);
-    // A new shape is recorded of its own; the first one stays.
-    const Tensor small = in.device(in.host({2, 4, 8, 8}));
-    const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
-    const nn::UNetAddedCond added = added_cond(std::vector<float>(12, 64.0f));
-    const nn::UNetTimeTerms terms = unet.time_terms(unet.project_time(Tensor::full({1}, 10.0f), 2, &added), 2, &added);
-    for (int call = 0; call < 3; ++call)
-      EXPECT_EQ(rel_l2(recorded.forward(small, terms, context), unet.forward(small, terms, context)), 0.0);
-    EXPECT_EQ(recorded.recordings(), 2u);
+// The denoising loop's recorded UNet parts, on each fixture family's UNet (GPU, f16): call 1 eager, call 2 records and
+// replays, later calls replay; each must equal the model's own on that call's inputs (the same kernels and plans run,
+// so exactly).
+class CudaRecordedUNet : public testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    SDPP_REQUIRE_CUDA();
+    ASSERT_FALSE(test::fixture_manifest().is_null()) << "no fixture manifest in " << test::fixtures_dir();
+    checkpoint_ = std::make_unique<Checkpoint>(test::open_fixture_model(GetParam()));
+    unet_ = std::make_unique<nn::UNet2DConditionModel>(
+        WeightLoader(checkpoint_->unet->weights, Device::cuda(), DType::F16), checkpoint_->unet->config);
   }
+  bool sdxl() const { return unet_->config().addition_embed_type == "text_time"; }
+  // SDXL's pooled text embedding, `rows` rows of it.
+  Tensor text_embeds(Inputs& in, int64_t rows) const {
+    const UNetConfig& c = unet_->config();
+    return in.device(in.host({rows, c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim}));
+  }
+
+  std::unique_ptr<Checkpoint> checkpoint_;
+  std::unique_ptr<nn::UNet2DConditionModel> unet_;
+};
+
+TEST_P(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
+  const nn::UNet2DConditionModel& unet = *unet_;
+  RecordedUNet recorded(unet);
+  ASSERT_TRUE(recorded.enabled());
+  Inputs in(DType::F16);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  // SDXL's pooled text embedding and size conditioning; nothing for SD 1.5.
+  auto added_cond = [&](std::vector<float> time_ids) {
+    nn::UNetAddedCond added;
+    if (sdxl()) {
+      added.text_embeds = text_embeds(in, 2);
+      added.time_ids = Tensor::from_floats(time_ids, {2, 6});
+    }
+    return added;
+  };
+  for (int call = 0; call < 4; ++call) {
+    const Tensor sample = in.device(in.host({2, 4, 16, 12}));
+    const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
+    const nn::UNetAddedCond added = added_cond({128, 96, 0, 0, 128, 96, 128, 96, float(call), 0, 128, 96});
+    const Tensor t = Tensor::full({1}, 999.0f - 250.0f * float(call));
+    const nn::UNetTimeTerms terms = unet.time_terms(unet.project_time(t, 2, &added), 2, &added);
+    EXPECT_EQ(rel_l2(recorded.forward(sample, terms, context), unet.forward(sample, terms, context)), 0.0)
+        << "call " << call;
+  }
+  EXPECT_EQ(recorded.replays(), 3);
+  EXPECT_EQ(recorded.recordings(), 1u);
+  // A new shape is recorded of its own; the first one stays.
+  const Tensor small = in.device(in.host({2, 4, 8, 8}));
+  const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
+  const nn::UNetAddedCond added = added_cond(std::vector<float>(12, 64.0f));
+  const nn::UNetTimeTerms terms = unet.time_terms(unet.project_time(Tensor::full({1}, 10.0f), 2, &added), 2, &added);
+  for (int call = 0; call < 3; ++call)
+    EXPECT_EQ(rel_l2(recorded.forward(small, terms, context), unet.forward(small, terms, context)), 0.0);
+  EXPECT_EQ(recorded.recordings(), 2u);
 }
 
-// The loop's time terms (every step's at once): call 1 eager, call 2 records, later calls replay, each equal to the
-// model's own (the same kernels, so exactly) for its timesteps and, for SDXL, its pooled text and size conditioning.
-TEST(CudaRecordedUNet, TimeTermsEqualTheModels) {
-  SDPP_REQUIRE_CUDA();
-  ASSERT_FALSE(test::fixture_manifest().is_null()) << "no fixture manifest in " << test::fixtures_dir();
-  for (const char* model : {"sd15", "sdxl"}) {
-    SCOPED_TRACE(model);
-    const Checkpoint checkpoint = test::open_fixture_model(model);
-    const nn::UNet2DConditionModel unet(WeightLoader(checkpoint.unet->weights, Device::cuda(), DType::F16),
-                                        checkpoint.unet->config);
-    RecordedUNet recorded(unet);
-    Inputs in(DType::F16);
-    SCOPED_TRACE("seed " + std::to_string(in.seed()));
-    const bool sdxl = unet.config().addition_embed_type == "text_time";
-    const int64_t calls = 5, batch = 2, rows = calls * batch;
-    for (int image = 0; image < 4; ++image) {
-      std::vector<float> timesteps;
-      for (int64_t i = 0; i < rows; ++i) timesteps.push_back(float(999 - 97 * (i / batch) - 13 * image));
-      nn::UNetAddedCond added;
-      if (sdxl) {
-        added.text_embeds = in.device(in.host({rows, unet.config().projection_class_embeddings_input_dim -
-                                                         6 * unet.config().addition_time_embed_dim}));
-        std::vector<float> ids;
-        for (int64_t i = 0; i < rows; ++i) ids.insert(ids.end(), {128, 96, float(image), 0, 128, 96});
-        added.time_ids = Tensor::from_floats(ids, {rows, 6});
-      }
-      const nn::UNetAddedCond* cond = sdxl ? &added : nullptr;
-      const nn::UNetTimeInputs time = unet.project_time(Tensor::from_floats(timesteps, {rows}), rows, cond);
-      const Tensor got = recorded.time_terms(time, batch, cond).packed;
-      const Tensor expected = unet.time_terms(time, batch, cond).packed;
-      ASSERT_EQ(got.shape(), expected.shape()) << "image " << image;
-      EXPECT_EQ(rel_l2(got, expected), 0.0) << "image " << image;
+// The loop's time terms (every step's at once), for each call's timesteps and, for SDXL, pooled text and size
+// conditioning.
+TEST_P(CudaRecordedUNet, TimeTermsEqualTheModels) {
+  const nn::UNet2DConditionModel& unet = *unet_;
+  RecordedUNet recorded(unet);
+  Inputs in(DType::F16);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  const int64_t calls = 5, batch = 2, rows = calls * batch;
+  for (int image = 0; image < 4; ++image) {
+    std::vector<float> timesteps;
+    for (int64_t i = 0; i < rows; ++i) timesteps.push_back(float(999 - 97 * (i / batch) - 13 * image));
+    nn::UNetAddedCond added;
+    if (sdxl()) {
+      added.text_embeds = text_embeds(in, rows);
+      std::vector<float> ids;
+      for (int64_t i = 0; i < rows; ++i) ids.insert(ids.end(), {128, 96, float(image), 0, 128, 96});
+      added.time_ids = Tensor::from_floats(ids, {rows, 6});
     }
-    EXPECT_EQ(recorded.time_terms_replays(), 3);
+    const nn::UNetAddedCond* cond = sdxl() ? &added : nullptr;
+    const nn::UNetTimeInputs time = unet.project_time(Tensor::from_floats(timesteps, {rows}), rows, cond);
+    const Tensor got = recorded.time_terms(time, batch, cond).packed;
+    const Tensor expected = unet.time_terms(time, batch, cond).packed;
+    ASSERT_EQ(got.shape(), expected.shape()) << "image " << image;
+    EXPECT_EQ(rel_l2(got, expected), 0.0) << "image " << image;
   }
+  EXPECT_EQ(recorded.time_terms_replays(), 3);
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, CudaRecordedUNet, testing::Values("sd15", "sdxl"),
+                         [](const testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 // The prompt encoding's text encoders: call 1 eager, call 2 records, later calls replay; every call must equal the
 // eager forward of the same batch (the same kernels run, so exactly), whatever ids it brings.

@@ -62,7 +62,9 @@ std::vector<std::unique_ptr<CudnnConvGraphPlan>> CudnnConvGraphPlan::candidates(
   cudnnBackendDescriptor_t op = cudnn_conv_forward_operation(*ds, s, why);
   if (!op) return plans;
   // Ranked further than `limit`: configurations whose workspace is too large are passed over, not counted.
-  for (cudnnBackendDescriptor_t config : cudnn_engine_configs(*ds, handle, op, 4 * limit, false, why)) {
+  constexpr bool allow_runtime_compilation = false;  // a compilation per shape would lengthen the first image
+  for (cudnnBackendDescriptor_t config :
+       cudnn_engine_configs(*ds, handle, op, 4 * limit, allow_runtime_compilation, why)) {
     if (int(plans.size()) == limit) break;
     auto plan = CudnnExecutionPlan::create(ds, handle, config, plans.empty() ? why : nullptr);
     if (plan && plan->workspace_bytes() <= max_workspace)

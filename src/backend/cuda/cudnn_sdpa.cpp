@@ -58,7 +58,10 @@ std::vector<std::unique_ptr<CudnnSdpaPlan>> CudnnSdpaPlan::candidates(cudnnHandl
   auto ds = std::make_shared<CudnnDescriptors>();
   cudnnBackendDescriptor_t op = cudnn_sdpa_operation(*ds, s, why);
   if (!op) return plans;
-  for (cudnnBackendDescriptor_t config : cudnn_engine_configs(*ds, handle, op, limit, true, why))
+  // No cuDNN 9.14 attention engine for SD's shapes ships precompiled: those compiled at run time (once per shape, at
+  // its first call) are the only ones there are.
+  constexpr bool allow_runtime_compilation = true;
+  for (cudnnBackendDescriptor_t config : cudnn_engine_configs(*ds, handle, op, limit, allow_runtime_compilation, why))
     if (auto plan = CudnnExecutionPlan::create(ds, handle, config, plans.empty() ? why : nullptr))
       plans.push_back(std::unique_ptr<CudnnSdpaPlan>(new CudnnSdpaPlan(std::move(plan))));
   return plans;

@@ -1,12 +1,15 @@
 // Times one UNet2DConditionModel forward (one sampling step's model call) at full size with random weights, so no
 // checkpoint is needed:
 //   sdpp_unet_bench [--model sd15|sd21|sdxl] [--batch 2] [--latent 64] [--dtype f16|bf16|f32] [--iters 20]
-//                   [--warmup 3] [--graph] [--profile] [--nchw] [--ncu] [--device cuda:0]
+//                   [--warmup 3] [--graph] [--profile] [--nchw] [--ncu] [--trace FILE.csv] [--device cuda:0]
 // The forward is a denoising step's: time terms and cross-attention keys/values are made once, before timing.
 // --graph captures the forward once into a CUDA graph and times its replays (inputs fixed at capture time).
 // --profile prints per-op device times of one forward (SDPP_CUDA_PROFILE): eager, or one graph replay with --graph
 // (timed replays then include the profiling events). --nchw keeps activations NCHW (SDPP_CUDA_LAYOUT=nchw).
 // --ncu brackets one eager forward with cudaProfilerStart/Stop (run under `ncu --profile-from-start off`).
+// --trace (with --graph) records every kernel of 5 more replays through CUPTI, at the clocks they really run at: it
+// prints each replay's span against the sum of its kernels (the rest is time between kernels) and the kernels summed
+// by name, and writes one row per kernel to FILE.csv.
 // The weight shapes are discovered from the model code itself: a source that records the shape WeightLoader expects
 // for each key and answers with it, so one construction of the model learns them all.
 #include <algorithm>
@@ -28,13 +31,14 @@
 #include "backend/init.h"
 #include "core/error.h"
 #include "io/weight_loader.h"
+#include "kernel_trace.h"
 #include "models/unet_2d_condition.h"
 
 namespace sdpp {
 namespace {
 
 struct Args {
-  std::string model = "sd15", dtype = "f16", device = "cuda:0";
+  std::string model = "sd15", dtype = "f16", device = "cuda:0", trace;
   int64_t batch = 2, latent = 64;
   int iters = 20, warmup = 3;
   bool graph = false, profile = false, nchw = false, ncu = false;
@@ -59,8 +63,10 @@ Args parse(int argc, char** argv) {
     else if (k == "--profile") a.profile = true;
     else if (k == "--nchw") a.nchw = true;
     else if (k == "--ncu") a.ncu = true;
+    else if (k == "--trace") a.trace = value();
     else throw Error(ErrorCode::InvalidArgument, "unknown argument '" + k + "'");
   }
+  if (!a.trace.empty() && !a.graph) throw Error(ErrorCode::InvalidArgument, "--trace needs --graph");
   return a;
 }
 
@@ -169,6 +175,62 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Replays `graph` `replays` times under a kernel trace (synchronised between replays, so no replay's kernels wait
+// behind another's), writes the rows to `path` and prints where the replays' time went.
+void trace_replays(RecordedWork& graph, Backend& backend, int replays, const std::string& path) {
+  bench::KernelTrace trace;
+  trace.start();
+  for (int i = 0; i < replays; ++i) {
+    graph.replay();
+    backend.synchronize();
+  }
+  const std::vector<bench::KernelRecord> records = trace.stop();
+  if (records.empty() || records.size() % size_t(replays) != 0)
+    throw Error(ErrorCode::Internal, "trace: " + std::to_string(records.size()) + " kernels over " +
+                                         std::to_string(replays) + " replays");
+  const size_t per_replay = records.size() / size_t(replays);
+  FILE* csv = std::fopen(path.c_str(), "w");
+  if (!csv) throw Error(ErrorCode::NotFound, "cannot write " + path);
+  std::fprintf(csv, "replay,index,start_us,duration_us,gap_before_us,blocks,threads,name\n");
+  std::vector<double> spans, busy;
+  struct Total { double us = 0, gap_us = 0; int count = 0; };
+  std::map<std::string, Total> by_name;
+  for (int r = 0; r < replays; ++r) {
+    const bench::KernelRecord* k = &records[size_t(r) * per_replay];
+    double sum_us = 0;
+    uint64_t last_end = k[0].start_ns;
+    for (size_t i = 0; i < per_replay; ++i) {
+      const double us = double(k[i].end_ns - k[i].start_ns) / 1e3;
+      // Kernels may overlap under dependent launch: only the time after the previous one ended is a gap.
+      const double gap = k[i].start_ns > last_end ? double(k[i].start_ns - last_end) / 1e3 : 0.0;
+      last_end = std::max(last_end, k[i].end_ns);
+      sum_us += us;
+      std::string name = k[i].name;
+      std::replace(name.begin(), name.end(), ',', ';');
+      std::fprintf(csv, "%d,%zu,%.3f,%.3f,%.3f,%d,%d,\"%s\"\n", r, i, double(k[i].start_ns - k[0].start_ns) / 1e3, us,
+                   gap, k[i].grid, k[i].block, name.c_str());
+      if (r == replays - 1) {
+        Total& t = by_name[name.substr(0, name.find('('))];
+        t.us += us;
+        t.gap_us += gap;
+        ++t.count;
+      }
+    }
+    spans.push_back(double(last_end - k[0].start_ns) / 1e6);
+    busy.push_back(sum_us / 1e3);
+  }
+  std::fclose(csv);
+  std::printf("trace: %zu kernels a replay; span median %.3f ms, kernels summed %.3f ms, between kernels %.3f ms "
+              "(rows in %s)\n",
+              per_replay, median(spans), median(busy), median(spans) - median(busy), path.c_str());
+  std::vector<std::pair<std::string, Total>> sorted(by_name.begin(), by_name.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second.us > b.second.us; });
+  std::printf("last replay by kernel name: total us, count, gaps before them us, name\n");
+  for (size_t i = 0; i < std::min<size_t>(sorted.size(), 40); ++i)
+    std::printf("%9.1f %4d %8.1f  %.110s\n", sorted[i].second.us, sorted[i].second.count, sorted[i].second.gap_us,
+                sorted[i].first.c_str());
+}
+
 int run(const Args& a) {
   if (a.profile) setenv("SDPP_CUDA_PROFILE", "1", 1);
   if (a.nchw) setenv("SDPP_CUDA_LAYOUT", "nchw", 1);
@@ -244,6 +306,7 @@ int run(const Args& a) {
       backend.synchronize();
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
     }
+    if (!a.trace.empty()) trace_replays(*graph, backend, 5, a.trace);
   } else {
     for (int i = 0; i < a.iters; ++i) {
       auto s = std::chrono::steady_clock::now();

@@ -113,6 +113,16 @@ TEST_P(CudaChannelsLast, LayoutOps) {
   EXPECT_EQ(rel_l2(ops::upsample_nearest2x(cl), ops::upsample_nearest2x(x)), 0.0);
   auto [wide, cl_wide] = make(in, {2, 16, 3, 5});  // whole 16-byte vectors per pixel: the vectorised kernel
   EXPECT_EQ(rel_l2(ops::upsample_nearest2x(cl_wide), ops::upsample_nearest2x(wide)), 0.0);
+  // Channel concatenation of whole vectors per pixel: one kernel for up to four sources, a copy per source beyond.
+  auto [narrow, cl_narrow] = make(in, {2, 8, 3, 5});
+  for (size_t count : {2, 3, 4, 5}) {
+    std::vector<Tensor> host, dev;
+    for (size_t k = 0; k < count; ++k) {
+      host.push_back(k % 2 ? narrow : wide);
+      dev.push_back(k % 2 ? cl_narrow : cl_wide);
+    }
+    EXPECT_EQ(rel_l2(ops::concat(dev, 1), ops::concat(host, 1)), 0.0) << count << " sources";
+  }
   for (int dim : {0, 1, 2, 3}) {
     SCOPED_TRACE("dim " + std::to_string(dim));
     const std::vector<Tensor> host{x, y, x};

@@ -42,6 +42,11 @@ TEST_P(CudaLayout, ConcatAndSliceAlongEachDim) {
     EXPECT_EQ(ops::slice(cat, dim, 2, 2).numel(), 0);
   }
   EXPECT_THROW(ops::slice(in.device(a), 1, 2, 4), Error);
+  // Rows of whole 16-byte vectors side by side (the one-kernel concatenation).
+  const Tensor rows_a = in.host({7, 16}), rows_b = in.host({7, 8});
+  EXPECT_EQ(cuda_test::rel_l2(ops::concat(std::vector<Tensor>{in.device(rows_a), in.device(rows_b)}, 1),
+                              ops::concat(std::vector<Tensor>{rows_a, rows_b}, 1)),
+            0.0);
 }
 
 TEST_P(CudaLayout, EmbeddingAndGatherRows) {

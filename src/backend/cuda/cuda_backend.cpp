@@ -502,12 +502,21 @@ Tensor CudaBackend::concat(std::span<const Tensor> xs, int dim) {
   }
   Tensor out = empty(out_shape, dtype, cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
   const size_t out_row = size_t(out_shape[size_t(d)] * inner) * es;
-  size_t offset = 0;
+  std::vector<Tensor> sources;
+  std::vector<const void*> data;
+  std::vector<size_t> rows;
   for (const Tensor& x : xs) {
-    const Tensor src = cl ? to_channels_last(as_dtype(x, dtype)) : contiguous(as_dtype(x, dtype));
-    const size_t row = size_t(x.shape()[size_t(d)] * inner) * es;
-    copy_rows(static_cast<char*>(out.raw()) + offset, out_row, src.raw(), row, row, outer, stream_);
-    offset += row;
+    sources.push_back(cl ? to_channels_last(as_dtype(x, dtype)) : contiguous(as_dtype(x, dtype)));
+    data.push_back(sources.back().raw());
+    rows.push_back(size_t(x.shape()[size_t(d)] * inner) * es);
+  }
+  // Many short rows (a channel concatenation) in one kernel; otherwise a copy per source.
+  if (outer > 1 && launch_concat_rows(data.data(), rows.data(), int(data.size()), out.raw(), outer, stream_))
+    return out;
+  size_t offset = 0;
+  for (size_t k = 0; k < data.size(); ++k) {
+    copy_rows(static_cast<char*>(out.raw()) + offset, out_row, data[k], rows[k], rows[k], outer, stream_);
+    offset += rows[k];
   }
   return out;
 }

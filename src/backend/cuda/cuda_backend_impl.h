@@ -88,9 +88,9 @@ class CudaBackend final : public Backend {
   Tensor prepare_conv_weight(const Tensor& weight) override;
 
  private:
-  // Mean device time of `run` over `repeats` back-to-back calls, enqueued behind a busy-wait of `spin_us` (longer than
-  // it takes the host to enqueue them) so that host launch overhead does not count: what the call costs inside a
-  // recorded (graph) forward. Synchronises.
+  // Mean device time of `run` over `repeats` back-to-back calls, enqueued behind a busy-wait of at least `spin_us`
+  // (lengthened until it outlasts the host's enqueueing) so that host launch overhead does not count: what the call
+  // costs inside a recorded (graph) forward. The best of two measurements. Synchronises.
   float device_time_ms(const std::function<void()>& run, int repeats, int spin_us);
   // Makes this backend's device current for the calling thread (ops may come from any thread).
   void activate() const;

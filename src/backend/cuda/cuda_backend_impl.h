@@ -90,8 +90,9 @@ class CudaBackend final : public Backend {
  private:
   // Mean device time of `run` over `repeats` back-to-back calls, enqueued behind a busy-wait of at least `spin_us`
   // (lengthened until it outlasts the host's enqueueing) so that host launch overhead does not count: what the call
-  // costs inside a recorded (graph) forward. The best of two measurements. Synchronises.
-  float device_time_ms(const std::function<void()>& run, int repeats, int spin_us);
+  // costs inside a recorded (graph) forward. The best of two measurements, or the first when it is above
+  // `losing_ms` (the time a candidate must beat; <= 0: none). Synchronises.
+  float device_time_ms(const std::function<void()>& run, int repeats, int spin_us, float losing_ms = -1.0f);
   // Makes this backend's device current for the calling thread (ops may come from any thread).
   void activate() const;
   Tensor empty(const Shape& shape, DType dtype, MemoryFormat format = MemoryFormat::Contiguous);

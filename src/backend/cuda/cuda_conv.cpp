@@ -142,7 +142,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
                                                  y.raw()));
       };
       run();
-      results[i].time = device_time_ms(run, 5, 400);
+      results[i].time = device_time_ms(run, 5, 400, chosen < 0 ? -1.0f : chosen_ms * 1.2f);
       const bool precomp = results[i].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
       const bool chosen_precomp =
           chosen >= 0 && results[chosen].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;

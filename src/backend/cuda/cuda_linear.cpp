@@ -138,7 +138,7 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
         float best = -1.0f, first = -1.0f;
         for (int i = 0; i < found; ++i) {
           if (run(results[i].algo) != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; skip candidates that fail
-          const float ms = device_time_ms([&] { run(results[i].algo); }, 3, 100);
+          const float ms = device_time_ms([&] { run(results[i].algo); }, 3, 100, best * 1.1f);
           if (i == 0) first = ms;
           if (best < 0.0f || ms < best) {
             best = ms;

@@ -8,8 +8,8 @@
 // (timed replays then include the profiling events). --nchw keeps activations NCHW (SDPP_CUDA_LAYOUT=nchw).
 // --ncu brackets one eager forward with cudaProfilerStart/Stop (run under `ncu --profile-from-start off`).
 // --trace (with --graph) records every kernel of 5 more replays through CUPTI, at the clocks they really run at: it
-// prints each replay's span against the sum of its kernels (the rest is time between kernels) and the kernels summed
-// by name, and writes one row per kernel to FILE.csv.
+// prints the replays' span, their kernels' summed time and the time between kernels, and writes one row per kernel
+// to FILE.csv (scripts/device/trace_summary.py sums it by kind).
 // The weight shapes are discovered from the model code itself: a source that records the shape WeightLoader expects
 // for each key and answers with it, so one construction of the model learns them all.
 #include <algorithm>
@@ -176,7 +176,8 @@ double median(std::vector<double> v) {
 }
 
 // Replays `graph` `replays` times under a kernel trace (synchronised between replays, so no replay's kernels wait
-// behind another's), writes the rows to `path` and prints where the replays' time went.
+// behind another's), writes the rows to `path` (scripts/device/trace_summary.py sums them by kind) and prints the
+// replays' span, their kernels' summed time and the time no kernel ran.
 void trace_replays(RecordedWork& graph, Backend& backend, int replays, const std::string& path) {
   bench::KernelTrace trace;
   trace.start();
@@ -192,43 +193,31 @@ void trace_replays(RecordedWork& graph, Backend& backend, int replays, const std
   FILE* csv = std::fopen(path.c_str(), "w");
   if (!csv) throw Error(ErrorCode::NotFound, "cannot write " + path);
   std::fprintf(csv, "replay,index,start_us,duration_us,gap_before_us,blocks,threads,name\n");
-  std::vector<double> spans, busy;
-  struct Total { double us = 0, gap_us = 0; int count = 0; };
-  std::map<std::string, Total> by_name;
+  std::vector<double> spans, busy, idle;
   for (int r = 0; r < replays; ++r) {
     const bench::KernelRecord* k = &records[size_t(r) * per_replay];
-    double sum_us = 0;
+    double sum_us = 0, gaps_us = 0;
     uint64_t last_end = k[0].start_ns;
     for (size_t i = 0; i < per_replay; ++i) {
       const double us = double(k[i].end_ns - k[i].start_ns) / 1e3;
-      // Kernels may overlap under dependent launch: only the time after the previous one ended is a gap.
+      // Kernels may overlap under dependent launch: only the time after every earlier one ended is a gap.
       const double gap = k[i].start_ns > last_end ? double(k[i].start_ns - last_end) / 1e3 : 0.0;
       last_end = std::max(last_end, k[i].end_ns);
       sum_us += us;
+      gaps_us += gap;
       std::string name = k[i].name;
       std::replace(name.begin(), name.end(), ',', ';');
       std::fprintf(csv, "%d,%zu,%.3f,%.3f,%.3f,%d,%d,\"%s\"\n", r, i, double(k[i].start_ns - k[0].start_ns) / 1e3, us,
                    gap, k[i].grid, k[i].block, name.c_str());
-      if (r == replays - 1) {
-        Total& t = by_name[name.substr(0, name.find('('))];
-        t.us += us;
-        t.gap_us += gap;
-        ++t.count;
-      }
     }
     spans.push_back(double(last_end - k[0].start_ns) / 1e6);
     busy.push_back(sum_us / 1e3);
+    idle.push_back(gaps_us / 1e3);
   }
   std::fclose(csv);
-  std::printf("trace: %zu kernels a replay; span median %.3f ms, kernels summed %.3f ms, between kernels %.3f ms "
+  std::printf("trace: %zu kernels a replay; span median %.3f ms, kernels summed %.3f ms, no kernel running %.3f ms "
               "(rows in %s)\n",
-              per_replay, median(spans), median(busy), median(spans) - median(busy), path.c_str());
-  std::vector<std::pair<std::string, Total>> sorted(by_name.begin(), by_name.end());
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second.us > b.second.us; });
-  std::printf("last replay by kernel name: total us, count, gaps before them us, name\n");
-  for (size_t i = 0; i < std::min<size_t>(sorted.size(), 40); ++i)
-    std::printf("%9.1f %4d %8.1f  %.110s\n", sorted[i].second.us, sorted[i].second.count, sorted[i].second.gap_us,
-                sorted[i].first.c_str());
+              per_replay, median(spans), median(busy), median(idle), path.c_str());
 }
 
 int run(const Args& a) {

@@ -17,7 +17,7 @@ if [ -n "${BASE:-}" ]; then
 fi
 # shellcheck disable=SC2086  # TARGETS is a list
 sdpp_build sdpp_unet_bench ${TARGETS:-} || exit 1
-[ -z "${BASE:-}" ] || wait $BASEP || { echo "base build failed"; tail -30 /tmp/trace_base/build.log; exit 1; }
+[ -z "${BASE:-}" ] || wait "$BASEP" || { echo "base build failed"; tail -30 /tmp/trace_base/build.log; exit 1; }
 head_bench=$SDPP_DEVICE_BUILD/bench/sdpp_unet_bench
 base_bench=/tmp/trace_base/$SDPP_DEVICE_BUILD/bench/sdpp_unet_bench
 args="--model $MODEL --latent $LATENT --graph --iters ${ITERS:-50}"

@@ -2,24 +2,12 @@
 // sigmas and whole trajectory within the manifest tolerance.
 #include <gtest/gtest.h>
 
-#include <cmath>
-
 #include "fixtures.h"
 #include "io/safetensors.h"
 #include "schedulers/stand_in.h"
 
 namespace sdpp::schedulers {
 namespace {
-
-double rel_l2(const Tensor& actual, const Tensor& expected) {
-  const std::vector<float> a = actual.to_floats(), e = expected.to_floats();
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff += (double(a[i]) - e[i]) * (double(a[i]) - e[i]);
-    norm += double(e[i]) * e[i];
-  }
-  return norm == 0 ? std::sqrt(diff) : std::sqrt(diff / norm);
-}
 
 class SchedulerCase : public testing::TestWithParam<std::string> {};
 
@@ -37,7 +25,7 @@ TEST_P(SchedulerCase, MatchesDiffusers) {
     const Tensor expected = file->read(name);
     ASSERT_TRUE(actual.count(name)) << name;
     ASSERT_EQ(actual.at(name).shape(), expected.shape()) << name;
-    EXPECT_LE(rel_l2(actual.at(name), expected), tol) << name;
+    EXPECT_LE(test::rel_l2(actual.at(name), expected), tol) << name;
   }
   EXPECT_NEAR(run.init_noise_sigma, spec["init_noise_sigma"].get<double>(),
               1e-6 * spec["init_noise_sigma"].get<double>());

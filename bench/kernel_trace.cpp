@@ -17,7 +17,8 @@ namespace sdpp::bench {
 namespace {
 
 std::mutex records_mutex;
-std::vector<KernelRecord>* records = nullptr;
+std::vector<KernelRecord> records;  // between start() and stop()
+bool tracing = false;
 
 void check(CUptiResult r, const char* what) {
   if (r == CUPTI_SUCCESS) return;
@@ -47,8 +48,8 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
   while (cuptiActivityGetNextRecord(buffer, valid, &record) == CUPTI_SUCCESS) {
     if (record->kind != CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL && record->kind != CUPTI_ACTIVITY_KIND_KERNEL) continue;
     const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
-    if (records)
-      records->push_back({demangle(k->name), k->start, k->end, k->gridX * k->gridY * k->gridZ,
+    if (tracing)
+      records.push_back({demangle(k->name), k->start, k->end, k->gridX * k->gridY * k->gridZ,
                           k->blockX * k->blockY * k->blockZ});
   }
   std::free(buffer);
@@ -56,13 +57,11 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
 
 }  // namespace
 
-bool KernelTrace::available() { return true; }
-
 void KernelTrace::start() {
   {
     std::lock_guard<std::mutex> lock(records_mutex);
-    delete records;
-    records = new std::vector<KernelRecord>;
+    records.clear();
+    tracing = true;
   }
   check(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed), "register callbacks");
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "enable kernel records");
@@ -72,16 +71,15 @@ std::vector<KernelRecord> KernelTrace::stop() {
   check(cuptiActivityFlushAll(1), "flush");
   check(cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "disable kernel records");
   std::lock_guard<std::mutex> lock(records_mutex);
-  std::vector<KernelRecord> out = std::move(*records);
-  delete records;
-  records = nullptr;
+  std::vector<KernelRecord> out = std::move(records);
+  records.clear();
+  tracing = false;
   std::sort(out.begin(), out.end(), [](const KernelRecord& a, const KernelRecord& b) { return a.start_ns < b.start_ns; });
   return out;
 }
 
 #else
 
-bool KernelTrace::available() { return false; }
 void KernelTrace::start() { throw Error(ErrorCode::Unsupported, "this build has no CUPTI (CUDA::cupti not found)"); }
 std::vector<KernelRecord> KernelTrace::stop() { return {}; }
 

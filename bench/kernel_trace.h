@@ -16,7 +16,6 @@ struct KernelRecord {
 
 class KernelTrace {
  public:
-  static bool available();
   void start();
   std::vector<KernelRecord> stop();  // flushes; the records in order of start
 };

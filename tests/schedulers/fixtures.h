@@ -1,7 +1,6 @@
-// The fixture manifest's scheduler cases, and the relative L2 distance their tolerances are stated in, for the
-// scheduler tests.
+// The fixture manifest's scheduler cases, for the scheduler tests (which compare with parity::rel_l2, the distance the
+// manifest's tolerances are stated in).
 #pragma once
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -10,7 +9,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/tensor.h"
 #include "schedulers/python_json.h"
 #include "../fixtures_dir.h"
 
@@ -39,17 +37,6 @@ inline const nlohmann::json& case_spec(const std::string& name) {
   for (const auto& c : manifest()["cases"])
     if (c["name"] == name) return c;
   throw std::runtime_error("no fixture case " + name);
-}
-
-// ||actual - expected|| / ||expected|| (||actual - expected|| where expected is all zeros).
-inline double rel_l2(const Tensor& actual, const Tensor& expected) {
-  const std::vector<float> a = actual.to_floats(), e = expected.to_floats();
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff += (double(a[i]) - e[i]) * (double(a[i]) - e[i]);
-    norm += double(e[i]) * e[i];
-  }
-  return norm == 0 ? std::sqrt(diff) : std::sqrt(diff / norm);
 }
 
 }  // namespace sdpp::test

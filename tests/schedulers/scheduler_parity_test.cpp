@@ -4,6 +4,7 @@
 
 #include "fixtures.h"
 #include "io/safetensors.h"
+#include "parity/parity.h"
 #include "schedulers/stand_in.h"
 
 namespace sdpp::schedulers {
@@ -25,7 +26,7 @@ TEST_P(SchedulerCase, MatchesDiffusers) {
     const Tensor expected = file->read(name);
     ASSERT_TRUE(actual.count(name)) << name;
     ASSERT_EQ(actual.at(name).shape(), expected.shape()) << name;
-    EXPECT_LE(test::rel_l2(actual.at(name), expected), tol) << name;
+    EXPECT_LE(parity::rel_l2(actual.at(name), expected), tol) << name;
   }
   EXPECT_NEAR(run.init_noise_sigma, spec["init_noise_sigma"].get<double>(),
               1e-6 * spec["init_noise_sigma"].get<double>());

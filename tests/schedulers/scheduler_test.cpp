@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "backend/ops.h"
-#include "fixtures.h"
+#include "parity/parity.h"
 #include "schedulers/python_json.h"
 #include "schedulers/scheduler.h"
 #include "schedulers/stand_in.h"
@@ -169,7 +169,7 @@ TEST(Scheduler, GuidanceAsTwoTermsStepsAsTheCombinedOutput) {
     }
     const std::vector<float> y = b.to_floats();
     ASSERT_TRUE(std::any_of(y.begin(), y.end(), [](float v) { return v != 0.0f; }));  // a relative distance
-    EXPECT_LT(test::rel_l2(a, b), 1e-5);
+    EXPECT_LT(parity::rel_l2(a, b), 1e-5);
   }
 }
 

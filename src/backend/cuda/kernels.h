@@ -90,15 +90,9 @@ void launch_upsample_nearest2x(const void* x, void* out, size_t element_size, in
 // [N, H, W, C] -> [N, 2H, 2W, C]
 void launch_upsample_nearest2x_cl(const void* x, void* out, size_t element_size, int64_t batch, int64_t height,
                                   int64_t width, int64_t channels, cudaStream_t stream);
-// Rows of up to kMaxConcatSources sources side by side: out [rows, sum of row_bytes]. Returns false (nothing
-// launched) unless every row is a non-empty whole number of 16-byte vectors, every buffer is 16-byte aligned and the
-// output has under 2^31 vectors.
-constexpr int kMaxConcatSources = 4;
-struct ConcatRowSources {
-  const void* data[kMaxConcatSources];
-  uint32_t vectors[kMaxConcatSources];  // 16-byte vectors of one row
-  int count;
-};
+// Rows of up to four sources side by side: out [rows, sum of row_bytes]. Returns false (nothing launched) unless
+// there are at most four, every row is a non-empty whole number of 16-byte vectors, every buffer is 16-byte aligned
+// and the output has under 2^31 vectors.
 bool launch_concat_rows(const void* const* sources, const size_t* row_bytes, int count, void* out, int64_t rows,
                         cudaStream_t stream);
 // in [batch, rows, cols] -> out [batch, cols, rows]

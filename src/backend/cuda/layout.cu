@@ -69,6 +69,12 @@ __global__ void im2col_nhwc_kernel(const uint4* x, uint4* col, Index total, Inde
 // spent 0.127 ms in the 25 2-d copies this replaces, 0.105 ms in this kernel moving one vector a thread, 0.067 ms
 // with kConcatPerThread vectors a block-width apart, all loads issued before the stores.
 constexpr int kConcatPerThread = 4;
+constexpr int kMaxConcatSources = 4;
+struct ConcatRowSources {  // the kernel's argument, passed by value
+  const void* data[kMaxConcatSources];
+  uint32_t vectors[kMaxConcatSources];  // 16-byte vectors of one row
+  int count;
+};
 __global__ void concat_rows_kernel(ConcatRowSources sources, uint4* __restrict__ out, uint32_t total,
                                    uint32_t out_vectors) {
   wait_for_prior_kernel();

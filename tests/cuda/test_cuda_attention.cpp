@@ -76,6 +76,11 @@ TEST_P(CudaAttention, SdHeadDims) {
     check_attention(in, {2, 300, 1000, 3, 80, false});  // several key tiles, the last one partial
     check_attention(in, {2, 100, 80, 4, 64, false});    // the most keys one short-key tile takes
     check_attention(in, {2, 100, 81, 4, 64, false});    // one more: two tiles of the general kernel
+    // Text keys over many query tiles: a block takes 2 tiles (the last block 1 of 63), 8 tiles, and 4 tiles with a
+    // causal mask (the last block 2 of 18), on an H100's 132 multiprocessors.
+    check_attention(in, {2, 4000, 77, 8, 40, false});
+    check_attention(in, {8, 2048, 77, 16, 40, false});
+    check_attention(in, {4, 1100, 77, 16, 40, true});
   });
 }
 

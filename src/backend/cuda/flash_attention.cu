@@ -12,6 +12,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cfloat>
 #include <cstdlib>
@@ -88,21 +89,25 @@ template <int MT>
 __host__ __device__ constexpr int block_q() {
   return 16 * MT * kWarps;
 }
-// Q, then BUFFERS buffers of (K, V) tiles of BK keys.
-template <int DP, int MT, int BK, int BUFFERS>
+// Q, then BUFFERS buffers of (K, V) tiles of BK keys, then (kQueryLoop) the next query tile's Q.
+template <int DP, int MT, int BK, int BUFFERS, bool kQueryLoop = false>
 constexpr int shared_bytes() {
-  return (block_q<MT>() + 2 * BUFFERS * BK) * (DP + kPad) * 2;
+  return ((kQueryLoop ? 2 : 1) * block_q<MT>() + 2 * BUFFERS * BK) * (DP + kPad) * 2;
 }
 
 // Rows of q are q_stride elements apart, rows of k and v kv_stride, rows of out H * D; head h starts at column h * D.
 // Tiles of BK keys, BUFFERS of them in shared memory: two (double-buffered) in general, one where all keys fit in a
 // single tile (text tokens), which leaves room for more blocks per multiprocessor.
-template <class T, int DP, int MT, int BK, int BUFFERS>
+// kQueryLoop (single-tile keys only): the block takes q_tiles consecutive query tiles, so the text keys and values
+// are loaded once for all of them, and the next tile's queries load while the current one is computed. (At one tile
+// a block, the 64x64 level's cross-attention ran 1024 blocks that each waited on their loads before any work.)
+template <class T, int DP, int MT, int BK, int BUFFERS, bool kQueryLoop = false>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __restrict__ q, const T* __restrict__ k,
                                                                    const T* __restrict__ v, T* __restrict__ out,
                                                                    int heads, int64_t lq, int64_t lk, int head_dim,
                                                                    float scale_log2, bool causal, int64_t q_stride,
-                                                                   int64_t kv_stride) {
+                                                                   int64_t kv_stride, int q_tiles) {
+  static_assert(!kQueryLoop || BUFFERS == 1, "the query loop keeps one key tile for every query tile");
   wait_for_prior_kernel();
   constexpr int BQ = block_q<MT>();
   constexpr int RS = DP + kPad;  // shared row stride in elements
@@ -111,14 +116,14 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   constexpr int NTILES = BK / 8;
   static_assert(BK % 16 == 0 && (BUFFERS == 1 || BUFFERS == 2), "k16 steps over keys; single or double buffering");
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* sq = reinterpret_cast<T*>(smem_raw);
-  T* skv = sq + BQ * RS;  // buffer b: K at skv + b * 2 * BK * RS, V right after it
+  T* const sq_first = reinterpret_cast<T*>(smem_raw);
+  T* const skv = sq_first + BQ * RS;  // buffer b: K at skv + b * 2 * BK * RS, V right after it
+  T* const sq_second = skv + 2 * BUFFERS * BK * RS;  // kQueryLoop: odd query tiles' Q
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t bh = blockIdx.y;
   const int64_t b = bh / heads, h = bh % heads;
   const int64_t row_stride = int64_t(heads) * head_dim;  // of out
-  const int64_t q_begin = int64_t(blockIdx.x) * BQ;
   const T* qb = q + b * lq * q_stride + h * head_dim;
   const T* kb = k + b * lk * kv_stride + h * head_dim;
   const T* vb = v + b * lk * kv_stride + h * head_dim;
@@ -129,10 +134,11 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   const bool ones_column = head_dim < DP;
   if (ones_column) {
     const int pad_cols = DP - head_dim;
-    for (int i = threadIdx.x; i < (BQ + 2 * BUFFERS * BK) * pad_cols; i += kThreads) {
+    constexpr int kv_rows = 2 * BUFFERS * BK;
+    for (int i = threadIdx.x; i < ((kQueryLoop ? 2 : 1) * BQ + kv_rows) * pad_cols; i += kThreads) {
       const int row = i / pad_cols, col = i % pad_cols;
-      const bool v_row = row >= BQ && ((row - BQ) / BK) % 2 == 1;
-      sq[row * RS + head_dim + col] = T(v_row && col == 0 ? 1.0f : 0.0f);
+      const bool v_row = row >= BQ && row < BQ + kv_rows && ((row - BQ) / BK) % 2 == 1;
+      sq_first[row * RS + head_dim + col] = T(v_row && col == 0 ? 1.0f : 0.0f);
     }
   }
 
@@ -144,176 +150,190 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
       cp_async16(dst + r * RS + c * 8, src + (ok ? row : 0) * stride + c * 8, ok ? 16 : 0);
     }
   };
-  int64_t tiles = (lk + BK - 1) / BK;  // 1 where BUFFERS == 1 (the launcher's choice)
-  if (causal) {
-    const int64_t needed = (q_begin + BQ - 1) / BK + 1;
-    if (needed < tiles) tiles = needed;
-  }
-  auto load_tile = [&](int64_t t) {
-    T* sk = skv + (t % BUFFERS) * 2 * BK * RS;
-    load_rows(sk, kb, kv_stride, t * BK, lk, BK);
-    load_rows(sk + BK * RS, vb, kv_stride, t * BK, lk, BK);
-  };
+  const int query_tiles = kQueryLoop ? q_tiles : 1;
+  for (int qt = 0; qt < query_tiles; ++qt) {
+    const int64_t q_begin = (int64_t(blockIdx.x) * query_tiles + qt) * BQ;
+    if (q_begin >= lq) break;  // the grid's last block may have fewer tiles
+    T* const sq = kQueryLoop && qt % 2 == 1 ? sq_second : sq_first;
+    const int64_t next_q = q_begin + BQ;
+    const bool prefetch_q = kQueryLoop && qt + 1 < query_tiles && next_q < lq;
+    int64_t tiles = (lk + BK - 1) / BK;  // 1 where BUFFERS == 1 (the launcher's choice)
+    if (causal) {
+      const int64_t needed = (q_begin + BQ - 1) / BK + 1;
+      if (needed < tiles) tiles = needed;
+    }
+    auto load_tile = [&](int64_t t) {
+      T* sk = skv + (t % BUFFERS) * 2 * BK * RS;
+      load_rows(sk, kb, kv_stride, t * BK, lk, BK);
+      load_rows(sk + BK * RS, vb, kv_stride, t * BK, lk, BK);
+    };
 
-  load_rows(sq, qb, q_stride, q_begin, lq, BQ);
-  load_tile(0);
-  cp_async_commit();
-
-  unsigned qf[MT][KSTEPS][4];
-  float o[MT][DTILES][4];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int i = 0; i < DTILES; ++i) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
-  // Per thread: rows g and g + 8 of each m-tile. Max in raw score units, sum of exp2 terms.
-  float row_max[MT][2], row_sum[MT][2];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt) row_max[mt][0] = row_max[mt][1] = -INFINITY, row_sum[mt][0] = row_sum[mt][1] = 0.0f;
-  const int g = lane / 4, tq = lane % 4;
-  const int64_t warp_q0 = q_begin + warp * 16 * MT + g;  // row g of m-tile 0
-
-  for (int64_t t = 0; t < tiles; ++t) {
-    if (t + 1 < tiles) {
-      load_tile(t + 1);
+    if (qt == 0) {  // later tiles' queries were prefetched by the tile before, the keys are loaded once
+      load_rows(sq, qb, q_stride, q_begin, lq, BQ);
+      load_tile(0);
       cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
     }
-    __syncthreads();
-    if (t == 0) {
-      // Q fragments for this warp's rows, kept in registers for every tile.
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        const int r = warp * 16 * MT + mt * 16 + (lane / 8 % 2) * 8 + lane % 8;
-#pragma unroll
-        for (int ks = 0; ks < KSTEPS; ++ks) ldmatrix_x4(qf[mt][ks], sq + r * RS + ks * 16 + (lane / 16) * 8);
-      }
-    }
-    const T* sk = skv + (t % BUFFERS) * 2 * BK * RS;
-    const T* sv = sk + BK * RS;
 
-    float s[MT][NTILES][4];
+    unsigned qf[MT][KSTEPS][4];
+    float o[MT][DTILES][4];
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int i = 0; i < NTILES; ++i) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
+      for (int i = 0; i < DTILES; ++i) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.0f;
+    // Per thread: rows g and g + 8 of each m-tile. Max in raw score units, sum of exp2 terms.
+    float row_max[MT][2], row_sum[MT][2];
 #pragma unroll
-    for (int ks = 0; ks < KSTEPS; ++ks) {
-#pragma unroll
-      for (int np = 0; np < NTILES / 2; ++np) {
-        unsigned kf[4];
-        const int m = lane / 8;
-        ldmatrix_x4(kf, sk + (np * 16 + (m / 2) * 8 + lane % 8) * RS + ks * 16 + (m % 2) * 8);
+    for (int mt = 0; mt < MT; ++mt) row_max[mt][0] = row_max[mt][1] = -INFINITY, row_sum[mt][0] = row_sum[mt][1] = 0.0f;
+    const int g = lane / 4, tq = lane % 4;
+    const int64_t warp_q0 = q_begin + warp * 16 * MT + g;  // row g of m-tile 0
+
+    for (int64_t t = 0; t < tiles; ++t) {
+      if (t + 1 < tiles) {
+        load_tile(t + 1);
+        cp_async_commit();
+        cp_async_wait<1>();
+      } else if (prefetch_q) {
+        load_rows(sq == sq_first ? sq_second : sq_first, qb, q_stride, next_q, lq, BQ);
+        cp_async_commit();
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
+      }
+      __syncthreads();
+      if (t == 0) {
+        // Q fragments for this warp's rows, kept in registers for every tile.
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
-          mma16816<T>(s[mt][2 * np], qf[mt][ks], kf[0], kf[1]);
-          mma16816<T>(s[mt][2 * np + 1], qf[mt][ks], kf[2], kf[3]);
+          const int r = warp * 16 * MT + mt * 16 + (lane / 8 % 2) * 8 + lane % 8;
+#pragma unroll
+          for (int ks = 0; ks < KSTEPS; ++ks) ldmatrix_x4(qf[mt][ks], sq + r * RS + ks * 16 + (lane / 16) * 8);
         }
       }
-    }
+      const T* sk = skv + (t % BUFFERS) * 2 * BK * RS;
+      const T* sv = sk + BK * RS;
 
-    // Masks only where a tile can hold masked keys: past the end of the keys, or after a query (causal).
-    const int64_t key0 = t * BK;
-    if (key0 + BK > lk || (causal && key0 + BK - 1 > q_begin)) {
+      float s[MT][NTILES][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < NTILES; ++nt)
+        for (int i = 0; i < NTILES; ++i) s[mt][i][0] = s[mt][i][1] = s[mt][i][2] = s[mt][i][3] = 0.0f;
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int64_t key = key0 + nt * 8 + tq * 2 + (e & 1);
-            const int64_t query = warp_q0 + mt * 16 + (e >> 1) * 8;
-            if (key >= lk || (causal && key > query)) s[mt][nt][e] = -INFINITY;
+      for (int ks = 0; ks < KSTEPS; ++ks) {
+#pragma unroll
+        for (int np = 0; np < NTILES / 2; ++np) {
+          unsigned kf[4];
+          const int m = lane / 8;
+          ldmatrix_x4(kf, sk + (np * 16 + (m / 2) * 8 + lane % 8) * RS + ks * 16 + (m % 2) * 8);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma16816<T>(s[mt][2 * np], qf[mt][ks], kf[0], kf[1]);
+            mma16816<T>(s[mt][2 * np + 1], qf[mt][ks], kf[2], kf[3]);
           }
-    }
-
-    unsigned p[MT][NTILES][2];  // P as packed T pairs: rows g and g + 8 of each n-tile
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-      float max_scaled[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float m = row_max[mt][r];
-#pragma unroll
-        for (int nt = 0; nt < NTILES; ++nt) m = fmaxf(m, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
-        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-        // A row that has seen only masked keys keeps max -inf; its terms must come out 0, not exp2(nan).
-        max_scaled[r] = m == -INFINITY ? 0.0f : m * scale_log2;
-        const float alpha = exp2f(row_max[mt][r] * scale_log2 - max_scaled[r]);
-        row_max[mt][r] = m;
-        row_sum[mt][r] *= alpha;
-#pragma unroll
-        for (int dt = 0; dt < DTILES; ++dt) {
-          o[mt][dt][2 * r] *= alpha;
-          o[mt][dt][2 * r + 1] *= alpha;
         }
       }
-#pragma unroll
-      for (int nt = 0; nt < NTILES; ++nt)
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          p[mt][nt][r] = exp2_pair<T>(fmaf(s[mt][nt][2 * r], scale_log2, -max_scaled[r]),
-                                      fmaf(s[mt][nt][2 * r + 1], scale_log2, -max_scaled[r]));
-          if (!ones_column) row_sum[mt][r] += sum_pair<T>(p[mt][nt][r]);
-        }
-    }
 
+      // Masks only where a tile can hold masked keys: past the end of the keys, or after a query (causal).
+      const int64_t key0 = t * BK;
+      if (key0 + BK > lk || (causal && key0 + BK - 1 > q_begin)) {
 #pragma unroll
-    for (int ks = 0; ks < BK / 16; ++ks) {
-      unsigned pa[MT][4];
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < NTILES; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int64_t key = key0 + nt * 8 + tq * 2 + (e & 1);
+              const int64_t query = warp_q0 + mt * 16 + (e >> 1) * 8;
+              if (key >= lk || (causal && key > query)) s[mt][nt][e] = -INFINITY;
+            }
+      }
+
+      unsigned p[MT][NTILES][2];  // P as packed T pairs: rows g and g + 8 of each n-tile
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
-        pa[mt][0] = p[mt][2 * ks][0];
-        pa[mt][1] = p[mt][2 * ks][1];
-        pa[mt][2] = p[mt][2 * ks + 1][0];
-        pa[mt][3] = p[mt][2 * ks + 1][1];
-      }
+        float max_scaled[2];
 #pragma unroll
-      for (int dp = 0; dp < DTILES / 2; ++dp) {
-        unsigned vf[4];
-        const int m = lane / 8;
-        ldmatrix_x4_trans(vf, sv + (ks * 16 + (m % 2) * 8 + lane % 8) * RS + dp * 16 + (m / 2) * 8);
+        for (int r = 0; r < 2; ++r) {
+          float m = row_max[mt][r];
+#pragma unroll
+          for (int nt = 0; nt < NTILES; ++nt) m = fmaxf(m, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+          m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+          m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+          // A row that has seen only masked keys keeps max -inf; its terms must come out 0, not exp2(nan).
+          max_scaled[r] = m == -INFINITY ? 0.0f : m * scale_log2;
+          const float alpha = exp2f(row_max[mt][r] * scale_log2 - max_scaled[r]);
+          row_max[mt][r] = m;
+          row_sum[mt][r] *= alpha;
+#pragma unroll
+          for (int dt = 0; dt < DTILES; ++dt) {
+            o[mt][dt][2 * r] *= alpha;
+            o[mt][dt][2 * r + 1] *= alpha;
+          }
+        }
+#pragma unroll
+        for (int nt = 0; nt < NTILES; ++nt)
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            p[mt][nt][r] = exp2_pair<T>(fmaf(s[mt][nt][2 * r], scale_log2, -max_scaled[r]),
+                                        fmaf(s[mt][nt][2 * r + 1], scale_log2, -max_scaled[r]));
+            if (!ones_column) row_sum[mt][r] += sum_pair<T>(p[mt][nt][r]);
+          }
+      }
+
+#pragma unroll
+      for (int ks = 0; ks < BK / 16; ++ks) {
+        unsigned pa[MT][4];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
-          mma16816<T>(o[mt][2 * dp], pa[mt], vf[0], vf[1]);
-          mma16816<T>(o[mt][2 * dp + 1], pa[mt], vf[2], vf[3]);
+          pa[mt][0] = p[mt][2 * ks][0];
+          pa[mt][1] = p[mt][2 * ks][1];
+          pa[mt][2] = p[mt][2 * ks + 1][0];
+          pa[mt][3] = p[mt][2 * ks + 1][1];
+        }
+#pragma unroll
+        for (int dp = 0; dp < DTILES / 2; ++dp) {
+          unsigned vf[4];
+          const int m = lane / 8;
+          ldmatrix_x4_trans(vf, sv + (ks * 16 + (m % 2) * 8 + lane % 8) * RS + dp * 16 + (m / 2) * 8);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            mma16816<T>(o[mt][2 * dp], pa[mt], vf[0], vf[1]);
+            mma16816<T>(o[mt][2 * dp + 1], pa[mt], vf[2], vf[3]);
+          }
+        }
+      }
+      __syncthreads();  // the next iteration's prefetch overwrites the buffer just read
+    }
+
+    T* ob = out + b * lq * row_stride + h * head_dim;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float sum = row_sum[mt][r];
+        if (ones_column) {
+          // Column head_dim of O (a multiple of 8: element 0 of the first lane of each quad) holds the row's sum of P.
+          float column = 0.0f;
+#pragma unroll
+          for (int dt = 0; dt < DTILES; ++dt)
+            if (dt == head_dim / 8) column = o[mt][dt][r * 2];
+          sum = __shfl_sync(0xffffffffu, column, lane & ~3);
+        } else {
+          sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+          sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        }
+        const int64_t query = warp_q0 + mt * 16 + r * 8;
+        if (query >= lq) continue;
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+#pragma unroll
+        for (int dt = 0; dt < DTILES; ++dt) {
+          const int d = dt * 8 + tq * 2;
+          if (d < head_dim)
+            *reinterpret_cast<unsigned*>(ob + query * row_stride + d) =
+                pack2<T>(o[mt][dt][r * 2] * inv, o[mt][dt][r * 2 + 1] * inv);
         }
       }
     }
-    __syncthreads();  // the next iteration's prefetch overwrites the buffer just read
-  }
-
-  T* ob = out + b * lq * row_stride + h * head_dim;
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float sum = row_sum[mt][r];
-      if (ones_column) {
-        // Column head_dim of O (a multiple of 8: element 0 of the first lane of each quad) holds the row's sum of P.
-        float column = 0.0f;
-#pragma unroll
-        for (int dt = 0; dt < DTILES; ++dt)
-          if (dt == head_dim / 8) column = o[mt][dt][r * 2];
-        sum = __shfl_sync(0xffffffffu, column, lane & ~3);
-      } else {
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      }
-      const int64_t query = warp_q0 + mt * 16 + r * 8;
-      if (query >= lq) continue;
-      const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-#pragma unroll
-      for (int dt = 0; dt < DTILES; ++dt) {
-        const int d = dt * 8 + tq * 2;
-        if (d < head_dim)
-          *reinterpret_cast<unsigned*>(ob + query * row_stride + d) =
-              pack2<T>(o[mt][dt][r * 2] * inv, o[mt][dt][r * 2 + 1] * inv);
-      }
-    }
-  }
+  }  // query tiles
 }
 
 struct FlashArgs {
@@ -328,16 +348,38 @@ struct FlashArgs {
   int64_t q_stride, kv_stride;
 };
 
-template <class T, int DP, int MT, int BK = kBlockK, int BUFFERS = 2>
-void launch_kernel(const FlashArgs& a, cudaStream_t stream) {
-  constexpr int bytes = shared_bytes<DP, MT, BK, BUFFERS>();
+// q_tiles > 1 (query tiles a block) takes the kQueryLoop instance.
+template <class T, int DP, int MT, int BK = kBlockK, int BUFFERS = 2, bool kQueryLoop = false>
+void launch_kernel(const FlashArgs& a, cudaStream_t stream, int q_tiles = 1) {
+  constexpr int bytes = shared_bytes<DP, MT, BK, BUFFERS, kQueryLoop>();
+  const auto kernel = flash_attention_kernel<T, DP, MT, BK, BUFFERS, kQueryLoop>;
   static std::atomic<uint64_t> configured{0};
-  allow_dynamic_shared_memory(flash_attention_kernel<T, DP, MT, BK, BUFFERS>, bytes, configured);
-  const dim3 grid(unsigned((a.lq + block_q<MT>() - 1) / block_q<MT>()), unsigned(a.batch * a.heads));
-  launch_dependent(flash_attention_kernel<T, DP, MT, BK, BUFFERS>, grid, kThreads, bytes, stream,
-                   static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v),
-                   static_cast<T*>(a.out), a.heads, a.lq, a.lk, a.head_dim, a.scale * 1.4426950408889634f, a.causal,
-                   a.q_stride, a.kv_stride);
+  allow_dynamic_shared_memory(kernel, bytes, configured);
+  const int64_t tiles = (a.lq + block_q<MT>() - 1) / block_q<MT>();
+  const dim3 grid(unsigned((tiles + q_tiles - 1) / q_tiles), unsigned(a.batch * a.heads));
+  launch_dependent(kernel, grid, kThreads, bytes, stream, static_cast<const T*>(a.q), static_cast<const T*>(a.k),
+                   static_cast<const T*>(a.v), static_cast<T*>(a.out), a.heads, a.lq, a.lk, a.head_dim,
+                   a.scale * 1.4426950408889634f, a.causal, a.q_stride, a.kv_stride, q_tiles);
+}
+
+// SDPP_CUDA_FA_QTILES=N caps the query tiles a short-key block takes (1: one tile a block, as before the loop).
+int max_query_tiles() {
+  static const int cap = [] {
+    const char* v = std::getenv("SDPP_CUDA_FA_QTILES");
+    return v ? std::clamp(std::atoi(v), 1, 8) : 8;
+  }();
+  return cap;
+}
+
+// Query tiles a block for text-token keys: the most, up to the cap, that still leave at least two blocks a
+// multiprocessor, so that no multiprocessor idles while others loop.
+int short_key_query_tiles(const FlashArgs& a, int block_queries) {
+  const int64_t tiles = (a.lq + block_queries - 1) / block_queries, bh = a.batch * a.heads;
+  const int64_t min_blocks = 2 * int64_t(multiprocessor_count());
+  int best = 1;
+  for (int n = 2; n <= max_query_tiles(); n *= 2)
+    if ((tiles + n - 1) / n * bh >= min_blocks) best = n;
+  return best;
 }
 
 std::atomic<bool>& wgmma_enabled() {
@@ -355,7 +397,11 @@ void launch_dp(const FlashArgs& a, cudaStream_t stream) {
   // Text-token keys: one tile, one buffer, one m-tile per warp (the smallest blocks, up to ten per multiprocessor).
   // Two m-tiles measured slower on every SD shape; so did the wgmma kernel except, by 7%, at head dim 40.
   if (a.lk <= kShortKeys) {
-    launch_kernel<T, DP, 1, kShortKeys, 1>(a, stream);
+    const int q_tiles = short_key_query_tiles(a, block_q<1>());
+    if (q_tiles > 1)
+      launch_kernel<T, DP, 1, kShortKeys, 1, true>(a, stream, q_tiles);
+    else
+      launch_kernel<T, DP, 1, kShortKeys, 1>(a, stream);
     return;
   }
   // Two m-tiles per warp only when that still leaves three blocks per multiprocessor: SDXL's 1024-token level (40

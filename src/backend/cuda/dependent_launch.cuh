@@ -22,32 +22,20 @@ __device__ __forceinline__ void wait_for_prior_kernel() {
 
 bool dependent_launch_enabled();  // on this device, and not switched off by SDPP_CUDA_PDL=0
 
-// A dependent launch in thread-block clusters of `cluster` blocks along x (Hopper; grid.x a multiple of it), whose
-// blocks may read each other's shared memory; 1 launches without clusters.
 template <class... Params, class... Args>
-void launch_dependent_clustered(void (*kernel)(Params...), dim3 grid, dim3 block, unsigned cluster,
-                                size_t shared_bytes, cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attributes[2]{};
-  attributes[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attributes[0].val.programmaticStreamSerializationAllowed = dependent_launch_enabled() ? 1 : 0;
-  attributes[1].id = cudaLaunchAttributeClusterDimension;
-  attributes[1].val.clusterDim.x = cluster;
-  attributes[1].val.clusterDim.y = 1;
-  attributes[1].val.clusterDim.z = 1;
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                      Args&&... args) {
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = dependent_launch_enabled() ? 1 : 0;
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = shared_bytes;
   config.stream = stream;
-  config.attrs = attributes;
-  config.numAttrs = cluster > 1 ? 2 : 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
   SDPP_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
-}
-
-template <class... Params, class... Args>
-void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
-                      Args&&... args) {
-  launch_dependent_clustered(kernel, grid, block, 1, shared_bytes, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace sdpp::cuda

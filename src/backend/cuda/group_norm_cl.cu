@@ -1,8 +1,4 @@
-// Group norm for channels-last data [N, HW, C] (the UNet's resnets and transformer inputs), bandwidth-bound.
-// Groups of up to 8 blocks' registers of values (8 x 32768 f16 values a sample: every UNet level of SD 1.x/2.x and
-// SDXL at 1024x1024) take one kernel: a block, or a thread-block cluster of up to 8 blocks, per (group, sample)
-// loads its share of the group into registers, sums it, combines the sums with the cluster's other blocks through
-// distributed shared memory and normalises the values it holds. Larger groups (the VAE's levels) take three kernels:
+// Group norm for channels-last data [N, HW, C] (the UNet's resnets and transformer inputs), bandwidth-bound:
 //   1. partial sums: a block takes a range of pixels of one sample and every channel; each thread owns fixed channel
 //      pairs (coalesced along C), so its running sums belong to fixed groups and meet other threads' only once, in
 //      shared memory, at the end. Sums are taken around each group's first element (as the NCHW path does).
@@ -10,20 +6,18 @@
 //      sample to finish, it made the UNet step slower: one block reducing 132 to 1024 blocks' sums is a serial tail
 //      longer than this kernel's launch.)
 //   3. apply: 16 bytes per thread, gamma/beta/activation fused.
-// In a UNet step the three kernels cost their launch latencies more than their work: a 64x64 level's norm took three
-// kernels, and the 32x32 level's one-block-a-group kernels ran 64 blocks on half the GPU; clusters serve both.
+// Small tensors (the UNet's 8x8 to 32x32 levels: a group of one sample holds at most 32768 f16 values) take one
+// kernel instead: a block per (group, sample) loads its group into registers, sums it and normalises it. There the
+// three kernels above cost their launch latencies more than their work.
 // An optional term [N, C] (a resnet's time embedding, added before its second norm) is added to x as it is read by
-// every kernel, so the sum is never written out.
+// both kernels, so the sum is never written out.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
 
-#include <cooperative_groups.h>
-
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
-#include "backend/cuda/device_attributes.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -66,18 +60,6 @@ bool small_group_norm_disabled() {
     return v && std::strcmp(v, "0") == 0;
   }();
   return disabled;
-}
-
-// SDPP_CUDA_GN_CLUSTER=K caps the blocks a group is spread over (1: one block a group, groups past one block's
-// registers take the three kernels, as before clusters; for A/B runs and tests). 8 is the portable cluster limit.
-constexpr int kMaxCluster = 8;
-int cluster_cap() {
-  static const int cap = [] {
-    const char* v = std::getenv("SDPP_CUDA_GN_CLUSTER");
-    const int k = v ? std::atoi(v) : kMaxCluster;
-    return std::clamp(k, 1, kMaxCluster);
-  }();
-  return compute_capability_major() >= 9 ? cap : 1;  // clusters are Hopper's
 }
 
 // x[c] of sample n (xn) plus the added term's value (an: its row for n, or null).
@@ -303,7 +285,7 @@ __global__ void apply_kernel(const T* __restrict__ x, const T* __restrict__ add,
 
 constexpr int kSmallThreads = 1024;
 // A thread's values, held in registers between the sums and the normalising: 64 bytes (32 f16 values; f32 ones past
-// 16 spilled with 1024 threads a block). A block holds up to kSmallThreads times as many of its group's values.
+// 16 spilled with 1024 threads a block). A group of one sample takes one block up to kSmallThreads times as many.
 template <class T>
 constexpr int kSmallHeldValues = 64 / int(sizeof(T));
 
@@ -312,52 +294,33 @@ template <> struct Raw<4> { using type = uint32_t; };
 template <> struct Raw<8> { using type = uint2; };
 template <> struct Raw<16> { using type = uint4; };
 
-// Both cluster barriers of the one-kernel form, split so that a block's normalising overlaps the other blocks' reads
-// of its sums: arrive (release: this block's writes, or its reads of the others' sums, are done), later wait.
-__device__ __forceinline__ void cluster_arrive() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void cluster_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-#endif
-}
-
-// grid (G * cluster, N), a cluster of `cluster` blocks per group of a sample (launched as a cluster when above 1);
-// the block of rank r takes pixels [r * chunk, (r + 1) * chunk). A thread takes V channels of the group (the widest
-// of 8, 4 or 2 that divides C / G, at most 16 bytes) in every dp-th pixel of its block's range: the block's size is
-// a multiple of the vectors a pixel's group holds, so a thread's channels are the same in each pixel it takes and
-// their gamma, beta and added term stay in registers, with no index divided. Its values are loaded once, all loads
-// issued before any is used, and kept in registers: the sums, then the normalised values (one FMA each) from the same
-// registers. (The first form read in channel pairs from shared gamma/beta with two divisions per pair: Nsight Compute
-// found it issuing instructions 70% of its active cycles, 12 us for a [2, 640, 32, 32] norm.) Every block sums
-// around the group's first value, so the cluster's sums add as they are, in double.
+// grid (G, N), one block per group of a sample. A thread takes V channels of the group (the widest of 8, 4 or 2 that
+// divides C / G, at most 16 bytes) in every dp-th pixel: the block's size is a multiple of the vectors a pixel's group
+// holds, so a thread's channels are the same in each pixel it takes and their gamma, beta and added term stay in
+// registers, with no index divided. Its values are loaded once, all loads issued before any is used, and kept in
+// registers: the sums, then the normalised values (one FMA each) from the same registers. The first form read in
+// channel pairs from shared gamma/beta with two divisions per pair: Nsight Compute found it issuing instructions 70%
+// of its active cycles, 12 us for a [2, 640, 32, 32] norm.
 template <class T, int V>
 __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restrict__ x, const T* __restrict__ add,
                                                              const void* gamma, DType gt, const void* beta, DType bt,
-                                                             T* __restrict__ out, int pixels, int chunk, int cluster,
-                                                             int channels, int groups, float eps, int act) {
+                                                             T* __restrict__ out, int pixels, int channels, int groups,
+                                                             float eps, int act) {
   using Vec = typename Raw<V * sizeof(T)>::type;
   constexpr int kHeld = kSmallHeldValues<T> / V;
   wait_for_prior_kernel();
   __shared__ float partial[kSmallThreads / 32][2];
-  __shared__ double block_sums[2];
   __shared__ float stats[2];
-  const int rank = int(blockIdx.x) % cluster, group = int(blockIdx.x) / cluster;
-  const int first = rank * chunk, here = min(chunk, pixels - first);  // this block's pixels (here may be <= 0)
   const int cpg = channels / groups, per_pixel = cpg / V;
   const int p0 = int(threadIdx.x) / per_pixel, dp = int(blockDim.x) / per_pixel;  // first pixel, pixel stride
-  const int c_group = group * cpg, c = c_group + (int(threadIdx.x) - p0 * per_pixel) * V;  // channels in C
+  const int c_group = blockIdx.x * cpg, c = c_group + (int(threadIdx.x) - p0 * per_pixel) * V;  // channels in C
   const int64_t sample = int64_t(blockIdx.y) * pixels * channels;
-  const int64_t base = sample + int64_t(first) * channels;  // this block's first pixel
   const T* an = add ? add + int64_t(blockIdx.y) * channels : nullptr;
   Vec held[kHeld];
 #pragma unroll
   for (int k = 0; k < kHeld; ++k) {
     const int p = p0 + k * dp;
-    if (p < here) held[k] = *reinterpret_cast<const Vec*>(x + base + p * channels + c);
+    if (p < pixels) held[k] = *reinterpret_cast<const Vec*>(x + sample + p * channels + c);
   }
   float added[V];
 #pragma unroll
@@ -367,7 +330,7 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
   float s1 = 0.0f, s2 = 0.0f;
 #pragma unroll
   for (int k = 0; k < kHeld; ++k) {
-    if (p0 + k * dp < here) {
+    if (p0 + k * dp < pixels) {
       const T* e = reinterpret_cast<const T*>(&held[k]);
 #pragma unroll
       for (int j = 0; j < V; ++j) {
@@ -394,36 +357,6 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
       d2 += __shfl_xor_sync(0xffffffffu, d2, o);
     }
     if (lane == 0) {
-      block_sums[0] = d1;
-      block_sums[1] = d2;
-    }
-  }
-  if (cluster > 1) {  // every block's sums are written before any block reads them
-    cluster_arrive();
-    cluster_wait();
-  } else {
-    __syncthreads();
-  }
-  if (warp == 0) {
-    double d1 = 0.0, d2 = 0.0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (cluster > 1) {
-      if (lane < cluster) {
-        const double* theirs = cooperative_groups::this_cluster().map_shared_rank(block_sums, lane);
-        d1 = theirs[0];
-        d2 = theirs[1];
-      }
-      for (int o = 16; o > 0; o >>= 1) {
-        d1 += __shfl_xor_sync(0xffffffffu, d1, o);
-        d2 += __shfl_xor_sync(0xffffffffu, d2, o);
-      }
-    } else
-#endif
-    {
-      d1 = block_sums[0];
-      d2 = block_sums[1];
-    }
-    if (lane == 0) {
       const double m = double(pixels) * cpg, shifted_mean = d1 / m;
       double var = d2 / m - shifted_mean * shifted_mean;
       if (var < 0.0) var = 0.0;
@@ -432,8 +365,6 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
     }
   }
   __syncthreads();
-  // This block is done reading the others' sums; it must not exit before they are done reading its own.
-  if (cluster > 1) cluster_arrive();
   // y = (x + added - mean) * rstd * gamma + beta = x * scale + shift
   float scale[V], shift[V];
 #pragma unroll
@@ -444,72 +375,43 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
 #pragma unroll
   for (int k = 0; k < kHeld; ++k) {
     const int p = p0 + k * dp;
-    if (p < here) {
+    if (p < pixels) {
       T* e = reinterpret_cast<T*>(&held[k]);
 #pragma unroll
       for (int j = 0; j < V; ++j) e[j] = from_f32<T>(activate_stored<T>(to_f32(e[j]) * scale[j] + shift[j], act));
-      *reinterpret_cast<Vec*>(out + base + p * channels + c) = held[k];
+      *reinterpret_cast<Vec*>(out + sample + p * channels + c) = held[k];
     }
   }
-  if (cluster > 1) cluster_wait();
 }
 
-// Threads for small_kernel<T, V> on `pixels` pixels of a group: a multiple of 32 and of the group's vectors a pixel,
-// as many as those pixels have vectors up to kSmallThreads, enough that no thread holds more than its registers'
-// share; 0 where none is.
-int small_threads(const GroupNormClArgs& a, int64_t pixels, int v, int held_values) {
+// Threads for small_kernel<T, V> on this norm: a multiple of 32 and of the group's vectors a pixel, as many as the
+// group has vectors up to kSmallThreads, enough that no thread holds more than its registers' share; 0 where none is.
+int small_threads(const GroupNormClArgs& a, int v, int held_values) {
   const int64_t cpg = a.channels / a.groups, per_pixel = cpg / v;
   const int64_t unit = 32 * per_pixel / std::gcd<int64_t>(32, per_pixel);  // lcm(32, per_pixel)
   if (unit > kSmallThreads) return 0;
-  const int64_t threads = std::min<int64_t>(kSmallThreads / unit, (pixels * per_pixel + unit - 1) / unit) * unit;
+  const int64_t threads =
+      std::min<int64_t>(kSmallThreads / unit, (a.pixels * per_pixel + unit - 1) / unit) * unit;
   const int64_t pixels_per_pass = threads / per_pixel, held = held_values / v;
-  return (pixels + pixels_per_pass - 1) / pixels_per_pass <= held ? int(threads) : 0;
-}
-
-struct SmallPlan {
-  int threads = 0, cluster = 1, chunk = 0;  // threads 0: the group fits no cluster
-};
-
-// The fewest blocks that hold a group, then more while every block of the grid stays resident at once (these
-// kernels take 64 registers a thread) and each block keeps at least 512 vectors: at 32x32 a block a group ran 64
-// blocks on 132 multiprocessors.
-SmallPlan plan_small(const GroupNormClArgs& a, int v, int held_values) {
-  const auto plan_for = [&](int k) {
-    const int64_t chunk = (a.pixels + k - 1) / k;
-    return SmallPlan{small_threads(a, chunk, v, held_values), k, int(chunk)};
-  };
-  const int cap = cluster_cap();
-  SmallPlan plan;
-  for (int k = 1; k <= cap && plan.threads == 0; ++k) plan = plan_for(k);
-  if (plan.threads == 0) return plan;
-  const int64_t groups = a.groups * a.batch, per_pixel = a.channels / a.groups / v;
-  for (int k = plan.cluster + 1; k <= cap; ++k) {
-    const SmallPlan wider = plan_for(k);
-    if (wider.threads == 0 || wider.chunk * per_pixel < 512) break;
-    const int64_t resident = std::max(1, std::min(2048 / wider.threads, 65536 / (wider.threads * 64)));
-    if (groups * k > resident * multiprocessor_count()) break;
-    plan = wider;
-  }
-  return plan;
+  return (a.pixels + pixels_per_pass - 1) / pixels_per_pass <= held ? int(threads) : 0;
 }
 
 template <class T, int V>
 bool launch_small(const GroupNormClArgs& a, cudaStream_t stream) {
-  const SmallPlan plan = plan_small(a, V, kSmallHeldValues<T>);
-  if (plan.threads == 0) return false;
-  const dim3 grid{unsigned(a.groups * plan.cluster), unsigned(a.batch)};
-  launch_dependent_clustered(small_kernel<T, V>, grid, unsigned(plan.threads), unsigned(plan.cluster), 0, stream,
-                             static_cast<const T*>(a.x), static_cast<const T*>(a.add), a.gamma, a.gamma_type, a.beta,
-                             a.beta_type, static_cast<T*>(a.out), int(a.pixels), plan.chunk, plan.cluster,
-                             int(a.channels), a.groups, a.eps, a.activation);
+  const int threads = small_threads(a, V, kSmallHeldValues<T>);
+  if (threads == 0) return false;
+  launch_dependent(small_kernel<T, V>, dim3{unsigned(a.groups), unsigned(a.batch)}, unsigned(threads), 0, stream,
+                   static_cast<const T*>(a.x), static_cast<const T*>(a.add), a.gamma, a.gamma_type, a.beta,
+                   a.beta_type, static_cast<T*>(a.out), int(a.pixels), int(a.channels), a.groups, a.eps,
+                   a.activation);
   return true;
 }
 
-// True when the group fits one cluster's registers (launched); false for the three kernels.
+// True when the group fits one block's registers (launched); false for the three kernels.
 template <class T>
 bool launch_small_typed(const GroupNormClArgs& a, cudaStream_t stream) {
-  if (small_group_norm_disabled()) return false;
   const int64_t cpg = a.channels / a.groups;
+  if (a.pixels * cpg > int64_t(kSmallThreads) * kSmallHeldValues<T> || small_group_norm_disabled()) return false;
   if constexpr (sizeof(T) == 2) {
     if (cpg % 8 == 0) return launch_small<T, 8>(a, stream);
   }

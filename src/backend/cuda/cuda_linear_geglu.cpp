@@ -3,6 +3,7 @@
 // (K or F not a multiple of 64, f32), the cuBLASLt GEMM then the GEGLU kernel. Per shape, the fused kernel's two
 // variants are timed against that pair on the shape's first call outside graph capture and the fastest is kept.
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -21,11 +22,21 @@ constexpr int kUnfused = -1;
 // Process-wide choice (set_linear_geglu_kernel): Timed, or one forced for tests and A/B runs.
 enum class GegluKernel { Timed, Unfused, Fused0, Fused1 };
 
+GegluKernel parse_geglu_kernel(const std::string& kernel) {
+  return kernel == "auto" || kernel == "timed" ? GegluKernel::Timed
+         : kernel == "unfused" || kernel == "0" ? GegluKernel::Unfused
+         : kernel == "fused0"                   ? GegluKernel::Fused0
+         : kernel == "fused1"                   ? GegluKernel::Fused1
+                                                : throw Error(ErrorCode::InvalidArgument,
+                                                              "linear_geglu kernel '" + kernel +
+                                                                  "' (auto, timed, unfused, fused0 or fused1)");
+}
+
 std::atomic<GegluKernel>& geglu_kernel() {
-  // SDPP_CUDA_FUSED_GEGLU=0 keeps the GEMM and the GEGLU kernel (for A/B runs).
+  // SDPP_CUDA_FUSED_GEGLU=0 keeps the GEMM and the GEGLU kernel, =fused0 / fused1 forces a variant (for A/B runs).
   static std::atomic<GegluKernel> kernel{[] {
     const char* v = std::getenv("SDPP_CUDA_FUSED_GEGLU");
-    return v && std::strcmp(v, "0") == 0 ? GegluKernel::Unfused : GegluKernel::Timed;
+    return v ? parse_geglu_kernel(v) : GegluKernel::Timed;
   }()};
   return kernel;
 }
@@ -70,14 +81,18 @@ Tensor CudaBackend::linear_geglu(const Tensor& x_in, const Tensor& weight, const
       choice = it->second;
     } else if (!capturing_) {  // timing is impossible while capturing: the fused kernel's first variant serves
       const float unfused_ms = device_time_ms([&] { Backend::linear_geglu(x, weight, bias); }, 5, 200);
-      float best_ms = unfused_ms;
+      float best_ms = unfused_ms, fused_ms[2] = {-1.0f, -1.0f};
       choice = kUnfused;
       for (int variant : {0, 1}) {
         if (!fused(variant)) continue;
-        const float ms = device_time_ms([&] { fused(variant); }, 5, 200, best_ms / 5.0f);
-        if (ms < best_ms) best_ms = ms, choice = variant;
+        fused_ms[variant] = device_time_ms([&] { fused(variant); }, 5, 200, best_ms / 5.0f);
+        if (fused_ms[variant] < best_ms) best_ms = fused_ms[variant], choice = variant;
       }
       linear_geglu_choices_[key] = choice;
+      if (verbose_)
+        std::fprintf(stderr, "sdpp cuda: linear_geglu [%lld, %lld] -> 2 x %lld %s: unfused %.4f ms, fused %.4f / %.4f ms\n",
+                     (long long)M, (long long)K, (long long)F, dtype_name(dtype), unfused_ms / 5.0f,
+                     fused_ms[0] / 5.0f, fused_ms[1] / 5.0f);
     }
   }
   if (choice == kUnfused) return Backend::linear_geglu(x, weight, bias);
@@ -92,16 +107,7 @@ Tensor CudaBackend::linear_geglu(const Tensor& x_in, const Tensor& weight, const
 namespace sdpp {
 
 void set_linear_geglu_kernel(const std::string& kernel) {
-  using cuda::GegluKernel;
-  const GegluKernel k = kernel == "auto" || kernel == "timed" ? GegluKernel::Timed
-                        : kernel == "unfused"                 ? GegluKernel::Unfused
-                        : kernel == "fused0"                  ? GegluKernel::Fused0
-                        : kernel == "fused1"                  ? GegluKernel::Fused1
-                                                              : throw Error(ErrorCode::InvalidArgument,
-                                                                            "linear_geglu kernel '" + kernel +
-                                                                                "' (auto, timed, unfused, fused0 or "
-                                                                                "fused1)");
-  cuda::geglu_kernel().store(k);
+  cuda::geglu_kernel().store(cuda::parse_geglu_kernel(kernel));
 }
 
 }  // namespace sdpp

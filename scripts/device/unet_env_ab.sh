@@ -5,7 +5,7 @@
 # interleaved over ROUNDS rounds; then one kernel trace (CUPTI) of the first and of the last, summed by
 # scripts/device/trace_summary.py into $OUT/trace_{first,last}.csv. TESTS=1 first runs the CUDA tests
 # (scripts/device/cuda_test.sh); VERBOSE=1 lists the trace summaries' every kind.
-#   CONFIGS="SDPP_CUDA_GN_CLUSTER=1;defaults" TESTS=1 bash scripts/device/unet_env_ab.sh
+#   CONFIGS="SDPP_CUDA_FA_QTILES=1;defaults" TESTS=1 bash scripts/device/unet_env_ab.sh
 set -uo pipefail
 OUTDIR=${OUT:-/tmp}
 MODEL=${MODEL:-sd15}

@@ -4,7 +4,6 @@
 
 #ifdef SDPP_WITH_CUDA
 #include "backend/cuda/cuda_backend.h"
-#include "backend/cuda/device_attributes.h"
 #endif
 
 namespace sdpp {
@@ -18,14 +17,6 @@ void init_backends() {
 int cuda_device_count() {
 #ifdef SDPP_WITH_CUDA
   return cuda_visible_device_count();
-#else
-  return 0;
-#endif
-}
-
-int cuda_compute_capability_major() {
-#ifdef SDPP_WITH_CUDA
-  return cuda_device_count() > 0 ? cuda::compute_capability_major() : 0;
 #else
   return 0;
 #endif
@@ -50,14 +41,6 @@ void set_cuda_conv_path(const std::string& path) {
 void set_cuda_attention_kernel(const std::string& kernel) {
 #ifdef SDPP_WITH_CUDA
   set_attention_kernel(kernel);
-#else
-  (void)kernel;
-#endif
-}
-
-void set_cuda_linear_geglu_kernel(const std::string& kernel) {
-#ifdef SDPP_WITH_CUDA
-  set_linear_geglu_kernel(kernel);
 #else
   (void)kernel;
 #endif

@@ -9,8 +9,6 @@ void init_backends();
 bool cuda_backend_compiled();
 // Number of usable CUDA devices (0 in a cpu-only build or without a driver/GPU).
 int cuda_device_count();
-// The current CUDA device's compute capability major number (9 on Hopper); 0 without a CUDA device.
-int cuda_compute_capability_major();
 // For tests: which NHWC convolution implementation the cuda backends' plans use from now on: "timed" (the faster per
 // shape, the default; cuDNN's graph API competes too with SDPP_CUDA_CUDNN_GRAPH_CONV=1), "cudnn" (legacy API),
 // "gemm" (im2col + cuBLASLt) or "graph" (cuDNN's graph API for f16/bf16; a shape it cannot plan is an error). Drops
@@ -23,11 +21,6 @@ void set_cuda_conv_path(const std::string& path);
 // it has no plan for is an error) or "auto" (the process default: "timed", or "own" with SDPP_CUDA_CUDNN_ATTENTION=0).
 // No-op without a CUDA build.
 void set_cuda_attention_kernel(const std::string& kernel);
-// For tests and A/B runs: how f16/bf16 linear_geglu runs from now on: "timed" / "auto" (the process default: per
-// shape, the fused Hopper kernel's two variants timed against the GEMM then the GEGLU kernel on the shape's first
-// call; SDPP_CUDA_FUSED_GEGLU=0 makes the default "unfused"), "unfused", or "fused0" / "fused1" (one variant of the
-// fused kernel; an error where it does not apply). No-op without a CUDA build.
-void set_cuda_linear_geglu_kernel(const std::string& kernel);
 // The loaded cuDNN's version (e.g. 91900) when it has the SDPA operation "cudnn" attention needs, else 0.
 int cuda_cudnn_attention_version();
 }  // namespace sdpp

@@ -45,9 +45,6 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
 Tensor activation(const Tensor& x, Activation activation);
 // x [..., 2F] -> [..., F]: hidden * gelu(gate) where hidden = x[..., :F], gate = x[..., F:] (diffusers GEGLU).
 Tensor geglu(const Tensor& x);
-// geglu(linear(x, weight, bias)) as one op, for weight [2F, K]: a backend may compute it without the [..., 2F]
-// projection in memory (the CUDA backend does on Hopper).
-Tensor linear_geglu(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 struct AttentionOptions {
   int heads = 1;

@@ -147,30 +147,5 @@ TEST(Geglu, HiddenTimesGeluOfGate) {
   EXPECT_THROW(ops::geglu(random_tensor({2, 5}, rng)), Error);
 }
 
-// The fused op: hidden * gelu(gate) of the projection's two halves, with and without a bias; an odd number of
-// projection outputs or a K that does not match is a shape error.
-TEST(LinearGeglu, ProjectionHalvesHiddenTimesGeluOfGate) {
-  std::mt19937 rng(6);
-  const Tensor x = random_tensor({2, 3, 12}, rng, -1.0f, 1.0f), w = random_tensor({2 * 5, 12}, rng, -0.5f, 0.5f);
-  const Tensor b = random_tensor({2 * 5}, rng, -1.0f, 1.0f);
-  for (const Tensor& bias : {b, Tensor()}) {
-    const Tensor y = ops::linear_geglu(x, w, bias);
-    ASSERT_EQ(y.shape(), (Shape{2, 3, 5}));
-    std::vector<double> ref;
-    for (int64_t r = 0; r < 6; ++r)
-      for (int64_t f = 0; f < 5; ++f) {
-        double hidden = bias.defined() ? b.f32()[f] : 0.0, gate = bias.defined() ? b.f32()[5 + f] : 0.0;
-        for (int64_t k = 0; k < 12; ++k) {
-          hidden += double(x.f32()[r * 12 + k]) * w.f32()[f * 12 + k];
-          gate += double(x.f32()[r * 12 + k]) * w.f32()[(5 + f) * 12 + k];
-        }
-        ref.push_back(hidden * act_ref(gate, ops::Activation::GELU));
-      }
-    EXPECT_TRUE(all_close(y, ref)) << (bias.defined() ? "with bias" : "without bias");
-  }
-  EXPECT_THROW(ops::linear_geglu(x, random_tensor({9, 12}, rng), Tensor()), Error);
-  EXPECT_THROW(ops::linear_geglu(x, random_tensor({10, 11}, rng), Tensor()), Error);
-}
-
 }  // namespace
 }  // namespace sdpp

@@ -9,51 +9,6 @@ using cuda_test::tolerance;
 
 class CudaNn : public testing::TestWithParam<DType> {};
 
-// Puts the process-wide linear_geglu choice back to the default when a test that forced one ends, however it ends.
-struct RestoreLinearGegluKernel {
-  ~RestoreLinearGegluKernel() { set_cuda_linear_geglu_kernel("auto"); }
-};
-
-// The feed-forward projection + GEGLU: each way it can run (the GEMM then the GEGLU kernel; both variants of the
-// fused Hopper kernel, where the device has it; the timed choice) against the cpu backend, on SD's three levels'
-// shapes (K = 320, 640, 1280 over 4F = 4K) at token counts that leave a partial block of 128 rows, with and without
-// a bias; and shapes the fused kernel does not cover (K, F not multiples of 64; f32), which must still be right.
-TEST_P(CudaNn, LinearGegluFusedAndUnfused) {
-  SDPP_REQUIRE_CUDA();
-  Inputs in(GetParam());
-  SCOPED_TRACE("seed " + std::to_string(in.seed()));
-  const RestoreLinearGegluKernel restore;
-  const bool hopper = cuda_compute_capability_major() == 9;
-  std::vector<std::string> kernels{"unfused", "timed"};
-  if (hopper && GetParam() != DType::F32) kernels.insert(kernels.end(), {"fused0", "fused1"});
-  struct Case {
-    Shape x;
-    int64_t features;
-  };
-  for (const Case& c : {Case{{2, 300, 320}, 1280}, Case{{2, 100, 640}, 2560}, Case{{1, 64, 1280}, 5120},
-                        Case{{1, 5, 64}, 64}, Case{{3, 7, 40}, 96}, Case{{2, 9, 64}, 72}}) {
-    SCOPED_TRACE("x " + shape_str(c.x) + " -> 2 x " + std::to_string(c.features));
-    const int64_t k = c.x.back();
-    const double scale = 1.0 / std::sqrt(double(k));
-    const Tensor x = in.host(c.x), w = in.host({2 * c.features, k}, float(-scale), float(scale));
-    const Tensor b = in.host({2 * c.features});
-    const bool covered = k % 64 == 0 && c.features % 64 == 0;
-    for (const std::string& kernel : kernels) {
-      SCOPED_TRACE("kernel " + kernel);
-      set_cuda_linear_geglu_kernel(kernel);
-      if (kernel.rfind("fused", 0) == 0 && !covered) {
-        EXPECT_THROW(ops::linear_geglu(in.device(x), in.device(w), in.device(b)), Error);
-        continue;
-      }
-      for (const bool with_bias : {true, false}) {
-        const Tensor bias = with_bias ? b : Tensor();
-        SDPP_EXPECT_CLOSE(ops::linear_geglu(in.device(x), in.device(w), with_bias ? in.device(b) : Tensor()),
-                          ops::linear_geglu(x, w, bias), tolerance(GetParam(), true));
-      }
-    }
-  }
-}
-
 TEST_P(CudaNn, LinearWithBiasActivationAndResidual) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());

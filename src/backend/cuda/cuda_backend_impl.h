@@ -51,7 +51,6 @@ class CudaBackend final : public Backend {
   Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override;
   Tensor activation(const Tensor& x, ops::Activation act) override;
   Tensor geglu(const Tensor& x) override;
-  Tensor linear_geglu(const Tensor& x, const Tensor& weight, const Tensor& bias) override;
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionOptions& o) override;
   // The fused kernel reads the packed parts in place (row strides); other cases slice them out.
   Tensor attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o) override;
@@ -160,9 +159,6 @@ class CudaBackend final : public Backend {
            std::shared_ptr<ConvPlan>>
       conv_plans_;
   std::map<decltype(SdpaShape().key()), SdpaChoice> sdpa_plans_;
-  // linear_geglu's choice per (rows, K, F, dtype): -1 the GEMM then the GEGLU kernel, 0 or 1 the fused kernel's
-  // variant (cuda_linear_geglu.cpp).
-  std::map<std::tuple<int64_t, int64_t, int64_t, int>, int> linear_geglu_choices_;
 };
 
 }  // namespace sdpp::cuda

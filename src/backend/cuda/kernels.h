@@ -135,11 +135,6 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
 bool launch_flash_attention_sm90(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                                  int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                                  cudaStream_t stream, int64_t q_stride, int64_t kv_stride);
-// out [rows, F] = (x W[0:F]^T + b[0:F]) * gelu_erf(x W[F:2F]^T + b[F:2F]) for x [rows, K], W [2F, K], b [2F] or null,
-// all of dtype f16/bf16 (linear_geglu_sm90.cu, Hopper wgmma). variant 0 or 1 picks a pipeline depth. Returns false
-// (launching nothing) unless K and F are multiples of 64, the buffers 16-byte aligned, and sm_90a code was built.
-bool launch_linear_geglu_sm90(const void* x, const void* w, const void* bias, void* out, DType dtype, int64_t rows,
-                              int64_t k, int64_t features, int variant, cudaStream_t stream);
 // Whether launch_flash_attention tries the wgmma kernel first on sm_90 devices (default yes; SDPP_CUDA_WGMMA=0 starts
 // with no). Tests turn it off to cover the mma.sync kernel on the same shapes.
 void set_flash_attention_wgmma(bool enabled);

@@ -362,7 +362,8 @@ void launch_kernel(const FlashArgs& a, cudaStream_t stream, int q_tiles = 1) {
                    a.scale * 1.4426950408889634f, a.causal, a.q_stride, a.kv_stride, q_tiles);
 }
 
-// SDPP_CUDA_FA_QTILES=N caps the query tiles a short-key block takes (1: one tile a block, as before the loop).
+// SDPP_CUDA_FA_QTILES=N caps the query tiles a short-key block takes, a power of two up to 8 (1: one tile a block, as
+// before the loop).
 int max_query_tiles() {
   static const int cap = [] {
     const char* v = std::getenv("SDPP_CUDA_FA_QTILES");
@@ -372,7 +373,8 @@ int max_query_tiles() {
 }
 
 // Query tiles a block for text-token keys: the most, up to the cap, that still leave at least two blocks a
-// multiprocessor, so that no multiprocessor idles while others loop.
+// multiprocessor, so that no multiprocessor idles while others loop. On the H100 this took the SD 1.5 step's own
+// attention kernels from 254.6 to 237.6 us (2 tiles a block at the 64x64 level; docs/PERFORMANCE.md, ninth session).
 int short_key_query_tiles(const FlashArgs& a, int block_queries) {
   const int64_t tiles = (a.lq + block_queries - 1) / block_queries, bh = a.batch * a.heads;
   const int64_t min_blocks = 2 * int64_t(multiprocessor_count());

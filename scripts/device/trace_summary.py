@@ -11,7 +11,11 @@ duration includes the time it waited for the kernel before it, so compare own ke
 import collections
 import csv
 import re
+import signal
 import sys
+
+# The scripts pipe the summary into `head`: end quietly when it stops reading.
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 def kind(name):

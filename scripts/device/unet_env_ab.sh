@@ -10,12 +10,8 @@ set -uo pipefail
 OUTDIR=${OUT:-/tmp}
 MODEL=${MODEL:-sd15}
 source scripts/device/env.sh
-if [ "${TESTS:-0}" = 1 ]; then
-  bash scripts/device/cuda_test.sh
-  sdpp_build sdpp_unet_bench || exit 1
-else
-  sdpp_build sdpp_unet_bench || exit 1
-fi
+[ "${TESTS:-0}" = 1 ] && bash scripts/device/cuda_test.sh
+sdpp_build sdpp_unet_bench || exit 1
 bench=$SDPP_DEVICE_BUILD/bench/sdpp_unet_bench
 args="--model $MODEL --latent ${LATENT:-64} --graph --iters ${ITERS:-50}"
 IFS=';' read -ra configs <<<"${CONFIGS:-defaults}"

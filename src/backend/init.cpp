@@ -46,6 +46,14 @@ void set_cuda_attention_kernel(const std::string& kernel) {
 #endif
 }
 
+void set_cuda_group_norm_kernel(const std::string& kernel) {
+#ifdef SDPP_WITH_CUDA
+  set_group_norm_kernel(kernel);
+#else
+  (void)kernel;
+#endif
+}
+
 int cuda_cudnn_attention_version() {
 #ifdef SDPP_WITH_CUDA
   return cudnn_attention_version();

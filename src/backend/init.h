@@ -21,6 +21,10 @@ void set_cuda_conv_path(const std::string& path);
 // it has no plan for is an error) or "auto" (the process default: "timed", or "own" with SDPP_CUDA_CUDNN_ATTENTION=0).
 // No-op without a CUDA build.
 void set_cuda_attention_kernel(const std::string& kernel);
+// For tests: which forms channels-last group norm may take from now on: "small" (one kernel, a block per group, where
+// a group of a sample fits a block's registers; three kernels elsewhere), "split" (the three kernels everywhere) or
+// "default" ("split" with SDPP_CUDA_GN_SMALL=0, else "small"). No-op without a CUDA build.
+void set_cuda_group_norm_kernel(const std::string& kernel);
 // The loaded cuDNN's version (e.g. 91900) when it has the SDPA operation "cudnn" attention needs, else 0.
 int cuda_cudnn_attention_version();
 }  // namespace sdpp

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backend/backend.h"
+#include "backend/init.h"
 #include "cuda_test_util.h"
 
 namespace sdpp {
@@ -55,35 +56,88 @@ TEST_P(CudaChannelsLast, IdentityConvRoundTripAndViews) {
   EXPECT_EQ(rel_l2(widened, x), 0.0);
 }
 
-TEST_P(CudaChannelsLast, NormsAndElementwise) {
+// Both forms of channels-last group norm, each forced in turn (set_cuda_group_norm_kernel); where the small form does
+// not cover a shape it hands it to the three kernels, and those to the generic channels-last kernel.
+//  - small (one block per group, group_norm_cl.cu): groups of at most 32768 values a sample (16384 in f32), in loads
+//    of 8, 4 or 2 channels (C / G = 80 or 32; 4; 10, 6 or 2), [1, 64, 64, 64] / 8 exactly at its f16 limit and
+//    [1, 64, 65, 64] / 8 just past it, [1, 264, 6, 6] / 4 not at all (33 loads a pixel: no block size is a multiple
+//    of both 32 and 33).
+//  - split: the three kernels with vector sums (vectors spanning two groups at 320 / 32, two vectors per thread at
+//    2560 channels in f16/bf16) or channel-pair sums (2560 channels in f32); [2, 320, 64, 64] / 32 is SD 1.5's 64x64
+//    level, [3, 640, 13, 11] / 32 an odd number of pixels a sample, [1, 320, 180, 180] / 32 over 10 million values.
+// The generic channels-last kernel takes [2, 64, 9, 7] / 32 in f16/bf16 and [2, 9, 3, 5] / 3 (C / G below half a
+// vector, or odd).
+TEST_P(CudaChannelsLast, GroupNormForms) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
   const double tol = tolerance(GetParam(), true);
-  // Groups of at most 32768 values a sample (16384 in f32) take the one-kernel form (group_norm_cl.cu), in loads of
-  // 8, 4 or 2 channels (C / G = 80 or 32; 4; 10, 6 or 2), [1, 64, 64, 64] / 8 exactly at its f16 limit and
-  // [1, 64, 65, 64] / 8 just past it, [1, 264, 6, 6] / 4 not at all (33 loads a pixel: no block size is a multiple of
-  // both 32 and 33); larger ones the three kernels with vector sums (vectors spanning two groups at 320 / 32, two
-  // vectors per thread at 2560 channels in f16/bf16) or channel-pair sums (2560 channels in f32). The generic
-  // channels-last kernel takes [2, 64, 9, 7] / 32 in f16/bf16 and [2, 9, 3, 5] / 3 (C / G below half a vector, or
-  // odd).
-  for (const auto& [shape, groups] :
-       {std::pair<Shape, int>{{2, 64, 9, 7}, 32}, {{1, 96, 5, 6}, 3}, {{2, 9, 3, 5}, 3}, {{1, 128, 24, 20}, 32},
-        {{2, 48, 5, 7}, 8}, {{2, 320, 16, 16}, 32}, {{1, 2560, 3, 3}, 32}, {{2, 320, 48, 48}, 32},
-        {{1, 2560, 16, 16}, 32}, {{1, 64, 64, 64}, 8}, {{1, 64, 65, 64}, 8}, {{1, 264, 6, 6}, 4}, {{1, 320, 64, 64}, 32},
-        {{1, 128, 96, 96}, 32}, {{1, 2560, 24, 24}, 32}}) {
+  const std::vector<std::pair<Shape, int>> cases{
+      {{2, 64, 9, 7}, 32},     {{1, 96, 5, 6}, 3},       {{2, 9, 3, 5}, 3},       {{1, 128, 24, 20}, 32},
+      {{2, 48, 5, 7}, 8},      {{2, 320, 16, 16}, 32},   {{1, 2560, 3, 3}, 32},   {{2, 320, 48, 48}, 32},
+      {{1, 2560, 16, 16}, 32}, {{1, 64, 64, 64}, 8},     {{1, 64, 65, 64}, 8},    {{1, 264, 6, 6}, 4},
+      {{1, 320, 64, 64}, 32},  {{1, 128, 96, 96}, 32},   {{1, 2560, 24, 24}, 32}, {{3, 640, 13, 11}, 32},
+      {{2, 320, 64, 64}, 32},  {{1, 320, 180, 180}, 32}};
+  for (const auto& [shape, groups] : cases) {
     SCOPED_TRACE(shape_str(shape));
     auto [x, cl] = make(in, shape, -2.0f, 3.0f);
     const Tensor g = in.host({shape[1]}, 0.5f, 1.5f), b = in.host({shape[1]});
-    for (ops::Activation act : {ops::Activation::None, ops::Activation::SiLU}) {
-      const Tensor got = ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, act);
-      SDPP_EXPECT_CLOSE(got, ops::group_norm(x, groups, g, b, 1e-5f, act), tol);
-    }
-    // With a [N, C] term added first (a resnet's time embedding), large against x's spread so that a term dropped
-    // or taken from the wrong channel or sample shows: read by the channels-last kernels as they read x.
+    // A [N, C] term added first (a resnet's time embedding), large against x's spread so that a term dropped or taken
+    // from the wrong channel or sample shows: read by the channels-last kernels as they read x.
     const Tensor t = in.host({shape[0], shape[1]}, -4.0f, 4.0f);
-    SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, ops::Activation::SiLU, in.device(t)),
-                      ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::SiLU, t), tol);
+    const Tensor want_none = ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::None);
+    const Tensor want_silu = ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::SiLU);
+    const Tensor want_added = ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::SiLU, t);
+    for (const char* kernel : {"small", "split"}) {
+      SCOPED_TRACE(kernel);
+      set_cuda_group_norm_kernel(kernel);
+      SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, ops::Activation::None),
+                        want_none, tol);
+      SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, ops::Activation::SiLU),
+                        want_silu, tol);
+      SDPP_EXPECT_CLOSE(
+          ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, ops::Activation::SiLU, in.device(t)),
+          want_added, tol);
+    }
+    set_cuda_group_norm_kernel("default");
+  }
+}
+
+// A norm of values far from zero against their spread (1000 +- 1, as f16 and bf16 round them; bf16 makes them all
+// 1000): statistics summed around zero in f32 would lose most of the variance, and y = x * (rstd * gamma) +
+// (beta - mean * rstd * gamma), the affine folded into one multiply-add, the low bits of y (both forms and the cpu
+// reference computed that way until 2026-12-06: 5.7e-5 to 8.2e-5 from each other in f32, where 2e-5 is allowed).
+TEST_P(CudaChannelsLast, GroupNormOffsetValues) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  for (const Shape& shape : {Shape{2, 320, 32, 32}, Shape{2, 320, 64, 64}}) {
+    SCOPED_TRACE(shape_str(shape));
+    auto [x, cl] = make(in, shape, 999.0f, 1001.0f);
+    const Tensor g = in.host({shape[1]}, 0.5f, 1.5f), b = in.host({shape[1]});
+    const Tensor want = ops::group_norm(x, 32, g, b, 1e-5f, ops::Activation::None);
+    for (const char* kernel : {"small", "split"}) {
+      SCOPED_TRACE(kernel);
+      set_cuda_group_norm_kernel(kernel);
+      SDPP_EXPECT_CLOSE(ops::group_norm(cl, 32, in.device(g), in.device(b), 1e-5f, ops::Activation::None), want,
+                        tolerance(GetParam(), true));
+    }
+    set_cuda_group_norm_kernel("default");
+  }
+}
+
+TEST_P(CudaChannelsLast, Elementwise) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  const double tol = tolerance(GetParam(), true);
+  for (const Shape& shape :
+       {Shape{2, 64, 9, 7}, Shape{1, 96, 5, 6}, Shape{2, 9, 3, 5}, Shape{1, 128, 24, 20}, Shape{2, 48, 5, 7},
+        Shape{2, 320, 16, 16}, Shape{1, 2560, 3, 3}, Shape{2, 320, 48, 48}, Shape{1, 2560, 16, 16},
+        Shape{1, 64, 64, 64}, Shape{1, 64, 65, 64}, Shape{1, 264, 6, 6}, Shape{1, 320, 64, 64}, Shape{1, 128, 96, 96},
+        Shape{1, 2560, 24, 24}}) {
+    SCOPED_TRACE(shape_str(shape));
+    auto [x, cl] = make(in, shape, -2.0f, 3.0f);
     SDPP_EXPECT_CLOSE(ops::activation(cl, ops::Activation::SiLU), ops::activation(x, ops::Activation::SiLU), tol);
     SDPP_EXPECT_CLOSE(ops::scale(cl, 2.0f, 0.5f), ops::scale(x, 2.0f, 0.5f), tol);
 

@@ -39,9 +39,10 @@ SDPP_CPU_CLONES Moments moments(const float* p, int64_t n, float eps) {
   return {mean, 1.0 / std::sqrt(var + double(eps))};
 }
 
-// d = s * a + b over n values.
-SDPP_CPU_CLONES void affine(const float* s, float* d, int64_t n, float a, float b) {
-  for (int64_t i = 0; i < n; ++i) d[i] = s[i] * a + b;
+// d = (s - centre) * a + b over n values. (Not s * a + (b - centre * a): where the centre is far from zero against
+// the spread, that sum of two large terms loses the result's low bits.)
+SDPP_CPU_CLONES void affine(const float* s, float* d, int64_t n, float centre, float a, float b) {
+  for (int64_t i = 0; i < n; ++i) d[i] = (s[i] - centre) * a + b;
 }
 
 }  // namespace
@@ -65,12 +66,11 @@ Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor
       const Moments m = moments(src, cpg * spatial, eps);
       for (int64_t ci = 0; ci < cpg; ++ci) {
         const int64_t c = g * cpg + ci;
-        // y = (x - mean) * rstd * gamma + beta folded into one multiply-add per element.
+        // y = (x - mean) * rstd * gamma + beta
         const float a = float(m.rstd) * (gp ? gp[c] : 1.0f);
-        const float b = (bp ? bp[c] : 0.0f) - float(m.mean) * a;
         const float* s = src + ci * spatial;
         float* d = dst + ci * spatial;
-        affine(s, d, spatial, a, b);
+        affine(s, d, spatial, float(m.mean), a, bp ? bp[c] : 0.0f);
         activate_inplace(d, spatial, act);
       }
     }

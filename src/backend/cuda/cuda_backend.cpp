@@ -27,6 +27,8 @@ int cuda_visible_device_count() {
   return count;
 }
 
+void set_group_norm_kernel(const std::string& kernel) { cuda::set_group_norm_kernel(kernel); }
+
 }  // namespace sdpp
 
 namespace sdpp::cuda {

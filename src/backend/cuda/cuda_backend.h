@@ -13,6 +13,8 @@ int cuda_visible_device_count();  // 0 when no driver or device (never throws)
 void set_conv_path(Backend& backend, const std::string& path);
 // See set_cuda_attention_kernel (backend/init.h); process-wide.
 void set_attention_kernel(const std::string& kernel);
+// See set_cuda_group_norm_kernel (backend/init.h); process-wide.
+void set_group_norm_kernel(const std::string& kernel);
 // See cuda_cudnn_attention_version (backend/init.h).
 int cudnn_attention_version();
 }  // namespace sdpp

@@ -12,9 +12,11 @@
 // An optional term [N, C] (a resnet's time embedding, added before its second norm) is added to x as it is read by
 // both kernels, so the sum is never written out.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <string>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
@@ -53,13 +55,28 @@ int64_t splits_for(int64_t batch, int64_t pixels, int64_t channels) {
   return s < 1 ? 1 : s;
 }
 
-// SDPP_CUDA_GN_SMALL=0 sends small tensors through the three kernels too (for A/B runs and tests).
-bool small_group_norm_disabled() {
-  static const bool disabled = [] {
+// Which forms a norm may take (set_group_norm_kernel): `Small` the one-kernel form below where a group fits a block's
+// registers and the three kernels elsewhere, `Split` the three kernels only (for A/B runs and tests).
+enum class GroupNormKernel { Small, Split };
+
+GroupNormKernel parse_group_norm_kernel(const std::string& name) {
+  if (name == "small") return GroupNormKernel::Small;
+  if (name == "split") return GroupNormKernel::Split;
+  throw Error(ErrorCode::InvalidArgument, "group norm kernel '" + name + "' (small, split or default)");
+}
+
+// The process default: SDPP_CUDA_GN_SMALL=0 sends small tensors through the three kernels too.
+GroupNormKernel default_group_norm_kernel() {
+  static const GroupNormKernel kernel = [] {
     const char* v = std::getenv("SDPP_CUDA_GN_SMALL");
-    return v && std::strcmp(v, "0") == 0;
+    return v && std::strcmp(v, "0") == 0 ? GroupNormKernel::Split : GroupNormKernel::Small;
   }();
-  return disabled;
+  return kernel;
+}
+
+std::atomic<GroupNormKernel>& group_norm_kernel() {
+  static std::atomic<GroupNormKernel> kernel{default_group_norm_kernel()};
+  return kernel;
 }
 
 // x[c] of sample n (xn) plus the added term's value (an: its row for n, or null).
@@ -365,12 +382,14 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
     }
   }
   __syncthreads();
-  // y = (x + added - mean) * rstd * gamma + beta = x * scale + shift
+  // y = (x + added - mean) * rstd * gamma + beta (not folded into x * scale + shift, whose two large terms lose the
+  // result's low bits where the mean is far from zero against the spread)
   float scale[V], shift[V];
+  const float mean = stats[0];
 #pragma unroll
   for (int j = 0; j < V; ++j) {
     scale[j] = stats[1] * load_f32(gamma, gt, c + j);
-    shift[j] = load_f32(beta, bt, c + j) + (added[j] - stats[0]) * scale[j];
+    shift[j] = load_f32(beta, bt, c + j);
   }
 #pragma unroll
   for (int k = 0; k < kHeld; ++k) {
@@ -378,7 +397,8 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
     if (p < pixels) {
       T* e = reinterpret_cast<T*>(&held[k]);
 #pragma unroll
-      for (int j = 0; j < V; ++j) e[j] = from_f32<T>(activate_stored<T>(to_f32(e[j]) * scale[j] + shift[j], act));
+      for (int j = 0; j < V; ++j)
+        e[j] = from_f32<T>(activate_stored<T>((to_f32(e[j]) + added[j] - mean) * scale[j] + shift[j], act));
       *reinterpret_cast<Vec*>(out + sample + p * channels + c) = held[k];
     }
   }
@@ -411,7 +431,7 @@ bool launch_small(const GroupNormClArgs& a, cudaStream_t stream) {
 template <class T>
 bool launch_small_typed(const GroupNormClArgs& a, cudaStream_t stream) {
   const int64_t cpg = a.channels / a.groups;
-  if (a.pixels * cpg > int64_t(kSmallThreads) * kSmallHeldValues<T> || small_group_norm_disabled()) return false;
+  if (a.pixels * cpg > int64_t(kSmallThreads) * kSmallHeldValues<T>) return false;
   if constexpr (sizeof(T) == 2) {
     if (cpg % 8 == 0) return launch_small<T, 8>(a, stream);
   }
@@ -420,8 +440,8 @@ bool launch_small_typed(const GroupNormClArgs& a, cudaStream_t stream) {
 }
 
 template <class T>
-void launch_typed(const GroupNormClArgs& a, cudaStream_t stream) {
-  if (launch_small_typed<T>(a, stream)) return;
+void launch_typed(const GroupNormClArgs& a, GroupNormKernel kernel, cudaStream_t stream) {
+  if (kernel != GroupNormKernel::Split && launch_small_typed<T>(a, stream)) return;
   const int64_t splits = splits_for(a.batch, a.pixels, a.channels);
   float* partial = a.scratch;
   float* stats = a.scratch + a.batch * splits * a.groups * 2;
@@ -457,13 +477,18 @@ bool launch_group_norm_cl(const GroupNormClArgs& a, cudaStream_t stream) {
                   a.channels % per_vector == 0 && a.channels <= 2 * kMaxSlots * kThreads && a.batch <= 65535 &&
                   aligned16(a.x) && aligned16(a.out) && (!a.add || aligned16(a.add));
   if (!ok || a.batch * a.pixels * a.channels == 0) return false;
+  const GroupNormKernel kernel = group_norm_kernel().load();
   if (a.x_type == DType::F16)
-    launch_typed<__half>(a, stream);
+    launch_typed<__half>(a, kernel, stream);
   else if (a.x_type == DType::BF16)
-    launch_typed<__nv_bfloat16>(a, stream);
+    launch_typed<__nv_bfloat16>(a, kernel, stream);
   else
-    launch_typed<float>(a, stream);
+    launch_typed<float>(a, kernel, stream);
   return true;
+}
+
+void set_group_norm_kernel(const std::string& kernel) {
+  group_norm_kernel().store(kernel == "default" ? default_group_norm_kernel() : parse_group_norm_kernel(kernel));
 }
 
 }  // namespace sdpp::cuda

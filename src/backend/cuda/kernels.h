@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
 #include "core/dtype.h"
 
@@ -82,6 +83,9 @@ struct GroupNormClArgs {
 };
 int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t channels, int64_t pixels, int groups);
 bool launch_group_norm_cl(const GroupNormClArgs& args, cudaStream_t stream);
+// Process-wide: the forms channels-last group norm may take, "small" or "split" (group_norm_cl.cu), or "default"
+// ("split" with SDPP_CUDA_GN_SMALL=0, else "small").
+void set_group_norm_kernel(const std::string& kernel);
 
 // ---- layout (layout.cu); element size in bytes is 2, 4 or 8 ----
 // [planes, H, W] -> [planes, 2H, 2W]

@@ -88,16 +88,13 @@ TEST_P(CudaChannelsLast, GroupNormForms) {
     const Tensor want_none = ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::None);
     const Tensor want_silu = ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::SiLU);
     const Tensor want_added = ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::SiLU, t);
+    const Tensor dg = in.device(g), db = in.device(b), dt = in.device(t);
     for (const char* kernel : {"small", "split"}) {
       SCOPED_TRACE(kernel);
       set_cuda_group_norm_kernel(kernel);
-      SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, ops::Activation::None),
-                        want_none, tol);
-      SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, ops::Activation::SiLU),
-                        want_silu, tol);
-      SDPP_EXPECT_CLOSE(
-          ops::group_norm(cl, groups, in.device(g), in.device(b), 1e-5f, ops::Activation::SiLU, in.device(t)),
-          want_added, tol);
+      SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, dg, db, 1e-5f, ops::Activation::None), want_none, tol);
+      SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, dg, db, 1e-5f, ops::Activation::SiLU), want_silu, tol);
+      SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, dg, db, 1e-5f, ops::Activation::SiLU, dt), want_added, tol);
     }
     set_cuda_group_norm_kernel("default");
   }
@@ -116,10 +113,11 @@ TEST_P(CudaChannelsLast, GroupNormOffsetValues) {
     auto [x, cl] = make(in, shape, 999.0f, 1001.0f);
     const Tensor g = in.host({shape[1]}, 0.5f, 1.5f), b = in.host({shape[1]});
     const Tensor want = ops::group_norm(x, 32, g, b, 1e-5f, ops::Activation::None);
+    const Tensor dg = in.device(g), db = in.device(b);
     for (const char* kernel : {"small", "split"}) {
       SCOPED_TRACE(kernel);
       set_cuda_group_norm_kernel(kernel);
-      SDPP_EXPECT_CLOSE(ops::group_norm(cl, 32, in.device(g), in.device(b), 1e-5f, ops::Activation::None), want,
+      SDPP_EXPECT_CLOSE(ops::group_norm(cl, 32, dg, db, 1e-5f, ops::Activation::None), want,
                         tolerance(GetParam(), true));
     }
     set_cuda_group_norm_kernel("default");

@@ -2,7 +2,8 @@
 // choice in turn (set_cuda_attention_kernel): "own" (the wgmma kernel on sm_90 where it covers the head dim), "mma"
 // (the mma.sync one), "cudnn" (cuDNN's SDPA engine; a shape it cannot plan prints cuDNN's reason) and "timed" (the
 // faster of the last two on shapes of at least 2^20 query-key pairs a head: the default).
-//   sdpp_attention_bench [--iters 20] [--repeats 7] [--dtype f16|bf16]
+//   sdpp_attention_bench [--iters 20] [--repeats 7] [--dtype f16|bf16] [--match TEXT] [--kernels own,cudnn]
+// (--match: only the shapes whose name contains TEXT, e.g. "self"; --kernels: only these choices, e.g. to profile one).
 // Each timing records `iters` calls into one CUDA graph and replays it, so host launch gaps are not timed; the
 // median of `repeats` replays (after one warm-up) is reported per call, with the rate counting 4 * Lq * Lk * D
 // flops per head.
@@ -70,6 +71,7 @@ double time_ms(Backend& backend, int iters, int repeats, const std::function<voi
 int run(int argc, char** argv) {
   int iters = 20, repeats = 7;
   DType dtype = DType::F16;
+  std::string match, kernel_list = "own,mma,cudnn,timed";
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     if (i + 1 >= argc) throw Error(ErrorCode::InvalidArgument, k + " needs a value");
@@ -77,15 +79,23 @@ int run(int argc, char** argv) {
     if (k == "--iters") iters = std::stoi(v);
     else if (k == "--repeats") repeats = std::stoi(v);
     else if (k == "--dtype") dtype = v == "bf16" ? DType::BF16 : DType::F16;
+    else if (k == "--match") match = v;
+    else if (k == "--kernels") kernel_list = v;
     else throw Error(ErrorCode::InvalidArgument, "unknown option " + k);
   }
   init_backends();
   if (cuda_device_count() == 0) throw Error(ErrorCode::Unsupported, "no CUDA device");
   const Device device = Device::cuda(0);
   Backend& backend = backend_for(device);
-  const std::vector<std::string> kernels = {"own", "mma", "cudnn", "timed"};
+  std::vector<std::string> kernels;
+  for (size_t start = 0; start <= kernel_list.size();) {
+    const size_t comma = std::min(kernel_list.find(',', start), kernel_list.size());
+    kernels.push_back(kernel_list.substr(start, comma - start));
+    start = comma + 1;
+  }
   std::printf("%-18s %-8s %10s %10s\n", "shape", "kernel", "ms/call", "TFLOP/s");
   for (const AttentionShape& s : kShapes) {
+    if (std::string(s.name).find(match) == std::string::npos) continue;
     const int64_t hd = int64_t(s.heads) * s.head_dim;
     const Tensor q = random_tensor({s.batch, s.lq, hd}, dtype, device, 1);
     const Tensor k = random_tensor({s.batch, s.lk, hd}, dtype, device, 2);

@@ -2,7 +2,7 @@
 # ON THE GPU MACHINE, from the repo root, carry [".deps"] (and [".fixtures"] with TESTS=1): one build of the working
 # tree, its recorded UNet step (`sdpp_unet_bench --graph`, median of ITERS replays) timed under each environment in
 # CONFIGS (';'-separated; each a space-separated list of VAR=VALUE, or "defaults" for none), the configurations
-# interleaved over ROUNDS rounds; then one kernel trace (CUPTI) of the first and of the last, summed by
+# interleaved over ROUNDS rounds (each run cut off after RUN_TIMEOUT s, default 120); then one kernel trace (CUPTI) of the first and of the last, summed by
 # scripts/device/trace_summary.py into $OUT/trace_{first,last}.csv. TESTS=1 first runs the CUDA tests
 # (scripts/device/cuda_test.sh); VERBOSE=1 lists the trace summaries' every kind.
 #   CONFIGS="SDPP_CUDA_FA_QTILES=1;defaults" TESTS=1 bash scripts/device/unet_env_ab.sh
@@ -24,7 +24,7 @@ with_env() {  # with_env "VAR=1 VAR2=0|defaults" command...
 for round in $(seq "${ROUNDS:-3}"); do
   for c in "${configs[@]}"; do
     # shellcheck disable=SC2086
-    echo "round $round [$c]: $(with_env "$c" $bench $args 2>&1 | tail -1)"
+    echo "round $round [$c]: $(with_env "$c" timeout "${RUN_TIMEOUT:-120}" $bench $args 2>&1 | tail -1)"
   done
 done
 lines=${SUMMARY_LINES:-16}
@@ -34,6 +34,6 @@ for which in first last; do
   [ $which = last ] && c=${configs[${#configs[@]} - 1]}
   echo "== trace $which [$c]"
   # shellcheck disable=SC2086
-  with_env "$c" $bench $args --trace "$OUTDIR/trace_$which.csv" | grep '^trace'
+  with_env "$c" timeout "${RUN_TIMEOUT:-120}" $bench $args --trace "$OUTDIR/trace_$which.csv" | grep '^trace'
   python3 scripts/device/trace_summary.py "$OUTDIR/trace_$which.csv" | head -"$lines"
 done

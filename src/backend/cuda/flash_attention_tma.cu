@@ -1,0 +1,462 @@
+// Fused attention on Hopper fed by the tensor memory accelerator (TMA), for f16/bf16 and head dims 40, 64 and 80:
+// SD 1.5's 4096-token self-attention (head dim 40) is its main customer. Same contract and the same per-tile
+// arithmetic as flash_attention_sm90.cu (wgmma products, Q in registers, V's ones column summing P); what differs is
+// how tiles arrive and how warpgroups wait for one another.
+//
+// Why: the cp.async kernel ends every key tile with a block-wide barrier, so its warpgroups run in lock step. All of
+// them wait for their score products at the same moment, then all of them run the softmax's exponentials at the same
+// moment, and the tensor cores and the exponential units take turns idling (0.192 ms for SD 1.5's 64x64 level against
+// 0.150 ms for cuDNN, about 2.6 times what the exponentials alone need). Here one thread streams key/value tiles
+// ahead through STAGES shared-memory stages with TMA copies; each stage has a "full" mbarrier (the copies' bytes
+// landed) and an "empty" one (every warp is done with it), and no barrier spans the block. Warpgroups drift apart, so
+// one's softmax overlaps another's products. PINGPONG goes further, as FlashAttention-3 does: named barriers pass a
+// token around the warpgroups so they issue their products in turn.
+//
+// For f16 the exponentials are taken two at a time (ex2.approx.f16x2): P is rounded to f16 for the PV product anyway,
+// and the exponential units are the scarcest resource here (one per score, 16 a cycle per multiprocessor).
+//
+// Layout: a tile of BN rows is stored chunk-major, the 16-byte chunk c of row t at c * BN * 16 + t * 16. Each chunk
+// column is one TMA box of 8 elements x BN rows, and every 8 rows of one chunk are a 128-byte wgmma core matrix. K's
+// head dim is padded to a multiple of 16 with zero chunks and V has one extra chunk (1, 0, ..., 0) per row; both are
+// written once, never by the copies.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/flash_attention_common.cuh"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/wgmma_ops.cuh"
+#include "backend/cuda/wgmma_sync.cuh"
+
+namespace sdpp::cuda {
+namespace {
+
+constexpr int kWarpgroup = 128;
+
+template <int D, int BN>
+struct TileLayout {
+  static constexpr int kKeyChunks = (D + 15) / 16 * 2;  // K's 16-byte chunks a row, the padded ones zero
+  static constexpr int kValueChunks = D / 8;            // V's chunks a row; chunk kValueChunks holds the ones column
+  static constexpr int kChunkBytes = BN * 16;           // one chunk column of a tile: one TMA box
+  static constexpr int kKeyBytes = kKeyChunks * kChunkBytes;
+  static constexpr int kStageBytes = kKeyBytes + (kValueChunks + 1) * kChunkBytes;
+};
+
+template <int D, int BN, int STAGES>
+constexpr int shared_bytes() {
+  return STAGES * TileLayout<D, BN>::kStageBytes + 2 * STAGES * int(sizeof(uint64_t));  // stages, then mbarriers
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ void mbarrier_init(uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+// Makes the initialised barriers visible to the async proxy (the TMA unit completes transactions on them).
+__device__ __forceinline__ void fence_mbarrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
+               : "memory");
+}
+// Spins until the barrier's phase with the given parity has completed.
+__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, unsigned parity) {
+  unsigned done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_addr(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// One box of the 3-d tensor map (element, row, batch) into shared memory; completes `bar`'s transaction bytes.
+__device__ __forceinline__ void tma_load_3d(void* dst, const CUtensorMap* map, uint64_t* bar, int x, int y, int z) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::
+          "r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(x), "r"(y), "r"(z)
+      : "memory");
+}
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+// 2^x0, 2^x1 packed as the PV product's A operand (x0 in the low half).
+template <class T>
+__device__ __forceinline__ unsigned exp2_pack(float x0, float x1);
+template <>
+__device__ __forceinline__ unsigned exp2_pack<__half>(float x0, float x1) {
+  unsigned h, p;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(h) : "f"(x1), "f"(x0));
+  asm("ex2.approx.f16x2 %0, %1;\n" : "=r"(p) : "r"(h));
+  return p;
+}
+template <>
+__device__ __forceinline__ unsigned exp2_pack<__nv_bfloat16>(float x0, float x1) {
+  // bf16 keeps 8 bits of the exponent's argument, too few: exponentials in f32, then rounded.
+  unsigned p;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(p) : "f"(fast_exp2(x1)), "f"(fast_exp2(x0)));
+  return p;
+}
+#endif
+
+template <class T, int D, int BN, int WG, int STAGES, int MINB, bool PINGPONG>
+__global__ void __launch_bounds__(WG * kWarpgroup, MINB)
+    flash_attention_tma_kernel(const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map,
+                               const T* __restrict__ q, T* __restrict__ out, int heads, int lq, int lk,
+                               float scale_log2, bool causal, int64_t q_stride) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Layout = TileLayout<D, BN>;
+  constexpr int KC = Layout::kKeyChunks, VC = Layout::kValueChunks, CHUNK = Layout::kChunkBytes;
+  constexpr int K_BYTES = Layout::kKeyBytes, STAGE = Layout::kStageBytes;
+  constexpr int KSTEPS = KC / 2;
+  // Tile t + LOOKAHEAD is loaded while tile t is consumed, into the stage tile t - 2 used: a warpgroup may trail
+  // the one that loads by about a tile before that thread waits for it.
+  constexpr int LOOKAHEAD = STAGES - 2;
+  constexpr int THREADS = WG * kWarpgroup;
+  constexpr int BQ = 64 * WG;
+  constexpr int SN = BN / 8;  // n8 blocks of S
+  constexpr int ON = VC + 1;  // n8 blocks of O: the head dim, then the row sums of P
+  static_assert(LOOKAHEAD >= 1 && (!PINGPONG || WG >= 2), "");
+  extern __shared__ __align__(1024) unsigned char smem[];
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + STAGES * STAGE);
+  uint64_t* empty = full + STAGES;
+
+  const int tid = threadIdx.x, wg = tid / kWarpgroup, warp = tid % kWarpgroup / 32, lane = tid % 32;
+  const int g = lane / 4, tq = lane % 4;
+  const int bh = int(blockIdx.y), b = bh / heads, h = bh % heads;
+  const int q_begin = int(blockIdx.x) * BQ;
+
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbarrier_init(&full[s], 1);           // the loading thread's arrive; the copies complete its bytes
+      mbarrier_init(&empty[s], WG * 4);     // every warp, once its products reading the stage are done
+    }
+    fence_mbarrier_init();
+  }
+  constexpr int CONSTANT_CHUNKS = KC - VC + 1;  // K's zero padding, then V's ones chunk
+  for (int i = tid; i < STAGES * CONSTANT_CHUNKS * BN; i += THREADS) {
+    const int stage = i / (CONSTANT_CHUNKS * BN), rest = i % (CONSTANT_CHUNKS * BN);
+    const int c = VC + rest / BN, t = rest % BN;
+    unsigned char* base = smem + stage * STAGE;
+    if (c < KC) {
+      *reinterpret_cast<uint4*>(base + c * CHUNK + t * 16) = make_uint4(0, 0, 0, 0);
+    } else {
+      const T one = T(1.0f);
+      const unsigned first = unsigned(*reinterpret_cast<const unsigned short*>(&one));
+      *reinterpret_cast<uint4*>(base + K_BYTES + VC * CHUNK + t * 16) = make_uint4(first, 0, 0, 0);
+    }
+  }
+  fence_async_shared();
+  __syncthreads();
+  wait_for_prior_kernel();  // shared memory only until here: global reads wait for the kernel before
+
+  int tiles = (lk + BN - 1) / BN;
+  if (causal) {
+    const int needed = (q_begin + BQ - 1) / BN + 1;
+    if (needed < tiles) tiles = needed;
+  }
+  const bool loader = tid == 0;
+  auto load_tile = [&](int tile) {  // by `loader` only
+    const int stage = tile % STAGES;
+    if (tile >= STAGES) mbarrier_wait(&empty[stage], unsigned(tile / STAGES - 1) & 1u);
+    mbarrier_arrive_expect_tx(&full[stage], 2 * VC * CHUNK);
+    unsigned char* base = smem + stage * STAGE;
+#pragma unroll
+    for (int c = 0; c < VC; ++c) {
+      tma_load_3d(base + c * CHUNK, &k_map, &full[stage], h * D + c * 8, tile * BN, b);
+      tma_load_3d(base + K_BYTES + c * CHUNK, &v_map, &full[stage], h * D + c * 8, tile * BN, b);
+    }
+  };
+  if (loader)
+    for (int t = 0; t < LOOKAHEAD && t < tiles; ++t) load_tile(t);
+  __syncwarp();
+
+  // Q in the A-operand layout: registers {row g, row g + 8} x {columns 2tq, 2tq + 8} of each k16 step.
+  const T* qb = q + int64_t(b) * lq * q_stride + h * D;
+  const int row0 = q_begin + wg * 64 + warp * 16 + g;
+  unsigned qa[KSTEPS][4];
+#pragma unroll
+  for (int ks = 0; ks < KSTEPS; ++ks)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int row = row0 + (i & 1) * 8;
+      const int col = ks * 16 + (i >> 1) * 8 + 2 * tq;
+      qa[ks][i] = row < lq && col < D ? *reinterpret_cast<const unsigned*>(qb + row * q_stride + col) : 0u;
+    }
+
+  float o[ON * 4];
+#pragma unroll
+  for (int i = 0; i < ON * 4; ++i) o[i] = 0.0f;
+  float row_max[2] = {-INFINITY, -INFINITY};
+  float s[SN * 4];
+
+  auto wait_tile = [&](int tile) { mbarrier_wait(&full[tile % STAGES], unsigned(tile / STAGES) & 1u); };
+  auto issue_scores = [&](int tile) {  // s = Q K_tile^T, asynchronously
+    const unsigned char* sk = smem + (tile % STAGES) * STAGE;
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < KSTEPS; ++ks)
+      Wgmma<T, BN>::template rs<0>(s, qa[ks], smem_desc(sk + ks * 2 * CHUNK, CHUNK, 128), ks > 0);
+    wgmma_commit();
+  };
+  auto issue_pv = [&](int tile, unsigned(&p)[SN][2]) {  // o += P V_tile, asynchronously
+    const unsigned char* sv = smem + (tile % STAGES) * STAGE + K_BYTES;
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < BN / 16; ++ks) {
+      const unsigned pa[4] = {p[2 * ks][0], p[2 * ks][1], p[2 * ks + 1][0], p[2 * ks + 1][1]};
+      Wgmma<T, D + 8>::template rs<1>(o, pa, smem_desc(sv + ks * 256, 128, CHUNK), 1);
+    }
+    wgmma_commit();
+  };
+  // Online softmax of tile `tile`'s scores in s: P (packed T pairs, rows g and g + 8 of each n8 block) and the factor
+  // alpha by which the output so far (and its row sums) must be rescaled.
+  auto softmax_tile = [&](int tile, unsigned(&p)[SN][2], float(&alpha)[2]) {
+    const int key0 = tile * BN;
+    if (key0 + BN > lk || (causal && key0 + BN - 1 > q_begin)) {
+#pragma unroll
+      for (int i = 0; i < SN * 4; ++i) {
+        const int key = key0 + (i / 4) * 8 + 2 * tq + (i & 1);
+        const int query = row0 + ((i >> 1) & 1) * 8;
+        if (key >= lk || (causal && key > query)) s[i] = -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float m = row_max[r];
+#pragma unroll
+      for (int j = 0; j < SN; ++j) m = fmaxf(m, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+      // A row that has seen only masked keys keeps max -inf; its terms must come out 0, not exp2(nan).
+      const float max_scaled = m == -INFINITY ? 0.0f : m * scale_log2;
+      alpha[r] = fast_exp2(row_max[r] * scale_log2 - max_scaled);
+      row_max[r] = m;
+#pragma unroll
+      for (int j = 0; j < SN; ++j)
+        p[j][r] = exp2_pack<T>(fmaf(s[4 * j + 2 * r], scale_log2, -max_scaled),
+                               fmaf(s[4 * j + 2 * r + 1], scale_log2, -max_scaled));
+    }
+  };
+
+  // Prologue: the scores and P of tile 0.
+  wait_tile(0);
+  issue_scores(0);
+  wgmma_wait<0>();
+  fence_registers(s);
+  unsigned p0[SN][2], p1[SN][2];
+  float alpha0[2];  // nothing to rescale yet
+  softmax_tile(0, p0, alpha0);
+  // The products' turn starts with warpgroup 0; the last warpgroup hands it on, as after each of its turns but the
+  // last, so every barrier gets exactly as many arrivals as waits.
+  if (PINGPONG && tiles > 1 && wg == WG - 1) named_barrier_arrive(1, 2 * kWarpgroup);
+
+  // One step of the loop: O += P_t V_t runs on the tensor cores while the scores of tile t + 1 go through the
+  // softmax into p_next. Every step commits the same two groups (the last tile is peeled off), and P alternates
+  // between two register sets instead of being copied: otherwise ptxas serialises all wgmmas.
+  auto step = [&](int t, unsigned(&p)[SN][2], unsigned(&p_next)[SN][2]) {
+    if (loader && t + LOOKAHEAD < tiles) load_tile(t + LOOKAHEAD);
+    __syncwarp();
+    wait_tile(t + 1);
+    if constexpr (PINGPONG) named_barrier_sync(1 + wg, 2 * kWarpgroup);
+    issue_scores(t + 1);
+    issue_pv(t, p);
+    if constexpr (PINGPONG) {
+      if (wg != WG - 1 || t + 2 < tiles) named_barrier_arrive(1 + (wg + 1) % WG, 2 * kWarpgroup);
+    }
+    float alpha[2];
+    wgmma_wait<1>();  // the scores; the PV product may still run
+    fence_registers(s);
+    softmax_tile(t + 1, p_next, alpha);
+    wgmma_wait<0>();
+    fence_registers(o);
+    fence_registers(p);  // P stays in its registers until the product that reads it has finished
+    if (lane == 0) mbarrier_arrive(&empty[t % STAGES]);  // tile t's stage: this warp is done with it
+#pragma unroll
+    for (int j = 0; j < ON; ++j) {
+      o[4 * j] *= alpha[0];
+      o[4 * j + 1] *= alpha[0];
+      o[4 * j + 2] *= alpha[1];
+      o[4 * j + 3] *= alpha[1];
+    }
+  };
+  for (int t = 0;; t += 2) {
+    if (t + 1 >= tiles) {
+      issue_pv(t, p0);
+      break;
+    }
+    step(t, p0, p1);
+    if (t + 2 >= tiles) {
+      issue_pv(t + 1, p1);
+      break;
+    }
+    step(t + 1, p1, p0);
+  }
+  wgmma_wait<0>();
+  fence_registers(o);
+
+  const int64_t row_stride = int64_t(heads) * D;
+  T* ob = out + int64_t(b) * lq * row_stride + h * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    // Column D of O (element 0 of the quad's first lane in the last n8 block) is the row's sum of P.
+    const float sum = __shfl_sync(0xffffffffu, o[4 * VC + 2 * r], lane & ~3);
+    const int query = row0 + r * 8;
+    if (query >= lq) continue;
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+#pragma unroll
+    for (int j = 0; j < VC; ++j)
+      *reinterpret_cast<unsigned*>(ob + query * row_stride + j * 8 + 2 * tq) =
+          pack2<T>(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
+  }
+#else
+  __trap();  // launch_flash_attention_tma only launches this where sm_90a code was compiled
+#endif
+}
+
+struct TmaArgs {
+  const void* q;
+  void* out;
+  int64_t batch;
+  int heads;
+  int64_t lq, lk;
+  float scale;
+  bool causal;
+  int64_t q_stride;
+};
+
+// cuTensorMapEncodeTiled from the driver the runtime loaded (no link against libcuda); null where it has none.
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      return PFN_cuTensorMapEncodeTiled_v12000(nullptr);
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encode;
+}
+
+// K or V [batch, lk, row] (rows `stride` elements apart) as a 3-d map whose box is one 16-byte chunk of `rows` rows of
+// one batch entry. Rows past lk read as zeros.
+bool encode_rows(CUtensorMap* map, const void* base, DType dtype, int64_t batch, int64_t lk, int64_t row_elements,
+                 int64_t stride, int rows) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
+  if (!encode) return false;
+  const cuuint64_t dims[3] = {cuuint64_t(row_elements), cuuint64_t(lk), cuuint64_t(batch)};
+  const cuuint64_t strides[2] = {cuuint64_t(stride) * 2, cuuint64_t(lk * stride) * 2};
+  const cuuint32_t box[3] = {8, cuuint32_t(rows), 1};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  return encode(map, dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3,
+                const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <class T, int D, int BN, int WG, int STAGES, int MINB, bool PINGPONG>
+void launch(const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map, cudaStream_t stream) {
+  constexpr int bytes = shared_bytes<D, BN, STAGES>();
+  const auto kernel = flash_attention_tma_kernel<T, D, BN, WG, STAGES, MINB, PINGPONG>;
+  static std::atomic<uint64_t> configured{0};
+  allow_dynamic_shared_memory(kernel, bytes, configured);
+  constexpr int BQ = 64 * WG;
+  const dim3 grid(unsigned((a.lq + BQ - 1) / BQ), unsigned(a.batch * a.heads));
+  launch_dependent(kernel, grid, WG * kWarpgroup, bytes, stream, k_map, v_map, static_cast<const T*>(a.q),
+                   static_cast<T*>(a.out), a.heads, int(a.lq), int(a.lk), a.scale * 1.4426950408889634f, a.causal,
+                   a.q_stride);
+}
+
+// SDPP_CUDA_FA_TMA (read once) picks head dim 40's block shape: "4" four warpgroups a block, one block a
+// multiprocessor, six stages ("4s8": eight); "2x2" two of two; a "pp" suffix passes the products' turn around
+// (PINGPONG). "0" leaves every head dim to the cp.async kernel.
+enum class TmaShape { Off, Four, FourDeep, FourPingpong, TwoByTwo, TwoByTwoPingpong };
+
+TmaShape tma_shape() {
+  static const TmaShape shape = [] {
+    const char* v = std::getenv("SDPP_CUDA_FA_TMA");
+    if (!v || !*v) return TmaShape::Four;
+    if (std::strcmp(v, "0") == 0) return TmaShape::Off;
+    if (std::strcmp(v, "4pp") == 0) return TmaShape::FourPingpong;
+    if (std::strcmp(v, "4s8") == 0) return TmaShape::FourDeep;
+    if (std::strcmp(v, "2x2") == 0) return TmaShape::TwoByTwo;
+    if (std::strcmp(v, "2x2pp") == 0) return TmaShape::TwoByTwoPingpong;
+    return TmaShape::Four;
+  }();
+  return shape;
+}
+
+template <class T>
+bool launch_typed(int head_dim, const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map,
+                  cudaStream_t stream) {
+  switch (head_dim) {
+    case 40:
+      switch (tma_shape()) {
+        case TmaShape::Off: return false;
+        case TmaShape::Four: launch<T, 40, 64, 4, 6, 1, false>(a, k_map, v_map, stream); return true;
+        case TmaShape::FourDeep: launch<T, 40, 64, 4, 8, 1, false>(a, k_map, v_map, stream); return true;
+        case TmaShape::FourPingpong: launch<T, 40, 64, 4, 6, 1, true>(a, k_map, v_map, stream); return true;
+        case TmaShape::TwoByTwo: launch<T, 40, 64, 2, 5, 2, false>(a, k_map, v_map, stream); return true;
+        case TmaShape::TwoByTwoPingpong: launch<T, 40, 64, 2, 5, 2, true>(a, k_map, v_map, stream); return true;
+      }
+      return false;
+    case 64:
+      if (a.lk <= 128 || tma_shape() == TmaShape::Off) return false;
+      launch<T, 64, 64, 3, 6, 1, false>(a, k_map, v_map, stream);
+      return true;
+    case 80:
+      if (tma_shape() == TmaShape::Off) return false;
+      launch<T, 80, 64, 2, 6, 1, false>(a, k_map, v_map, stream);
+      return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+bool launch_flash_attention_tma(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
+                                int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
+                                cudaStream_t stream, int64_t q_stride, int64_t kv_stride) {
+#if defined(SDPP_CUDA_SM90A)
+  if (head_dim != 40 && head_dim != 64 && head_dim != 80) return false;
+  if (lq > INT32_MAX || lk > INT32_MAX || batch > INT32_MAX) return false;  // TMA coordinates and indices are 32-bit
+  CUtensorMap k_map, v_map;
+  const int64_t row_elements = int64_t(heads) * head_dim;
+  if (!encode_rows(&k_map, k, dtype, batch, lk, row_elements, kv_stride, 64) ||
+      !encode_rows(&v_map, v, dtype, batch, lk, row_elements, kv_stride, 64))
+    return false;
+  const TmaArgs args{q, out, batch, heads, lq, lk, scale, causal, q_stride};
+  return dtype == DType::F16 ? launch_typed<__half>(head_dim, args, k_map, v_map, stream)
+                             : launch_typed<__nv_bfloat16>(head_dim, args, k_map, v_map, stream);
+#else
+  (void)q, (void)k, (void)v, (void)out, (void)dtype, (void)batch, (void)heads, (void)lq, (void)lk, (void)head_dim;
+  (void)scale, (void)causal, (void)stream, (void)q_stride, (void)kv_stride;
+  return false;
+#endif
+}
+
+}  // namespace sdpp::cuda

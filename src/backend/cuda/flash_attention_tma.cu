@@ -9,11 +9,8 @@
 // 0.150 ms for cuDNN, about 2.6 times what the exponentials alone need). Here one thread streams key/value tiles
 // ahead through STAGES shared-memory stages with TMA copies; each stage has a "full" mbarrier (the copies' bytes
 // landed) and an "empty" one (every warp is done with it), and no barrier spans the block. Warpgroups drift apart, so
-// one's softmax overlaps another's products. PINGPONG goes further, as FlashAttention-3 does: named barriers pass a
-// token around the warpgroups so they issue their products in turn.
-//
-// For f16 the exponentials are taken two at a time (ex2.approx.f16x2): P is rounded to f16 for the PV product anyway,
-// and the exponential units are the scarcest resource here (one per score, 16 a cycle per multiprocessor).
+// one's softmax overlaps another's products. (Passing the products' turn around the warpgroups with named barriers,
+// as FlashAttention-3 does, measured slower here.)
 //
 // Layout: a tile of BN rows is stored chunk-major, the 16-byte chunk c of row t at c * BN * 16 + t * 16. Each chunk
 // column is one TMA box of 8 elements x BN rows, and every 8 rows of one chunk are a 128-byte wgmma core matrix. K's
@@ -53,7 +50,8 @@ struct TileLayout {
 
 template <int D, int BN, int STAGES>
 constexpr int shared_bytes() {
-  return STAGES * TileLayout<D, BN>::kStageBytes + 2 * STAGES * int(sizeof(uint64_t));  // stages, then mbarriers
+  // The stages, their mbarriers, then the load counter.
+  return STAGES * TileLayout<D, BN>::kStageBytes + 2 * STAGES * int(sizeof(uint64_t)) + int(sizeof(int));
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -90,38 +88,15 @@ __device__ __forceinline__ void tma_load_3d(void* dst, const CUtensorMap* map, u
       "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(x), "r"(y), "r"(z)
       : "memory");
 }
-__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
 __device__ __forceinline__ float fast_exp2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
   return y;
 }
-// 2^x0, 2^x1 packed as the PV product's A operand (x0 in the low half).
-template <class T>
-__device__ __forceinline__ unsigned exp2_pack(float x0, float x1);
-template <>
-__device__ __forceinline__ unsigned exp2_pack<__half>(float x0, float x1) {
-  unsigned h, p;
-  asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(h) : "f"(x1), "f"(x0));
-  asm("ex2.approx.f16x2 %0, %1;\n" : "=r"(p) : "r"(h));
-  return p;
-}
-template <>
-__device__ __forceinline__ unsigned exp2_pack<__nv_bfloat16>(float x0, float x1) {
-  // bf16 keeps 8 bits of the exponent's argument, too few: exponentials in f32, then rounded.
-  unsigned p;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(p) : "f"(fast_exp2(x1)), "f"(fast_exp2(x0)));
-  return p;
-}
 #endif
 
-template <class T, int D, int BN, int WG, int STAGES, int MINB, bool PINGPONG>
-__global__ void __launch_bounds__(WG * kWarpgroup, MINB)
+template <class T, int D, int BN, int WG, int STAGES>
+__global__ void __launch_bounds__(WG * kWarpgroup, 1)
     flash_attention_tma_kernel(const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map,
                                const T* __restrict__ q, T* __restrict__ out, int heads, int lq, int lk,
                                float scale_log2, bool causal, int64_t q_stride) {
@@ -130,17 +105,19 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
   constexpr int KC = Layout::kKeyChunks, VC = Layout::kValueChunks, CHUNK = Layout::kChunkBytes;
   constexpr int K_BYTES = Layout::kKeyBytes, STAGE = Layout::kStageBytes;
   constexpr int KSTEPS = KC / 2;
-  // Tile t + LOOKAHEAD is loaded while tile t is consumed, into the stage tile t - 2 used: a warpgroup may trail
-  // the one that loads by about a tile before that thread waits for it.
-  constexpr int LOOKAHEAD = STAGES - 2;
+  // Tile t + LOOKAHEAD is loaded by the first warpgroup to reach tile t, into the stage of tile t + LOOKAHEAD -
+  // STAGES: the copies keep pace with the fastest warpgroup, which may lead the slowest by STAGES - LOOKAHEAD tiles.
+  constexpr int LOOKAHEAD = STAGES / 2;
   constexpr int THREADS = WG * kWarpgroup;
   constexpr int BQ = 64 * WG;
   constexpr int SN = BN / 8;  // n8 blocks of S
   constexpr int ON = VC + 1;  // n8 blocks of O: the head dim, then the row sums of P
-  static_assert(LOOKAHEAD >= 1 && (!PINGPONG || WG >= 2), "");
+  static_assert(STAGES >= 3 && (STAGES & (STAGES - 1)) == 0, "a tile's stage and phase are bits of its index");
+  constexpr int STAGE_SHIFT = STAGES == 4 ? 2 : STAGES == 8 ? 3 : 4;
   extern __shared__ __align__(1024) unsigned char smem[];
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + STAGES * STAGE);
   uint64_t* empty = full + STAGES;
+  int* next_load = reinterpret_cast<int*>(empty + STAGES);  // the first tile no warpgroup has loaded yet
 
   const int tid = threadIdx.x, wg = tid / kWarpgroup, warp = tid % kWarpgroup / 32, lane = tid % 32;
   const int g = lane / 4, tq = lane % 4;
@@ -149,10 +126,11 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
 
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
-      mbarrier_init(&full[s], 1);           // the loading thread's arrive; the copies complete its bytes
-      mbarrier_init(&empty[s], WG * 4);     // every warp, once its products reading the stage are done
+      mbarrier_init(&full[s], 1);       // the loading thread's arrive; the copies complete its bytes
+      mbarrier_init(&empty[s], WG * 4);  // every consumer warp, once its products reading the stage are done
     }
     fence_mbarrier_init();
+    *next_load = LOOKAHEAD;
   }
   constexpr int CONSTANT_CHUNKS = KC - VC + 1;  // K's zero padding, then V's ones chunk
   for (int i = tid; i < STAGES * CONSTANT_CHUNKS * BN; i += THREADS) {
@@ -176,10 +154,9 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
     const int needed = (q_begin + BQ - 1) / BN + 1;
     if (needed < tiles) tiles = needed;
   }
-  const bool loader = tid == 0;
-  auto load_tile = [&](int tile) {  // by `loader` only
-    const int stage = tile % STAGES;
-    if (tile >= STAGES) mbarrier_wait(&empty[stage], unsigned(tile / STAGES - 1) & 1u);
+  auto load_tile = [&](int tile) {  // by one thread, once per tile
+    const int stage = tile & (STAGES - 1);
+    if (tile >= STAGES) mbarrier_wait(&empty[stage], unsigned((tile >> STAGE_SHIFT) - 1) & 1u);
     mbarrier_arrive_expect_tx(&full[stage], 2 * VC * CHUNK);
     unsigned char* base = smem + stage * STAGE;
 #pragma unroll
@@ -188,7 +165,7 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
       tma_load_3d(base + K_BYTES + c * CHUNK, &v_map, &full[stage], h * D + c * 8, tile * BN, b);
     }
   };
-  if (loader)
+  if (tid == 0)
     for (int t = 0; t < LOOKAHEAD && t < tiles; ++t) load_tile(t);
   __syncwarp();
 
@@ -211,22 +188,29 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
   float row_max[2] = {-INFINITY, -INFINITY};
   float s[SN * 4];
 
-  auto wait_tile = [&](int tile) { mbarrier_wait(&full[tile % STAGES], unsigned(tile / STAGES) & 1u); };
+  // Descriptors of stage 0's K and V; a tile's are these plus its stage's offset (in 16-byte units, the unit of the
+  // descriptor's address field, which no offset within shared memory overflows).
+  const uint64_t k_desc0 = smem_desc(smem, CHUNK, 128);
+  const uint64_t v_desc0 = smem_desc(smem + K_BYTES, 128, CHUNK);
+  auto stage_offset = [](int tile) { return uint64_t((tile & (STAGES - 1)) * (STAGE >> 4)); };
+  auto wait_tile = [&](int tile) {
+    mbarrier_wait(&full[tile & (STAGES - 1)], unsigned(tile >> STAGE_SHIFT) & 1u);
+  };
   auto issue_scores = [&](int tile) {  // s = Q K_tile^T, asynchronously
-    const unsigned char* sk = smem + (tile % STAGES) * STAGE;
+    const uint64_t desc = k_desc0 + stage_offset(tile);
     wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < KSTEPS; ++ks)
-      Wgmma<T, BN>::template rs<0>(s, qa[ks], smem_desc(sk + ks * 2 * CHUNK, CHUNK, 128), ks > 0);
+      Wgmma<T, BN>::template rs<0>(s, qa[ks], desc + ks * (2 * CHUNK >> 4), ks > 0);
     wgmma_commit();
   };
   auto issue_pv = [&](int tile, unsigned(&p)[SN][2]) {  // o += P V_tile, asynchronously
-    const unsigned char* sv = smem + (tile % STAGES) * STAGE + K_BYTES;
+    const uint64_t desc = v_desc0 + stage_offset(tile);
     wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < BN / 16; ++ks) {
       const unsigned pa[4] = {p[2 * ks][0], p[2 * ks][1], p[2 * ks + 1][0], p[2 * ks + 1][1]};
-      Wgmma<T, D + 8>::template rs<1>(o, pa, smem_desc(sv + ks * 256, 128, CHUNK), 1);
+      Wgmma<T, D + 8>::template rs<1>(o, pa, desc + ks * (256 >> 4), 1);
     }
     wgmma_commit();
   };
@@ -244,19 +228,24 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
     }
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float m = row_max[r];
+      float v[SN];  // the row's maximum as a tree, not a chain of dependent steps
 #pragma unroll
-      for (int j = 0; j < SN; ++j) m = fmaxf(m, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+      for (int j = 0; j < SN; ++j) v[j] = fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]);
+#pragma unroll
+      for (int w = SN / 2; w >= 1; w /= 2)
+#pragma unroll
+        for (int j = 0; j < w; ++j) v[j] = fmaxf(v[j], v[j + w]);
+      float m = fmaxf(row_max[r], v[0]);
       m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
       m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
       // A row that has seen only masked keys keeps max -inf; its terms must come out 0, not exp2(nan).
       const float max_scaled = m == -INFINITY ? 0.0f : m * scale_log2;
-      alpha[r] = fast_exp2(row_max[r] * scale_log2 - max_scaled);
+      alpha[r] = fast_exp2(row_max[r] * scale_log2 - max_scaled);  // exactly 1 where the maximum stayed
       row_max[r] = m;
 #pragma unroll
       for (int j = 0; j < SN; ++j)
-        p[j][r] = exp2_pack<T>(fmaf(s[4 * j + 2 * r], scale_log2, -max_scaled),
-                               fmaf(s[4 * j + 2 * r + 1], scale_log2, -max_scaled));
+        p[j][r] = pack2<T>(fast_exp2(fmaf(s[4 * j + 2 * r], scale_log2, -max_scaled)),
+                           fast_exp2(fmaf(s[4 * j + 2 * r + 1], scale_log2, -max_scaled)));
     }
   };
 
@@ -268,23 +257,17 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
   unsigned p0[SN][2], p1[SN][2];
   float alpha0[2];  // nothing to rescale yet
   softmax_tile(0, p0, alpha0);
-  // The products' turn starts with warpgroup 0; the last warpgroup hands it on, as after each of its turns but the
-  // last, so every barrier gets exactly as many arrivals as waits.
-  if (PINGPONG && tiles > 1 && wg == WG - 1) named_barrier_arrive(1, 2 * kWarpgroup);
 
   // One step of the loop: O += P_t V_t runs on the tensor cores while the scores of tile t + 1 go through the
   // softmax into p_next. Every step commits the same two groups (the last tile is peeled off), and P alternates
   // between two register sets instead of being copied: otherwise ptxas serialises all wgmmas.
   auto step = [&](int t, unsigned(&p)[SN][2], unsigned(&p_next)[SN][2]) {
-    if (loader && t + LOOKAHEAD < tiles) load_tile(t + LOOKAHEAD);
+    if (tid % kWarpgroup == 0 && t + LOOKAHEAD < tiles && atomicMax(next_load, t + LOOKAHEAD + 1) <= t + LOOKAHEAD)
+      load_tile(t + LOOKAHEAD);
     __syncwarp();
     wait_tile(t + 1);
-    if constexpr (PINGPONG) named_barrier_sync(1 + wg, 2 * kWarpgroup);
     issue_scores(t + 1);
     issue_pv(t, p);
-    if constexpr (PINGPONG) {
-      if (wg != WG - 1 || t + 2 < tiles) named_barrier_arrive(1 + (wg + 1) % WG, 2 * kWarpgroup);
-    }
     float alpha[2];
     wgmma_wait<1>();  // the scores; the PV product may still run
     fence_registers(s);
@@ -292,13 +275,16 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
     wgmma_wait<0>();
     fence_registers(o);
     fence_registers(p);  // P stays in its registers until the product that reads it has finished
-    if (lane == 0) mbarrier_arrive(&empty[t % STAGES]);  // tile t's stage: this warp is done with it
+    if (lane == 0) mbarrier_arrive(&empty[t & (STAGES - 1)]);  // tile t's stage: this warp is done with it
+    // Once the running maxima settle, most tiles leave every row's unchanged: the warp skips the rescale.
+    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
-    for (int j = 0; j < ON; ++j) {
-      o[4 * j] *= alpha[0];
-      o[4 * j + 1] *= alpha[0];
-      o[4 * j + 2] *= alpha[1];
-      o[4 * j + 3] *= alpha[1];
+      for (int j = 0; j < ON; ++j) {
+        o[4 * j] *= alpha[0];
+        o[4 * j + 1] *= alpha[0];
+        o[4 * j + 2] *= alpha[1];
+        o[4 * j + 3] *= alpha[1];
+      }
     }
   };
   for (int t = 0;; t += 2) {
@@ -378,60 +364,41 @@ bool encode_rows(CUtensorMap* map, const void* base, DType dtype, int64_t batch,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <class T, int D, int BN, int WG, int STAGES, int MINB, bool PINGPONG>
+template <class T, int D, int BN, int WG, int STAGES>
 void launch(const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map, cudaStream_t stream) {
   constexpr int bytes = shared_bytes<D, BN, STAGES>();
-  const auto kernel = flash_attention_tma_kernel<T, D, BN, WG, STAGES, MINB, PINGPONG>;
+  const auto kernel = flash_attention_tma_kernel<T, D, BN, WG, STAGES>;
   static std::atomic<uint64_t> configured{0};
   allow_dynamic_shared_memory(kernel, bytes, configured);
   constexpr int BQ = 64 * WG;
   const dim3 grid(unsigned((a.lq + BQ - 1) / BQ), unsigned(a.batch * a.heads));
-  launch_dependent(kernel, grid, WG * kWarpgroup, bytes, stream, k_map, v_map, static_cast<const T*>(a.q),
-                   static_cast<T*>(a.out), a.heads, int(a.lq), int(a.lk), a.scale * 1.4426950408889634f, a.causal,
-                   a.q_stride);
+  launch_dependent(kernel, grid, WG * kWarpgroup, bytes, stream, k_map, v_map,
+                   static_cast<const T*>(a.q), static_cast<T*>(a.out), a.heads, int(a.lq), int(a.lk),
+                   a.scale * 1.4426950408889634f, a.causal, a.q_stride);
 }
 
-// SDPP_CUDA_FA_TMA (read once) picks head dim 40's block shape: "4" four warpgroups a block, one block a
-// multiprocessor, six stages ("4s8": eight); "2x2" two of two; a "pp" suffix passes the products' turn around
-// (PINGPONG). "0" leaves every head dim to the cp.async kernel.
-enum class TmaShape { Off, Four, FourDeep, FourPingpong, TwoByTwo, TwoByTwoPingpong };
-
-TmaShape tma_shape() {
-  static const TmaShape shape = [] {
+// SDPP_CUDA_FA_TMA=0 (read once) leaves every head dim to the cp.async kernel.
+bool tma_enabled() {
+  static const bool enabled = [] {
     const char* v = std::getenv("SDPP_CUDA_FA_TMA");
-    if (!v || !*v) return TmaShape::Four;
-    if (std::strcmp(v, "0") == 0) return TmaShape::Off;
-    if (std::strcmp(v, "4pp") == 0) return TmaShape::FourPingpong;
-    if (std::strcmp(v, "4s8") == 0) return TmaShape::FourDeep;
-    if (std::strcmp(v, "2x2") == 0) return TmaShape::TwoByTwo;
-    if (std::strcmp(v, "2x2pp") == 0) return TmaShape::TwoByTwoPingpong;
-    return TmaShape::Four;
+    return !(v && std::strcmp(v, "0") == 0);
   }();
-  return shape;
+  return enabled;
 }
 
+// Block shapes: four warpgroups for head dim 40 (SD 1.5's 4096-token self-attention), three for 64, two for 80, one
+// block a multiprocessor, eight stages of 64 keys.
 template <class T>
 bool launch_typed(int head_dim, const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map,
                   cudaStream_t stream) {
+  if (!tma_enabled()) return false;
   switch (head_dim) {
-    case 40:
-      switch (tma_shape()) {
-        case TmaShape::Off: return false;
-        case TmaShape::Four: launch<T, 40, 64, 4, 6, 1, false>(a, k_map, v_map, stream); return true;
-        case TmaShape::FourDeep: launch<T, 40, 64, 4, 8, 1, false>(a, k_map, v_map, stream); return true;
-        case TmaShape::FourPingpong: launch<T, 40, 64, 4, 6, 1, true>(a, k_map, v_map, stream); return true;
-        case TmaShape::TwoByTwo: launch<T, 40, 64, 2, 5, 2, false>(a, k_map, v_map, stream); return true;
-        case TmaShape::TwoByTwoPingpong: launch<T, 40, 64, 2, 5, 2, true>(a, k_map, v_map, stream); return true;
-      }
-      return false;
+    case 40: launch<T, 40, 64, 4, 8>(a, k_map, v_map, stream); return true;
     case 64:
-      if (a.lk <= 128 || tma_shape() == TmaShape::Off) return false;
-      launch<T, 64, 64, 3, 6, 1, false>(a, k_map, v_map, stream);
+      if (a.lk <= 128) return false;
+      launch<T, 64, 64, 3, 8>(a, k_map, v_map, stream);
       return true;
-    case 80:
-      if (tma_shape() == TmaShape::Off) return false;
-      launch<T, 80, 64, 2, 6, 1, false>(a, k_map, v_map, stream);
-      return true;
+    case 80: launch<T, 80, 64, 2, 8>(a, k_map, v_map, stream); return true;
     default: return false;
   }
 }

@@ -93,9 +93,21 @@ __device__ __forceinline__ float fast_exp2(float x) {
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
   return y;
 }
+// 2^x for x <= 0 on the FMA and integer pipes instead of the multifunction unit (one MUFU.EX2 a score is this
+// kernel's scarcest resource): x = n + f with n an integer and |f| <= 1/2, 2^f by a cubic fitted for relative error
+// (at most 7.5e-5, under f16's rounding of P), 2^n added to the exponent field. Below 2^-125 the result is
+// inexact but far under what f16 or bf16 hold.
+__device__ __forceinline__ float poly_exp2(float x) {
+  x = fmaxf(x, -125.0f);
+  const float shifted = x + 12582912.0f;  // 1.5 * 2^23: x rounded to an integer lands in the low mantissa bits
+  const float f = x - (shifted - 12582912.0f);
+  const float p = fmaf(fmaf(fmaf(0.0551712229f, f, 0.242611004f), f, 0.693261035f), f, 0.999928083f);
+  return __int_as_float(__float_as_int(p) + (__float_as_int(shifted) << 23));
+}
 #endif
 
-template <class T, int D, int BN, int WG, int STAGES>
+// POLY: of each row's SN n8 blocks of scores, how many take their exponentials by poly_exp2.
+template <class T, int D, int BN, int WG, int STAGES, int POLY>
 __global__ void __launch_bounds__(WG * kWarpgroup, 1)
     flash_attention_tma_kernel(const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map,
                                const T* __restrict__ q, T* __restrict__ out, int heads, int lq, int lk,
@@ -243,9 +255,11 @@ __global__ void __launch_bounds__(WG * kWarpgroup, 1)
       alpha[r] = fast_exp2(row_max[r] * scale_log2 - max_scaled);  // exactly 1 where the maximum stayed
       row_max[r] = m;
 #pragma unroll
-      for (int j = 0; j < SN; ++j)
-        p[j][r] = pack2<T>(fast_exp2(fmaf(s[4 * j + 2 * r], scale_log2, -max_scaled)),
-                           fast_exp2(fmaf(s[4 * j + 2 * r + 1], scale_log2, -max_scaled)));
+      for (int j = 0; j < SN; ++j) {
+        const float x0 = fmaf(s[4 * j + 2 * r], scale_log2, -max_scaled);
+        const float x1 = fmaf(s[4 * j + 2 * r + 1], scale_log2, -max_scaled);
+        p[j][r] = j < SN - POLY ? pack2<T>(fast_exp2(x0), fast_exp2(x1)) : pack2<T>(poly_exp2(x0), poly_exp2(x1));
+      }
     }
   };
 
@@ -364,10 +378,10 @@ bool encode_rows(CUtensorMap* map, const void* base, DType dtype, int64_t batch,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <class T, int D, int BN, int WG, int STAGES>
+template <class T, int D, int BN, int WG, int STAGES, int POLY = 0>
 void launch(const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map, cudaStream_t stream) {
   constexpr int bytes = shared_bytes<D, BN, STAGES>();
-  const auto kernel = flash_attention_tma_kernel<T, D, BN, WG, STAGES>;
+  const auto kernel = flash_attention_tma_kernel<T, D, BN, WG, STAGES, POLY>;
   static std::atomic<uint64_t> configured{0};
   allow_dynamic_shared_memory(kernel, bytes, configured);
   constexpr int BQ = 64 * WG;
@@ -386,6 +400,17 @@ bool tma_enabled() {
   return enabled;
 }
 
+// SDPP_CUDA_FA_EXP (read once): how many of head dim 40's eight n8 blocks of scores a row take their exponentials
+// by polynomial (0, 2 or 4).
+int polynomial_blocks() {
+  static const int blocks = [] {
+    const char* v = std::getenv("SDPP_CUDA_FA_EXP");
+    const int n = v ? std::atoi(v) : 0;
+    return n == 2 || n == 4 ? n : 0;
+  }();
+  return blocks;
+}
+
 // Block shapes: four warpgroups for head dim 40 (SD 1.5's 4096-token self-attention), three for 64, two for 80, one
 // block a multiprocessor, eight stages of 64 keys.
 template <class T>
@@ -393,9 +418,15 @@ bool launch_typed(int head_dim, const TmaArgs& a, const CUtensorMap& k_map, cons
                   cudaStream_t stream) {
   if (!tma_enabled()) return false;
   switch (head_dim) {
-    case 40: launch<T, 40, 64, 4, 8>(a, k_map, v_map, stream); return true;
+    case 40:
+      switch (polynomial_blocks()) {
+        case 2: launch<T, 40, 64, 4, 8, 2>(a, k_map, v_map, stream); break;
+        case 4: launch<T, 40, 64, 4, 8, 4>(a, k_map, v_map, stream); break;
+        default: launch<T, 40, 64, 4, 8>(a, k_map, v_map, stream);
+      }
+      return true;
     case 64:
-      if (a.lk <= 128) return false;
+      if (a.lk <= 128 && !tma_short_keys()) return false;
       launch<T, 64, 64, 3, 8>(a, k_map, v_map, stream);
       return true;
     case 80: launch<T, 80, 64, 2, 8>(a, k_map, v_map, stream); return true;
@@ -404,6 +435,14 @@ bool launch_typed(int head_dim, const TmaArgs& a, const CUtensorMap& k_map, cons
 }
 
 }  // namespace
+
+bool tma_short_keys() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("SDPP_CUDA_FA_TMA_SHORT");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return enabled;
+}
 
 bool launch_flash_attention_tma(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                                 int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,

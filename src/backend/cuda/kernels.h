@@ -144,6 +144,8 @@ bool launch_flash_attention_sm90(const void* q, const void* k, const void* v, vo
 bool launch_flash_attention_tma(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                                 int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                                 cudaStream_t stream, int64_t q_stride, int64_t kv_stride);
+// SDPP_CUDA_FA_TMA_SHORT=1 (read once): the TMA kernel also takes keys of up to 80 text tokens (an experiment).
+bool tma_short_keys();
 // Whether launch_flash_attention tries the wgmma kernels first on sm_90 devices (default yes; SDPP_CUDA_WGMMA=0 starts
 // with no). Tests turn it off to cover the mma.sync kernel on the same shapes.
 void set_flash_attention_wgmma(bool enabled);

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # ON THE GPU MACHINE, from the repo root, carry [".deps", ".fixtures"]: the CUDA attention tests and
 # sdpp_attention_bench (shapes whose name contains MATCH, default "self") under each value of VAR (default
-# SDPP_CUDA_FA_TMA: 0 leaves the shapes to the cp.async kernel) in VALUES (default "0 1"), from one build. Every run is cut off after
-# RUN_TIMEOUT seconds (default 90), so a kernel that hangs costs minutes, not the machine.
+# SDPP_CUDA_WGMMA: 0 leaves every shape to the mma.sync kernel) in VALUES (default "0 1"), from one build. Every run
+# is cut off after RUN_TIMEOUT seconds (default 90), so a kernel that hangs costs minutes, not the machine.
 #   VALUES="0 1" bash scripts/device/attention_ab.sh
 set -uo pipefail
 source scripts/device/env.sh
-VAR=${VAR:-SDPP_CUDA_FA_TMA}
+VAR=${VAR:-SDPP_CUDA_WGMMA}
 [ -f .fixtures/tiny.tgz ] && { [ -f .fixtures/tiny/manifest.json ] || tar -xzf .fixtures/tiny.tgz -C .fixtures; }
 sdpp_build test_cuda sdpp_attention_bench || exit 1
 limit=${RUN_TIMEOUT:-90}

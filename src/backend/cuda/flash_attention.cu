@@ -444,11 +444,9 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
   if (q_stride % 8 != 0 || kv_stride % 8 != 0) return false;  // 16-byte rows for cp.async
   if (head_dim % 8 != 0 || !aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(out)) return false;
   if (lq <= 0 || lk <= 0 || batch * heads > 65535 || lq > 0x7fffffffLL) return false;
-  if (wgmma_enabled().load() && is_sm90() && (lk > kShortKeys || tma_short_keys()) &&
-      (launch_flash_attention_tma(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream, q_stride,
-                                  kv_stride) ||
-       launch_flash_attention_sm90(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream,
-                                   q_stride, kv_stride)))
+  if (wgmma_enabled().load() && is_sm90() && lk > kShortKeys &&
+      launch_flash_attention_sm90(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream,
+                                  q_stride, kv_stride))
     return true;
   const FlashArgs args{q, k, v, out, batch, heads, lq, lk, head_dim, scale, causal, q_stride, kv_stride};
   return dtype == DType::F16 ? launch_typed<__half>(args, stream) : launch_typed<__nv_bfloat16>(args, stream);

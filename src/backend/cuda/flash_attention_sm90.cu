@@ -1,30 +1,39 @@
-// Fused attention on Hopper's warpgroup MMAs (wgmma) for f16/bf16 and head dims 40, 64 and 80 (SD 1.x's 64x64 and
-// 32x32 levels, SD 2.x and SDXL). Same contract as the mma.sync kernel in flash_attention.cu, which stays the path for
-// other head dims, for keys of up to 80 text tokens (its single-tile form is faster there) and for other GPUs.
-//
-// Why a second kernel: mma.sync runs at a fraction of the H100's tensor rate; wgmma reads B straight from shared
-// memory and runs asynchronously, so the softmax of one tile overlaps the matrix products of another.
+// Fused attention on Hopper: warpgroup MMAs (wgmma) fed by the tensor memory accelerator (TMA), for f16/bf16 and head
+// dims 40, 64 and 80 (SD 1.x's 64x64 and 32x32 levels, SD 2.x and SDXL). Same contract as the mma.sync kernel in
+// flash_attention.cu, which stays the path for other head dims, for keys of up to 80 text tokens (its single-tile form
+// is faster there) and for other GPUs.
 //
 // A block holds WG warpgroups of 64 queries each, all of one (batch, head). Q stays in registers in the A-operand
-// layout; key/value tiles of BN rows stream through STAGES shared-memory stages (cp.async). Tiles are stored as 8x8
-// "core matrices" of 128 contiguous bytes (no swizzle): row t, 16-byte chunk c lives at
-// ((t / 8) * chunks + c) * 128 + (t % 8) * 16. That is K-major for S = Q K^T (B = K^T, keys along N) and N-major for
-// O += P V (B = V, keys along K), so one layout serves both products. Head dim 40 is padded to 48 for Q K^T with
-// zero chunks the loads never overwrite; V carries one extra chunk whose first column is ones, so the PV product
-// also sums each row of P and the softmax needs no adds.
-//
-// Per tile a warpgroup runs FlashAttention-3's intra-warpgroup pipeline: it issues S_{t+1} = Q K_{t+1}^T and
-// O += P_t V_t, waits for S_{t+1} only, runs the online softmax on it in registers (re-packing P from the
+// layout. Per key tile a warpgroup runs FlashAttention-3's intra-warpgroup pipeline: it issues S_{t+1} = Q K_{t+1}^T
+// and O += P_t V_t, waits for S_{t+1} only, runs the online softmax on it in registers (re-packing P from the
 // accumulator layout, which equals the A-operand layout of a k16 step) while the PV product runs, then rescales O.
+//
+// Tiles arrive through STAGES shared-memory stages, each with a "full" mbarrier (its TMA copies' bytes landed) and an
+// "empty" one (every warp is done with it); no barrier spans the block, so warpgroups drift apart and one's softmax
+// overlaps another's products. (A cp.async version that ended each tile with a block-wide barrier ran its warpgroups
+// in lock step, exponentials and products taking turns: 0.196 ms against 0.152 for SD 1.5's 64x64 level on an H100.
+// Passing the products' turn around the warpgroups with named barriers, as FlashAttention-3 does, measured slower
+// here, and so did computing part of the exponentials by a polynomial on the FMA pipe: docs/PERFORMANCE.md.)
+//
+// Layout: a tile of BN rows is stored chunk-major, the 16-byte chunk c of row t at c * BN * 16 + t * 16. Each chunk
+// column is one TMA box of 8 elements x BN rows, and every 8 rows of one chunk are a 128-byte wgmma core matrix
+// (no swizzle), K-major for S = Q K^T (B = K^T, keys along N) and N-major for O += P V (B = V, keys along K). K's head
+// dim is padded to a multiple of 16 with zero chunks, and V has one extra chunk (1, 0, ..., 0) per row, so the PV
+// product also sums each row of P (as rounded for the MMA) in f32 and the softmax needs no adds; both are written
+// once, never by the copies.
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
-#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/flash_attention_common.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/wgmma_ops.cuh"
@@ -36,78 +45,135 @@ namespace {
 constexpr int kWarpgroup = 128;
 
 template <int D, int BN>
-constexpr int stage_bytes() {
-  return BN * ((D + 15) / 16 * 2) * 16 + BN * (D / 8 + 1) * 16;  // K (head dim padded to 16) + V and its ones column
+struct TileLayout {
+  static constexpr int kKeyChunks = (D + 15) / 16 * 2;  // K's 16-byte chunks a row, the padded ones zero
+  static constexpr int kValueChunks = D / 8;            // V's chunks a row; chunk kValueChunks holds the ones column
+  static constexpr int kChunkBytes = BN * 16;           // one chunk column of a tile: one TMA box
+  static constexpr int kKeyBytes = kKeyChunks * kChunkBytes;
+  static constexpr int kStageBytes = kKeyBytes + (kValueChunks + 1) * kChunkBytes;
+};
+
+template <int D, int BN, int STAGES>
+constexpr int shared_bytes() {
+  // The stages, their mbarriers, then the load counter.
+  return STAGES * TileLayout<D, BN>::kStageBytes + 2 * STAGES * int(sizeof(uint64_t)) + int(sizeof(int));
 }
 
-template <class T, int D, int BN, int WG, int STAGES, int MINB>
-__global__ void __launch_bounds__(WG * kWarpgroup, MINB)
-    flash_attention_sm90_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
-                                T* __restrict__ out, int heads, int lq, int lk, float scale_log2, bool causal,
-                                int64_t q_stride, int64_t kv_stride) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  wait_for_prior_kernel();
-  static_assert(STAGES >= 3, "a stage is refilled only after the PV product of the tile before it has finished");
-  constexpr int DP = (D + 15) / 16 * 16;
-  constexpr int KC = DP / 8;  // 16-byte chunks per key row in shared memory, the padded ones zero
-  constexpr int VC = D / 8;   // ... per value row; chunk VC holds the ones column
-  constexpr int KSTEPS = DP / 16;
+__device__ __forceinline__ void mbarrier_init(uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+// Makes the initialised barriers visible to the async proxy (the TMA unit completes transactions on them).
+__device__ __forceinline__ void fence_mbarrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+}
+// Spins until the barrier's phase with the given parity has completed.
+__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, unsigned parity) {
+  unsigned done = 0;
+  do {
+    asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done)
+                 : "r"(smem_addr(bar)), "r"(parity)
+                 : "memory");
+  } while (!done);
+}
+// One box of the 3-d tensor map (element, row, batch) into shared memory; completes `bar`'s transaction bytes.
+__device__ __forceinline__ void tma_load_3d(void* dst, const CUtensorMap* map, uint64_t* bar, int x, int y, int z) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::
+          "r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(x), "r"(y), "r"(z)
+      : "memory");
+}
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+#endif
+
+template <class T, int D, int BN, int WG, int STAGES>
+__global__ void __launch_bounds__(WG * kWarpgroup, 1)
+    flash_attention_sm90_kernel(const __grid_constant__ CUtensorMap k_map, const __grid_constant__ CUtensorMap v_map,
+                                const T* __restrict__ q, T* __restrict__ out, int heads, int lq, int lk,
+                                float scale_log2, bool causal, int64_t q_stride) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Layout = TileLayout<D, BN>;
+  constexpr int KC = Layout::kKeyChunks, VC = Layout::kValueChunks, CHUNK = Layout::kChunkBytes;
+  constexpr int K_BYTES = Layout::kKeyBytes, STAGE = Layout::kStageBytes;
+  constexpr int KSTEPS = KC / 2;
+  // Tile t + LOOKAHEAD is loaded by the first warpgroup to reach tile t, into the stage of tile t + LOOKAHEAD -
+  // STAGES: the copies keep pace with the fastest warpgroup, which may lead the slowest by STAGES - LOOKAHEAD tiles.
+  constexpr int LOOKAHEAD = STAGES / 2;
   constexpr int THREADS = WG * kWarpgroup;
   constexpr int BQ = 64 * WG;
-  constexpr int K_BYTES = BN * KC * 16;
-  constexpr int STAGE = stage_bytes<D, BN>();
   constexpr int SN = BN / 8;  // n8 blocks of S
   constexpr int ON = VC + 1;  // n8 blocks of O: the head dim, then the row sums of P
-  extern __shared__ __align__(128) unsigned char smem[];
+  static_assert(STAGES == 4 || STAGES == 8 || STAGES == 16, "a tile's stage and phase are bits of its index");
+  constexpr int STAGE_SHIFT = STAGES == 4 ? 2 : STAGES == 8 ? 3 : 4;
+  extern __shared__ __align__(1024) unsigned char smem[];
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + STAGES * STAGE);
+  uint64_t* empty = full + STAGES;
+  int* next_load = reinterpret_cast<int*>(empty + STAGES);  // the first tile no warpgroup has loaded yet
 
   const int tid = threadIdx.x, wg = tid / kWarpgroup, warp = tid % kWarpgroup / 32, lane = tid % 32;
   const int g = lane / 4, tq = lane % 4;
-  const int64_t bh = blockIdx.y, b = bh / heads, h = bh % heads;
+  const int bh = int(blockIdx.y), b = bh / heads, h = bh % heads;
   const int q_begin = int(blockIdx.x) * BQ;
-  const T* qb = q + b * lq * q_stride + h * D;
-  const T* kb = k + b * lk * kv_stride + h * D;
-  const T* vb = v + b * lk * kv_stride + h * D;
 
-  // Chunks the loads never write, filled once: K's head-dim padding (zeros), and V's extra chunk, whose first
-  // column of ones makes the PV product also sum each row of P (as rounded for the MMA) in f32.
-  for (int i = tid; i < STAGES * BN * (KC - VC + 1); i += THREADS) {
-    const int stage = i / (BN * (KC - VC + 1)), rest = i % (BN * (KC - VC + 1));
-    const int t = rest / (KC - VC + 1), c = VC + rest % (KC - VC + 1);  // c == KC: the ones chunk of V
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbarrier_init(&full[s], 1);        // the loading thread's arrive; the copies complete its bytes
+      mbarrier_init(&empty[s], WG * 4);  // every consumer warp, once its products reading the stage are done
+    }
+    fence_mbarrier_init();
+    *next_load = LOOKAHEAD;
+  }
+  constexpr int CONSTANT_CHUNKS = KC - VC + 1;  // K's zero padding, then V's ones chunk
+  for (int i = tid; i < STAGES * CONSTANT_CHUNKS * BN; i += THREADS) {
+    const int stage = i / (CONSTANT_CHUNKS * BN), rest = i % (CONSTANT_CHUNKS * BN);
+    const int c = VC + rest / BN, t = rest % BN;
     unsigned char* base = smem + stage * STAGE;
     if (c < KC) {
-      *reinterpret_cast<uint4*>(base + ((t / 8) * KC + c) * 128 + (t % 8) * 16) = make_uint4(0, 0, 0, 0);
+      *reinterpret_cast<uint4*>(base + c * CHUNK + t * 16) = make_uint4(0, 0, 0, 0);
     } else {
       const T one = T(1.0f);
       const unsigned first = unsigned(*reinterpret_cast<const unsigned short*>(&one));
-      *reinterpret_cast<uint4*>(base + K_BYTES + ((t / 8) * (VC + 1) + VC) * 128 + (t % 8) * 16) =
-          make_uint4(first, 0, 0, 0);
+      *reinterpret_cast<uint4*>(base + K_BYTES + VC * CHUNK + t * 16) = make_uint4(first, 0, 0, 0);
     }
   }
+  fence_async_shared();
+  __syncthreads();
+  wait_for_prior_kernel();  // shared memory only until here: global reads wait for the kernel before
+
   int tiles = (lk + BN - 1) / BN;
   if (causal) {
     const int needed = (q_begin + BQ - 1) / BN + 1;
     if (needed < tiles) tiles = needed;
   }
-  // One cp.async group per tile index, empty past the last tile, so wait counts stay uniform.
-  auto load_tile = [&](int tile) {
-    if (tile < tiles) {
-      unsigned char* base = smem + int(tile % STAGES) * STAGE;
-      for (int i = tid; i < 2 * BN * VC; i += THREADS) {
-        const bool is_v = i >= BN * VC;
-        const int rest = is_v ? i - BN * VC : i, t = rest / VC, c = rest % VC;
-        const int row = tile * BN + t;
-        const bool ok = row < lk;
-        const T* src = (is_v ? vb : kb) + (ok ? row : 0) * kv_stride + c * 8;
-        unsigned char* dst =
-            is_v ? base + K_BYTES + ((t / 8) * (VC + 1) + c) * 128 : base + ((t / 8) * KC + c) * 128;
-        cp_async16(dst + (t % 8) * 16, src, ok ? 16 : 0);
-      }
+  auto load_tile = [&](int tile) {  // by one thread, once per tile
+    const int stage = tile & (STAGES - 1);
+    if (tile >= STAGES) mbarrier_wait(&empty[stage], unsigned((tile >> STAGE_SHIFT) - 1) & 1u);
+    mbarrier_arrive_expect_tx(&full[stage], 2 * VC * CHUNK);
+    unsigned char* base = smem + stage * STAGE;
+#pragma unroll
+    for (int c = 0; c < VC; ++c) {
+      tma_load_3d(base + c * CHUNK, &k_map, &full[stage], h * D + c * 8, tile * BN, b);
+      tma_load_3d(base + K_BYTES + c * CHUNK, &v_map, &full[stage], h * D + c * 8, tile * BN, b);
     }
-    cp_async_commit();
   };
-  for (int i = 0; i < STAGES - 1; ++i) load_tile(i);
+  if (tid == 0)
+    for (int t = 0; t < LOOKAHEAD && t < tiles; ++t) load_tile(t);
+  __syncwarp();
 
   // Q in the A-operand layout: registers {row g, row g + 8} x {columns 2tq, 2tq + 8} of each k16 step.
+  const T* qb = q + int64_t(b) * lq * q_stride + h * D;
   const int row0 = q_begin + wg * 64 + warp * 16 + g;
   unsigned qa[KSTEPS][4];
 #pragma unroll
@@ -125,12 +191,27 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
   float row_max[2] = {-INFINITY, -INFINITY};
   float s[SN * 4];
 
+  // Descriptors of stage 0's K and V; a tile's are these plus its stage's offset (in 16-byte units, the unit of the
+  // descriptor's address field, which no offset within shared memory overflows).
+  const uint64_t k_desc0 = smem_desc(smem, CHUNK, 128);
+  const uint64_t v_desc0 = smem_desc(smem + K_BYTES, 128, CHUNK);
+  auto stage_offset = [](int tile) { return uint64_t((tile & (STAGES - 1)) * (STAGE >> 4)); };
+  auto wait_tile = [&](int tile) { mbarrier_wait(&full[tile & (STAGES - 1)], unsigned(tile >> STAGE_SHIFT) & 1u); };
   auto issue_scores = [&](int tile) {  // s = Q K_tile^T, asynchronously
-    const unsigned char* sk = smem + int(tile % STAGES) * STAGE;
+    const uint64_t desc = k_desc0 + stage_offset(tile);
     wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < KSTEPS; ++ks)
-      Wgmma<T, BN>::template rs<0>(s, qa[ks], smem_desc(sk + ks * 256, 128, KC * 128), ks > 0);
+    for (int ks = 0; ks < KSTEPS; ++ks) Wgmma<T, BN>::template rs<0>(s, qa[ks], desc + ks * (2 * CHUNK >> 4), ks > 0);
+    wgmma_commit();
+  };
+  auto issue_pv = [&](int tile, unsigned(&p)[SN][2]) {  // o += P V_tile, asynchronously
+    const uint64_t desc = v_desc0 + stage_offset(tile);
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < BN / 16; ++ks) {
+      const unsigned pa[4] = {p[2 * ks][0], p[2 * ks][1], p[2 * ks + 1][0], p[2 * ks + 1][1]};
+      Wgmma<T, D + 8>::template rs<1>(o, pa, desc + ks * (256 >> 4), 1);
+    }
     wgmma_commit();
   };
   // Online softmax of tile `tile`'s scores in s: P (packed T pairs, rows g and g + 8 of each n8 block) and the factor
@@ -147,28 +228,29 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
     }
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float m = row_max[r];
+      float v[SN];  // the row's maximum as a tree, not a chain of dependent steps
 #pragma unroll
-      for (int j = 0; j < SN; ++j) m = fmaxf(m, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+      for (int j = 0; j < SN; ++j) v[j] = fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]);
+#pragma unroll
+      for (int w = SN / 2; w >= 1; w /= 2)
+#pragma unroll
+        for (int j = 0; j < w; ++j) v[j] = fmaxf(v[j], v[j + w]);
+      float m = fmaxf(row_max[r], v[0]);
       m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
       m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
       // A row that has seen only masked keys keeps max -inf; its terms must come out 0, not exp2(nan).
       const float max_scaled = m == -INFINITY ? 0.0f : m * scale_log2;
-      alpha[r] = exp2f(row_max[r] * scale_log2 - max_scaled);
+      alpha[r] = fast_exp2(row_max[r] * scale_log2 - max_scaled);  // exactly 1 where the maximum stayed
       row_max[r] = m;
 #pragma unroll
-      for (int j = 0; j < SN; ++j) {
-        const float x0 = fmaf(s[4 * j + 2 * r], scale_log2, -max_scaled);
-        const float x1 = fmaf(s[4 * j + 2 * r + 1], scale_log2, -max_scaled);
-        p[j][r] = pack2<T>(exp2f(x0), exp2f(x1));
-      }
+      for (int j = 0; j < SN; ++j)
+        p[j][r] = pack2<T>(fast_exp2(fmaf(s[4 * j + 2 * r], scale_log2, -max_scaled)),
+                           fast_exp2(fmaf(s[4 * j + 2 * r + 1], scale_log2, -max_scaled)));
     }
   };
 
   // Prologue: the scores and P of tile 0.
-  cp_async_wait<STAGES - 2>();
-  fence_async_shared();
-  __syncthreads();
+  wait_tile(0);
   issue_scores(0);
   wgmma_wait<0>();
   fence_registers(s);
@@ -176,24 +258,14 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
   float alpha0[2];  // nothing to rescale yet
   softmax_tile(0, p0, alpha0);
 
-  auto issue_pv = [&](int tile, unsigned(&p)[SN][2]) {  // o += P V_tile, asynchronously
-    const unsigned char* sv = smem + int(tile % STAGES) * STAGE + K_BYTES;
-    wgmma_fence();
-#pragma unroll
-    for (int ks = 0; ks < BN / 16; ++ks) {
-      const unsigned pa[4] = {p[2 * ks][0], p[2 * ks][1], p[2 * ks + 1][0], p[2 * ks + 1][1]};
-      Wgmma<T, D + 8>::template rs<1>(o, pa, smem_desc(sv + ks * 2 * (VC + 1) * 128, (VC + 1) * 128, 128), 1);
-    }
-    wgmma_commit();
-  };
   // One step of the loop: O += P_t V_t runs on the tensor cores while the scores of tile t + 1 go through the
   // softmax into p_next. Every step commits the same two groups (the last tile is peeled off), and P alternates
   // between two register sets instead of being copied: otherwise ptxas serialises all wgmmas.
   auto step = [&](int t, unsigned(&p)[SN][2], unsigned(&p_next)[SN][2]) {
-    cp_async_wait<STAGES - 3>();  // tile t + 1 has landed
-    fence_async_shared();
-    __syncthreads();            // ... for every thread's copies; and every warpgroup is done with tile t - 1's stage
-    load_tile(t + STAGES - 1);  // into the stage tile t - 1 used
+    if (tid % kWarpgroup == 0 && t + LOOKAHEAD < tiles && atomicMax(next_load, t + LOOKAHEAD + 1) <= t + LOOKAHEAD)
+      load_tile(t + LOOKAHEAD);
+    __syncwarp();
+    wait_tile(t + 1);
     issue_scores(t + 1);
     issue_pv(t, p);
     float alpha[2];
@@ -203,12 +275,16 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
     wgmma_wait<0>();
     fence_registers(o);
     fence_registers(p);  // P stays in its registers until the product that reads it has finished
+    if (lane == 0) mbarrier_arrive(&empty[t & (STAGES - 1)]);  // tile t's stage: this warp is done with it
+    // Once the running maxima settle, most tiles leave every row's unchanged: the warp skips the rescale.
+    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
-    for (int j = 0; j < ON; ++j) {
-      o[4 * j] *= alpha[0];
-      o[4 * j + 1] *= alpha[0];
-      o[4 * j + 2] *= alpha[1];
-      o[4 * j + 3] *= alpha[1];
+      for (int j = 0; j < ON; ++j) {
+        o[4 * j] *= alpha[0];
+        o[4 * j + 1] *= alpha[0];
+        o[4 * j + 2] *= alpha[1];
+        o[4 * j + 3] *= alpha[1];
+      }
     }
   };
   for (int t = 0;; t += 2) {
@@ -227,7 +303,7 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
   fence_registers(o);
 
   const int64_t row_stride = int64_t(heads) * D;
-  T* ob = out + b * lq * row_stride + h * D;
+  T* ob = out + int64_t(b) * lq * row_stride + h * D;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     // Column D of O (element 0 of the quad's first lane in the last n8 block) is the row's sum of P.
@@ -245,43 +321,74 @@ __global__ void __launch_bounds__(WG * kWarpgroup, MINB)
 #endif
 }
 
-struct Sm90Args {
-  const void *q, *k, *v;
+struct TmaArgs {
+  const void* q;
   void* out;
   int64_t batch;
   int heads;
   int64_t lq, lk;
   float scale;
   bool causal;
-  int64_t q_stride, kv_stride;
+  int64_t q_stride;
 };
 
-template <class T, int D, int BN, int WG, int STAGES, int MINB>
-void launch(const Sm90Args& a, cudaStream_t stream) {
-  constexpr int bytes = STAGES * stage_bytes<D, BN>();
-  static std::atomic<uint64_t> configured{0};
-  allow_dynamic_shared_memory(flash_attention_sm90_kernel<T, D, BN, WG, STAGES, MINB>, bytes, configured);
-  constexpr int BQ = 64 * WG;
-  const dim3 grid(unsigned((a.lq + BQ - 1) / BQ), unsigned(a.batch * a.heads));
-  launch_dependent(flash_attention_sm90_kernel<T, D, BN, WG, STAGES, MINB>, grid, WG * kWarpgroup, bytes, stream,
-                   static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v),
-                   static_cast<T*>(a.out), a.heads, int(a.lq), int(a.lk), a.scale * 1.4426950408889634f, a.causal,
-                   a.q_stride, a.kv_stride);
+// cuTensorMapEncodeTiled from the driver the runtime loaded (no link against libcuda); null where it has none.
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      return PFN_cuTensorMapEncodeTiled_v12000(nullptr);
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encode;
 }
 
-// Tile shapes as measured on the H100 (sdpp_attention_bench): 64 keys per tile and four stages throughout, one block
-// per multiprocessor; four warpgroups per block for head dim 40 (SD 1.5's 4096-token self-attention: 0.192 ms, against
-// 0.208 with two blocks of two and 0.246 with one of two), three for 64, two for 80. Against 77 text tokens the
-// mma.sync kernel is faster; the caller sends those there, and up to 128 keys at head dim 64 stay with it too.
+// K or V [batch, lk, row] (rows `stride` elements apart) as a 3-d map whose box is one 16-byte chunk of `rows` rows of
+// one batch entry. Rows past lk read as zeros.
+bool encode_rows(CUtensorMap* map, const void* base, DType dtype, int64_t batch, int64_t lk, int64_t row_elements,
+                 int64_t stride, int rows) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
+  if (!encode) return false;
+  const cuuint64_t dims[3] = {cuuint64_t(row_elements), cuuint64_t(lk), cuuint64_t(batch)};
+  const cuuint64_t strides[2] = {cuuint64_t(stride) * 2, cuuint64_t(lk * stride) * 2};
+  const cuuint32_t box[3] = {8, cuuint32_t(rows), 1};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  return encode(map, dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3,
+                const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <class T, int D, int BN, int WG, int STAGES>
+void launch(const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map, cudaStream_t stream) {
+  constexpr int bytes = shared_bytes<D, BN, STAGES>();
+  const auto kernel = flash_attention_sm90_kernel<T, D, BN, WG, STAGES>;
+  static std::atomic<uint64_t> configured{0};
+  allow_dynamic_shared_memory(kernel, bytes, configured);
+  constexpr int BQ = 64 * WG;
+  const dim3 grid(unsigned((a.lq + BQ - 1) / BQ), unsigned(a.batch * a.heads));
+  launch_dependent(kernel, grid, WG * kWarpgroup, bytes, stream, k_map, v_map, static_cast<const T*>(a.q),
+                   static_cast<T*>(a.out), a.heads, int(a.lq), int(a.lk), a.scale * 1.4426950408889634f, a.causal,
+                   a.q_stride);
+}
+
+// Block shapes: four warpgroups for head dim 40 (SD 1.5's 4096-token self-attention), three for 64, two for 80, one
+// block a multiprocessor, eight stages of 64 keys.
 template <class T>
-bool launch_typed(int head_dim, const Sm90Args& a, cudaStream_t stream) {
+bool launch_typed(int head_dim, const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map,
+                  cudaStream_t stream) {
   switch (head_dim) {
-    case 40: launch<T, 40, 64, 4, 4, 1>(a, stream); return true;
+    case 40: launch<T, 40, 64, 4, 8>(a, k_map, v_map, stream); return true;
     case 64:
-      if (a.lk <= 128) return false;
-      launch<T, 64, 64, 3, 4, 1>(a, stream);
+      if (a.lk <= 128) return false;  // the mma.sync kernel measured faster
+      launch<T, 64, 64, 3, 8>(a, k_map, v_map, stream);
       return true;
-    case 80: launch<T, 80, 64, 2, 4, 1>(a, stream); return true;
+    case 80: launch<T, 80, 64, 2, 8>(a, k_map, v_map, stream); return true;
     default: return false;
   }
 }
@@ -292,10 +399,16 @@ bool launch_flash_attention_sm90(const void* q, const void* k, const void* v, vo
                                  int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                                  cudaStream_t stream, int64_t q_stride, int64_t kv_stride) {
 #if defined(SDPP_CUDA_SM90A)
-  if (lq > INT32_MAX || lk > INT32_MAX) return false;  // token indices are 32-bit in the kernel
-  const Sm90Args args{q, k, v, out, batch, heads, lq, lk, scale, causal, q_stride, kv_stride};
-  return dtype == DType::F16 ? launch_typed<__half>(head_dim, args, stream)
-                             : launch_typed<__nv_bfloat16>(head_dim, args, stream);
+  if (head_dim != 40 && head_dim != 64 && head_dim != 80) return false;
+  if (lq > INT32_MAX || lk > INT32_MAX || batch > INT32_MAX) return false;  // TMA coordinates and indices are 32-bit
+  CUtensorMap k_map, v_map;
+  const int64_t row_elements = int64_t(heads) * head_dim;
+  if (!encode_rows(&k_map, k, dtype, batch, lk, row_elements, kv_stride, 64) ||
+      !encode_rows(&v_map, v, dtype, batch, lk, row_elements, kv_stride, 64))
+    return false;
+  const TmaArgs args{q, out, batch, heads, lq, lk, scale, causal, q_stride};
+  return dtype == DType::F16 ? launch_typed<__half>(head_dim, args, k_map, v_map, stream)
+                             : launch_typed<__nv_bfloat16>(head_dim, args, k_map, v_map, stream);
 #else
   (void)q, (void)k, (void)v, (void)out, (void)dtype, (void)batch, (void)heads, (void)lq, (void)lk, (void)head_dim;
   (void)scale, (void)causal, (void)stream, (void)q_stride, (void)kv_stride;

@@ -134,18 +134,12 @@ void launch_softmax_rows(const float* s, void* p, DType p_type, int64_t rows, in
 bool launch_flash_attention(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                             int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                             cudaStream_t stream, int64_t q_stride = 0, int64_t kv_stride = 0);
-// The Hopper (sm_90a, wgmma) kernel behind launch_flash_attention for head dims 40, 64 and 80; strides already
-// resolved and checked. Returns false where it does not apply (head dim, or a build without sm_90a code).
+// The Hopper (sm_90a, wgmma and TMA) kernel behind launch_flash_attention for head dims 40, 64 and 80; strides already
+// resolved and checked. Returns false where it does not apply (head dim, a build without sm_90a code, or a driver
+// that cannot describe the key/value rows as TMA tensor maps).
 bool launch_flash_attention_sm90(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                                  int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                                  cudaStream_t stream, int64_t q_stride, int64_t kv_stride);
-// The same fed by TMA copies through an mbarrier pipeline (flash_attention_tma.cu), tried before it; false also where
-// the driver cannot describe the key/value rows as a tensor map or SDPP_CUDA_FA_TMA=0.
-bool launch_flash_attention_tma(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
-                                int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
-                                cudaStream_t stream, int64_t q_stride, int64_t kv_stride);
-// SDPP_CUDA_FA_TMA_SHORT=1 (read once): the TMA kernel also takes keys of up to 80 text tokens (an experiment).
-bool tma_short_keys();
 // Whether launch_flash_attention tries the wgmma kernels first on sm_90 devices (default yes; SDPP_CUDA_WGMMA=0 starts
 // with no). Tests turn it off to cover the mma.sync kernel on the same shapes.
 void set_flash_attention_wgmma(bool enabled);

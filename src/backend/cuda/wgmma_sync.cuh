@@ -1,6 +1,6 @@
-// Ordering helpers around Hopper's asynchronous warpgroup MMAs (wgmma_ops.cuh), shared by the wgmma attention
-// kernels: shared-memory matrix descriptors, the fence / commit / wait of wgmma groups, the proxy fence between
-// generic writes and wgmma reads, and register fences that keep the compiler's hands off in-flight operands.
+// Ordering helpers around Hopper's asynchronous warpgroup MMAs (wgmma_ops.cuh): shared-memory matrix descriptors, the
+// fence / commit / wait of wgmma groups, the proxy fence between generic writes and wgmma reads, and register fences
+// that keep the compiler's hands off in-flight operands.
 #pragma once
 #include <cstdint>
 

@@ -2,9 +2,9 @@
 # ON THE GPU MACHINE, from the repo root, carry [".deps"] (and [".fixtures"] with TESTS=1): one build of the working
 # tree, its recorded UNet step (`sdpp_unet_bench --graph`, median of ITERS replays) timed under each environment in
 # CONFIGS (';'-separated; each a space-separated list of VAR=VALUE, or "defaults" for none), the configurations
-# interleaved over ROUNDS rounds (each run cut off after RUN_TIMEOUT s, default 120); then one kernel trace (CUPTI) of the first and of the last, summed by
-# scripts/device/trace_summary.py into $OUT/trace_{first,last}.csv. TESTS=1 first runs the CUDA tests
-# (scripts/device/cuda_test.sh); VERBOSE=1 lists the trace summaries' every kind.
+# interleaved over ROUNDS rounds (each run cut off after RUN_TIMEOUT s, default 120); then one kernel trace (CUPTI) of
+# the first and of the last, summed by scripts/device/trace_summary.py into $OUT/trace_{first,last}.csv. TESTS=1 first
+# runs the CUDA tests (scripts/device/cuda_test.sh); VERBOSE=1 lists the trace summaries' every kind.
 #   CONFIGS="SDPP_CUDA_FA_QTILES=1;defaults" TESTS=1 bash scripts/device/unet_env_ab.sh
 set -uo pipefail
 OUTDIR=${OUT:-/tmp}

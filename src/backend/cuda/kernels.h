@@ -140,7 +140,7 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
 bool launch_flash_attention_sm90(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                                  int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                                  cudaStream_t stream, int64_t q_stride, int64_t kv_stride);
-// Whether launch_flash_attention tries the wgmma kernels first on sm_90 devices (default yes; SDPP_CUDA_WGMMA=0 starts
+// Whether launch_flash_attention tries the wgmma kernel first on sm_90 devices (default yes; SDPP_CUDA_WGMMA=0 starts
 // with no). Tests turn it off to cover the mma.sync kernel on the same shapes.
 void set_flash_attention_wgmma(bool enabled);
 

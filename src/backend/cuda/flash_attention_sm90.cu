@@ -11,7 +11,7 @@
 // Tiles arrive through STAGES shared-memory stages, each with a "full" mbarrier (its TMA copies' bytes landed) and an
 // "empty" one (every warp is done with it); no barrier spans the block, so warpgroups drift apart and one's softmax
 // overlaps another's products. (A cp.async version that ended each tile with a block-wide barrier ran its warpgroups
-// in lock step, exponentials and products taking turns: 0.196 ms against 0.152 for SD 1.5's 64x64 level on an H100.
+// in lock step, exponentials and products taking turns: 0.197 ms against 0.152 for SD 1.5's 64x64 level on an H100.
 // Passing the products' turn around the warpgroups with named barriers, as FlashAttention-3 does, measured slower
 // here, and so did computing part of the exponentials by a polynomial on the FMA pipe: docs/PERFORMANCE.md.)
 //

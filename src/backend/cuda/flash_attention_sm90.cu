@@ -29,8 +29,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
@@ -43,6 +41,7 @@ namespace sdpp::cuda {
 namespace {
 
 constexpr int kWarpgroup = 128;
+constexpr int kTileKeys = 64;  // keys a tile: the kernels' BN and the rows of a TMA box
 
 template <int D, int BN>
 struct TileLayout {
@@ -377,19 +376,19 @@ void launch(const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map
                    a.q_stride);
 }
 
-// Block shapes: four warpgroups for head dim 40 (SD 1.5's 4096-token self-attention), three for 64, two for 80, one
-// block a multiprocessor, eight stages of 64 keys.
+// The shapes the kernel takes: head dims 40, 64 and 80, but at 64 only past 128 keys (the mma.sync kernel measured
+// faster up to there).
+bool covers(int head_dim, int64_t lk) { return head_dim == 40 || head_dim == 80 || (head_dim == 64 && lk > 128); }
+
+// Block shapes (for a shape `covers` takes): four warpgroups for head dim 40 (SD 1.5's 4096-token self-attention),
+// three for 64, two for 80, one block a multiprocessor, eight stages of kTileKeys keys.
 template <class T>
-bool launch_typed(int head_dim, const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map,
+void launch_typed(int head_dim, const TmaArgs& a, const CUtensorMap& k_map, const CUtensorMap& v_map,
                   cudaStream_t stream) {
   switch (head_dim) {
-    case 40: launch<T, 40, 64, 4, 8>(a, k_map, v_map, stream); return true;
-    case 64:
-      if (a.lk <= 128) return false;  // the mma.sync kernel measured faster
-      launch<T, 64, 64, 3, 8>(a, k_map, v_map, stream);
-      return true;
-    case 80: launch<T, 80, 64, 2, 8>(a, k_map, v_map, stream); return true;
-    default: return false;
+    case 40: launch<T, 40, kTileKeys, 4, 8>(a, k_map, v_map, stream); break;
+    case 64: launch<T, 64, kTileKeys, 3, 8>(a, k_map, v_map, stream); break;
+    case 80: launch<T, 80, kTileKeys, 2, 8>(a, k_map, v_map, stream); break;
   }
 }
 
@@ -399,16 +398,19 @@ bool launch_flash_attention_sm90(const void* q, const void* k, const void* v, vo
                                  int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                                  cudaStream_t stream, int64_t q_stride, int64_t kv_stride) {
 #if defined(SDPP_CUDA_SM90A)
-  if (head_dim != 40 && head_dim != 64 && head_dim != 80) return false;
+  if (!covers(head_dim, lk)) return false;
   if (lq > INT32_MAX || lk > INT32_MAX || batch > INT32_MAX) return false;  // TMA coordinates and indices are 32-bit
   CUtensorMap k_map, v_map;
   const int64_t row_elements = int64_t(heads) * head_dim;
-  if (!encode_rows(&k_map, k, dtype, batch, lk, row_elements, kv_stride, 64) ||
-      !encode_rows(&v_map, v, dtype, batch, lk, row_elements, kv_stride, 64))
+  if (!encode_rows(&k_map, k, dtype, batch, lk, row_elements, kv_stride, kTileKeys) ||
+      !encode_rows(&v_map, v, dtype, batch, lk, row_elements, kv_stride, kTileKeys))
     return false;
   const TmaArgs args{q, out, batch, heads, lq, lk, scale, causal, q_stride};
-  return dtype == DType::F16 ? launch_typed<__half>(head_dim, args, k_map, v_map, stream)
-                             : launch_typed<__nv_bfloat16>(head_dim, args, k_map, v_map, stream);
+  if (dtype == DType::F16)
+    launch_typed<__half>(head_dim, args, k_map, v_map, stream);
+  else
+    launch_typed<__nv_bfloat16>(head_dim, args, k_map, v_map, stream);
+  return true;
 #else
   (void)q, (void)k, (void)v, (void)out, (void)dtype, (void)batch, (void)heads, (void)lq, (void)lk, (void)head_dim;
   (void)scale, (void)causal, (void)stream, (void)q_stride, (void)kv_stride;

@@ -25,5 +25,5 @@ for function in re.split(r"^\s*Function : ", sys.stdin.read(), flags=re.M)[1:]:
             letters.append("e")
         elif "HGMMA" in ins:
             letters.append("g")
-    print(name[:100])
+    print(name[-70:])
     print(re.sub(r"e{2,}", lambda m: "e%d" % len(m.group(0)), "".join(letters)))

@@ -143,7 +143,16 @@ bool CudaBackend::fused_attention(const void* q, const void* k, const void* v, v
                                             std::to_string(lk) + " D " + std::to_string(head_dim) + ": " + choice.why);
   if (!use_cudnn) return own();
   Tensor workspace = choice.plan->workspace_bytes() ? empty({choice.plan->workspace_bytes()}, DType::U8) : Tensor();
-  choice.plan->run(cudnn_, q, k, v, out, scale, workspace.defined() ? workspace.raw() : nullptr);
+  library_call([&](cudaStream_t stream) {
+    // cuDNN runs on its handle's stream: the given one for this call, stream_ again after it (thrown or not).
+    SDPP_CUDNN_CHECK(cudnnSetStream(cudnn_, stream));
+    struct Restore {
+      cudnnHandle_t handle;
+      cudaStream_t stream;
+      ~Restore() { cudnnSetStream(handle, stream); }
+    } restore{cudnn_, stream_};
+    choice.plan->run(cudnn_, q, k, v, out, scale, workspace.defined() ? workspace.raw() : nullptr);
+  });
   return true;
 }
 

@@ -68,6 +68,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
                 "device cuda:" + std::to_string(index) + " does not exist (" + std::to_string(count) + " visible)");
   activate();
   SDPP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  SDPP_CUDA_CHECK(cudaStreamCreateWithFlags(&scratch_stream_, cudaStreamNonBlocking));
   // Keep freed blocks in the pool instead of returning them to the driver at every synchronisation (the pipeline
   // returns them once per image: release_unused_memory).
   cudaMemPool_t pool = nullptr;
@@ -89,6 +90,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
   if (env_is("SDPP_CUDA_PROFILE", "1")) profiler_.enable(stream_);
   channels_last_ = !env_is("SDPP_CUDA_LAYOUT", "nchw");
   verbose_ = env_is("SDPP_CUDA_VERBOSE", "1");
+  replace_memsets_ = !env_is("SDPP_CUDA_REPLACE_MEMSETS", "0");
 }
 
 // Tensors can outlive the backend at process exit; their deleters then fail quietly, so the stream is left alive
@@ -103,6 +105,7 @@ CudaBackend::~CudaBackend() {
   if (cublaslt_) cublasLtDestroy(cublaslt_);
   if (cublas_) cublasDestroy(cublas_);
   if (gemm_workspace_) cudaFree(gemm_workspace_);
+  if (scratch_stream_) cudaStreamDestroy(scratch_stream_);
   cudaGetLastError();
 }
 

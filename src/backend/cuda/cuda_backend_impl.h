@@ -84,6 +84,9 @@ class CudaBackend final : public Backend {
   std::unique_ptr<RecordedWork> end_recording() override;
   void abort_recording() override;
 
+  // Memset nodes of library calls that recordings replaced by kernels (library_capture.h), since the backend began.
+  int replaced_memsets() const { return replaced_memsets_; }
+
   // 3x3 (and larger) kernels become channels-last [O, kh, kw, C] data when activations are channels-last.
   Tensor prepare_conv_weight(const Tensor& weight) override;
 
@@ -93,6 +96,9 @@ class CudaBackend final : public Backend {
   // costs inside a recorded (graph) forward. The best of two measurements, or the first when it is above
   // `losing_ms` (the time a candidate must beat; <= 0: none). Synchronises.
   float device_time_ms(const std::function<void()>& run, int repeats, int spin_us, float losing_ms = -1.0f);
+  // Enqueues `call`, library work, on the stream it is given: stream_, or while recording first a scratch stream,
+  // so that memset nodes become kernels (library_capture.h).
+  void library_call(const std::function<void(cudaStream_t)>& call);
   // Makes this backend's device current for the calling thread (ops may come from any thread).
   void activate() const;
   Tensor empty(const Shape& shape, DType dtype, MemoryFormat format = MemoryFormat::Contiguous);
@@ -144,6 +150,9 @@ class CudaBackend final : public Backend {
   cudnnHandle_t cudnn_ = nullptr;
   void* gemm_workspace_ = nullptr;  // fixed, so captured graphs keep a valid pointer
   size_t gemm_workspace_bytes_ = 0;
+  bool replace_memsets_ = true;  // SDPP_CUDA_REPLACE_MEMSETS=0 records library memsets as they are (for comparison)
+  int replaced_memsets_ = 0;
+  cudaStream_t scratch_stream_ = nullptr;  // library calls are captured alone on it while recording
   bool poison_ = false;
   bool fused_attention_ = true;
   bool capturing_ = false;

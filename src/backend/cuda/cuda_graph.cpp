@@ -1,6 +1,7 @@
 // Recording for CudaBackend: stream capture into a CUDA graph, replayed with one launch.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/library_capture.h"
 
 namespace sdpp::cuda {
 namespace {
@@ -54,6 +55,13 @@ std::unique_ptr<RecordedWork> CudaBackend::end_recording() {
   cudaGraphDestroy(graph);
   SDPP_CUDA_CHECK(status);
   return std::make_unique<CudaGraphWork>(index_, stream_, exec);
+}
+
+void CudaBackend::library_call(const std::function<void(cudaStream_t)>& call) {
+  if (capturing_ && replace_memsets_)
+    replaced_memsets_ += record_library_call(stream_, scratch_stream_, call);
+  else
+    call(stream_);
 }
 
 void CudaBackend::abort_recording() {

@@ -159,9 +159,11 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
     }
     const float alpha = 1.0f, beta = residual_in_c ? 1.0f : 0.0f;
     const void* c_ptr = residual_in_c ? residual.raw() : out.raw();
-    SDPP_CUBLAS_CHECK(cublasLtMatmul(cublaslt_, plan.op, &alpha, weight.raw(), plan.a, x.raw(), plan.b, &beta, c_ptr,
-                                     plan.c, out.raw(), plan.c, &plan.algo, gemm_workspace_, gemm_workspace_bytes_,
-                                     stream_));
+    library_call([&](cudaStream_t stream) {
+      SDPP_CUBLAS_CHECK(cublasLtMatmul(cublaslt_, plan.op, &alpha, weight.raw(), plan.a, x.raw(), plan.b, &beta, c_ptr,
+                                       plan.c, out.raw(), plan.c, &plan.algo, gemm_workspace_, gemm_workspace_bytes_,
+                                       stream));
+    });
   }
   if (K == 0 && (bias.defined() || residual_in_c))
     launch_bias_residual(out.raw(), dtype, bias.defined() ? bias.raw() : nullptr, dtype,

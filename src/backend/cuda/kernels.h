@@ -11,6 +11,12 @@
 
 namespace sdpp::cuda {
 
+// ---- graph nodes (fill_node.cu) ----
+// Adds to `graph` a kernel node that does what `memset` (a memset node's parameters: 1-, 2- or 4-byte elements, rows
+// `pitch` bytes apart) does.
+cudaError_t add_fill_node(cudaGraphNode_t* node, cudaGraph_t graph, const cudaGraphNode_t* dependencies,
+                          size_t count, const cudaMemsetParams& memset);
+
 // ---- elementwise (elementwise.cu) ----
 // Activation codes are ops::Activation's underlying values.
 void launch_convert(const void* src, DType src_type, void* dst, DType dst_type, int64_t n, cudaStream_t stream);

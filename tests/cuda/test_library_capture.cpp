@@ -63,13 +63,24 @@ std::vector<unsigned char> download(const void* p, size_t n) {
   return host;
 }
 
+// A recording stream and a scratch stream for each test.
+class LibraryCapture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SDPP_REQUIRE_CUDA();
+    ASSERT_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    ASSERT_CUDA_OK(cudaStreamCreateWithFlags(&scratch, cudaStreamNonBlocking));
+  }
+  void TearDown() override {
+    if (scratch) cudaStreamDestroy(scratch);
+    if (stream) cudaStreamDestroy(stream);
+  }
+  cudaStream_t stream = nullptr, scratch = nullptr;
+};
+
 // A stand-in for a library call: two memsets of a workspace (one 1-d, one 2-d with a pitch), then a copy that reads
 // the work before the call (a copy into `a`, standing for the kernels before a GEMM).
-TEST(LibraryCapture, MemsetsBecomeKernelsInAChildGraphAfterTheWorkBefore) {
-  SDPP_REQUIRE_CUDA();
-  cudaStream_t stream = nullptr, scratch = nullptr;
-  ASSERT_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  ASSERT_CUDA_OK(cudaStreamCreateWithFlags(&scratch, cudaStreamNonBlocking));
+TEST_F(LibraryCapture, MemsetsBecomeKernelsInAChildGraphAfterTheWorkBefore) {
   Buffers b;
   const size_t n = Buffers::kBytes;
   std::vector<unsigned char> host(n);
@@ -115,15 +126,9 @@ TEST(LibraryCapture, MemsetsBecomeKernelsInAChildGraphAfterTheWorkBefore) {
   EXPECT_EQ(ws, expected);  // the filled bytes, and none beside them
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
-  cudaStreamDestroy(scratch);
-  cudaStreamDestroy(stream);
 }
 
-TEST(LibraryCapture, CallsWithoutMemsetsAreRecordedInPlace) {
-  SDPP_REQUIRE_CUDA();
-  cudaStream_t stream = nullptr, scratch = nullptr;
-  ASSERT_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  ASSERT_CUDA_OK(cudaStreamCreateWithFlags(&scratch, cudaStreamNonBlocking));
+TEST_F(LibraryCapture, CallsWithoutMemsetsAreRecordedInPlace) {
   Buffers b;
   ASSERT_CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
   cudaMemcpyAsync(b.a, b.src, Buffers::kBytes, cudaMemcpyDeviceToDevice, stream);
@@ -135,15 +140,12 @@ TEST(LibraryCapture, CallsWithoutMemsetsAreRecordedInPlace) {
   EXPECT_EQ(nodes_of_type(graph, cudaGraphNodeTypeMemcpy).size(), 2u);
   EXPECT_TRUE(nodes_of_type(graph, cudaGraphNodeTypeGraph).empty());
   cudaGraphDestroy(graph);
-  cudaStreamDestroy(scratch);
-  cudaStreamDestroy(stream);
 }
 
 // The SD 1.5 feed-forward at the 64x64 level twice (layer norm, 320 -> 2560 GEMM, GEGLU, 1280 -> 320 GEMM with the
 // residual), whose cuBLASLt GEMMs zero a workspace counter on the H100, then the 32x32 level's self-attention, where
 // cuDNN's does: replays of the recording equal eager calls on new inputs.
-TEST(LibraryCapture, RecordedGemmsAndAttentionEqualEagerCalls) {
-  SDPP_REQUIRE_CUDA();
+TEST_F(LibraryCapture, RecordedGemmsAndAttentionEqualEagerCalls) {
   auto* cuda = dynamic_cast<CudaBackend*>(&backend_for(Device::cuda()));
   ASSERT_NE(cuda, nullptr);
   cuda_test::Inputs in(DType::F16);

@@ -1,5 +1,7 @@
 #include "backend/cuda/library_capture.h"
 
+#include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
@@ -29,8 +31,14 @@ std::vector<cudaGraphNode_t> neighbours(cudaGraphNode_t node, bool dependents) {
   return nodes;
 }
 
+struct GraphDestroyer {
+  void operator()(cudaGraph_t graph) const { cudaGraphDestroy(graph); }
+};
+// Owns a graph: destroyed on every way out, thrown or not.
+using OwnedGraph = std::unique_ptr<std::remove_pointer_t<cudaGraph_t>, GraphDestroyer>;
+
 // The call alone, captured on `scratch`; null where the capture fails.
-cudaGraph_t capture_alone(cudaStream_t scratch, const std::function<void(cudaStream_t)>& call) {
+OwnedGraph capture_alone(cudaStream_t scratch, const std::function<void(cudaStream_t)>& call) {
   if (cudaStreamBeginCapture(scratch, cudaStreamCaptureModeRelaxed) != cudaSuccess) {
     cudaGetLastError();
     return nullptr;
@@ -42,12 +50,11 @@ cudaGraph_t capture_alone(cudaStream_t scratch, const std::function<void(cudaStr
     called = false;
   }
   cudaGraph_t graph = nullptr;
-  if (cudaStreamEndCapture(scratch, &graph) != cudaSuccess || !called) {
-    if (graph) cudaGraphDestroy(graph);
-    graph = nullptr;
-  }
+  const bool ended = cudaStreamEndCapture(scratch, &graph) == cudaSuccess;
+  OwnedGraph owned(graph);
   cudaGetLastError();  // a capture the call invalidated reports its error here; the stream is usable again
-  return graph;
+  if (!ended || !called) owned.reset();
+  return owned;
 }
 
 // Replaces memset node `node` of `graph` (which has no allocation nodes, so nodes may go) by a fill kernel node
@@ -65,42 +72,35 @@ void replace_memset(cudaGraph_t graph, cudaGraphNode_t node) {
 }  // namespace
 
 int record_library_call(cudaStream_t stream, cudaStream_t scratch, const std::function<void(cudaStream_t)>& call) {
-  cudaGraph_t alone = capture_alone(scratch, call);
+  const OwnedGraph alone = capture_alone(scratch, call);
   std::vector<cudaGraphNode_t> memsets;
   if (alone)
-    for (cudaGraphNode_t node : graph_nodes(alone)) {
+    for (cudaGraphNode_t node : graph_nodes(alone.get())) {
       cudaGraphNodeType type{};
       SDPP_CUDA_CHECK(cudaGraphNodeGetType(node, &type));
       if (type == cudaGraphNodeTypeMemset) memsets.push_back(node);
     }
   if (memsets.empty()) {
-    if (alone) cudaGraphDestroy(alone);
     call(stream);
     return 0;
   }
-  try {
-    for (cudaGraphNode_t node : memsets) replace_memset(alone, node);
-    cudaStreamCaptureStatus status{};
-    cudaGraph_t graph = nullptr;
-    const cudaGraphNode_t* deps = nullptr;
-    const cudaGraphEdgeData* edges = nullptr;  // asked for, or edges with data make the query fail as lossy
-    size_t count = 0;
-    SDPP_CUDA_CHECK(cudaStreamGetCaptureInfo(stream, &status, nullptr, &graph, &deps, &edges, &count));
-    if (status != cudaStreamCaptureStatusActive)
-      throw Error(ErrorCode::Internal, "record_library_call: the stream is not capturing");
-    const std::vector<cudaGraphNode_t> before(deps, deps + count);
-    cudaGraphNodeParams params{};
-    params.type = cudaGraphNodeTypeGraph;
-    params.graph.graph = alone;  // cloned into the node
-    cudaGraphNode_t child = nullptr;
-    // Full dependencies on the work before (a child-graph node takes no programmatic edge).
-    SDPP_CUDA_CHECK(cudaGraphAddNode(&child, graph, before.data(), nullptr, before.size(), &params));
-    SDPP_CUDA_CHECK(cudaStreamUpdateCaptureDependencies(stream, &child, nullptr, 1, cudaStreamSetCaptureDependencies));
-  } catch (...) {
-    cudaGraphDestroy(alone);
-    throw;
-  }
-  cudaGraphDestroy(alone);
+  for (cudaGraphNode_t node : memsets) replace_memset(alone.get(), node);
+  cudaStreamCaptureStatus status{};
+  cudaGraph_t graph = nullptr;
+  const cudaGraphNode_t* deps = nullptr;
+  const cudaGraphEdgeData* edges = nullptr;  // asked for, or edges with data make the query fail as lossy
+  size_t count = 0;
+  SDPP_CUDA_CHECK(cudaStreamGetCaptureInfo(stream, &status, nullptr, &graph, &deps, &edges, &count));
+  if (status != cudaStreamCaptureStatusActive)
+    throw Error(ErrorCode::Internal, "record_library_call: the stream is not capturing");
+  const std::vector<cudaGraphNode_t> before(deps, deps + count);
+  cudaGraphNodeParams params{};
+  params.type = cudaGraphNodeTypeGraph;
+  params.graph.graph = alone.get();  // cloned into the node
+  cudaGraphNode_t child = nullptr;
+  // Full dependencies on the work before (a child-graph node takes no programmatic edge).
+  SDPP_CUDA_CHECK(cudaGraphAddNode(&child, graph, before.data(), nullptr, before.size(), &params));
+  SDPP_CUDA_CHECK(cudaStreamUpdateCaptureDependencies(stream, &child, nullptr, 1, cudaStreamSetCaptureDependencies));
   return int(memsets.size());
 }
 

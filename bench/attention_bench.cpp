@@ -1,6 +1,6 @@
 // Times the fused attention kernels on the attention shapes of SD 1.5 and SDXL (batch 2 for CFG), each kernel
-// choice in turn (set_cuda_attention_kernel): "own" (the wgmma kernel on sm_90 where it covers the head dim), "mma"
-// (the mma.sync one), "cudnn" (cuDNN's SDPA engine; a shape it cannot plan prints cuDNN's reason) and "timed" (the
+// choice in turn (set_cuda_attention_kernel): "own" (the split-key kernel on small grids, the wgmma kernel on sm_90
+// where it covers the head dim), "mma" (the general mma.sync one), "cudnn" (cuDNN's SDPA engine; a shape it cannot plan prints cuDNN's reason) and "timed" (the
 // faster of the last two on shapes of at least 2^20 query-key pairs a head: the default).
 //   sdpp_attention_bench [--iters 20] [--repeats 7] [--dtype f16|bf16] [--match TEXT] [--kernels own,cudnn]
 // (--match: only the shapes whose name contains TEXT, e.g. "self"; --kernels: only these choices, e.g. to profile one).
@@ -36,6 +36,8 @@ struct AttentionShape {
 constexpr AttentionShape kShapes[] = {
     {"sd15 64x64 self", 2, 4096, 4096, 8, 40},  {"sd15 64x64 cross", 2, 4096, 77, 8, 40},
     {"sd15 32x32 self", 2, 1024, 1024, 8, 80},  {"sd15 32x32 cross", 2, 1024, 77, 8, 80},
+    {"sd15 16x16 self", 2, 256, 256, 8, 160},   {"sd15 16x16 cross", 2, 256, 77, 8, 160},
+    {"sd15 8x8 self", 2, 64, 64, 8, 160},       {"sd15 8x8 cross", 2, 64, 77, 8, 160},
     {"sdxl 64x64 self", 2, 4096, 4096, 10, 64}, {"sdxl 64x64 cross", 2, 4096, 77, 10, 64},
     {"sdxl 32x32 self", 2, 1024, 1024, 20, 64}, {"sdxl 32x32 cross", 2, 1024, 77, 20, 64},
     {"clip text causal", 2, 77, 77, 12, 64, true},

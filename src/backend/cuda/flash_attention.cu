@@ -8,13 +8,15 @@
 // to a multiple of 16 (40 -> 48); padded columns are never written out.
 // Where the head dim is padded, V's first padded column holds ones, so the PV MMA also accumulates each row's sum of
 // P (as rounded for the MMA, in f32) and the softmax needs no adds of its own.
-// On Hopper, launch_flash_attention hands the shapes it covers to the wgmma kernel (flash_attention_sm90.cu) first.
+// launch_flash_attention hands the shapes they cover to the split-key kernel for small grids
+// (flash_attention_split.cu) and, on Hopper, to the wgmma kernel (flash_attention_sm90.cu) first.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cfloat>
+#include <cstdint>
 #include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
@@ -23,6 +25,7 @@
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/flash_attention_common.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/mma_sync_ops.cuh"
 
 namespace sdpp::cuda {
 namespace {
@@ -33,55 +36,6 @@ constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kPad = 8;       // halves of padding per shared row: 16 bytes, staggers ldmatrix rows across banks
 
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-
-template <class T>
-__device__ __forceinline__ void mma16816(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1);
-template <>
-__device__ __forceinline__ void mma16816<__half>(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-template <>
-__device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&d)[4], const unsigned (&a)[4], unsigned b0,
-                                                        unsigned b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// exp2 of two f32 values, returned packed as two T: the A-operand layout of P. (ex2.approx.f16x2 on arguments
-// rounded to f16 was tried: no faster on the H100 for SD's shapes, and 40% more error.)
-template <class T>
-__device__ __forceinline__ unsigned exp2_pair(float lo, float hi) {
-  return pack2<T>(exp2f(lo), exp2f(hi));
-}
-template <class T>
-__device__ __forceinline__ float sum_pair(unsigned packed);
-template <>
-__device__ __forceinline__ float sum_pair<__half>(unsigned packed) {
-  const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&packed));
-  return f.x + f.y;
-}
-template <>
-__device__ __forceinline__ float sum_pair<__nv_bfloat16>(unsigned packed) {
-  const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&packed));
-  return f.x + f.y;
-}
 // Queries per warp: 16 * MT. Two m-tiles per warp (MT = 2) let every K/V fragment read from shared memory feed two
 // MMAs, halving shared-memory traffic per FLOP; wide heads keep MT = 1 to stay within the register file, and so do
 // problems too small to give every multiprocessor a few blocks of 128 queries (launch_dp).
@@ -104,9 +58,9 @@ constexpr int shared_bytes() {
 template <class T, int DP, int MT, int BK, int BUFFERS, bool kQueryLoop = false>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __restrict__ q, const T* __restrict__ k,
                                                                    const T* __restrict__ v, T* __restrict__ out,
-                                                                   int heads, int64_t lq, int64_t lk, int head_dim,
-                                                                   float scale_log2, bool causal, int64_t q_stride,
-                                                                   int64_t kv_stride, int q_tiles) {
+                                                                   int heads, int lq, int lk, int head_dim,
+                                                                   float scale_log2, bool causal, int q_stride,
+                                                                   int kv_stride, int q_tiles) {
   static_assert(!kQueryLoop || BUFFERS == 1, "the query loop keeps one key tile for every query tile");
   wait_for_prior_kernel();
   constexpr int BQ = block_q<MT>();
@@ -121,48 +75,53 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
   T* const sq_second = skv + 2 * BUFFERS * BK * RS;  // kQueryLoop: odd query tiles' Q
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t bh = blockIdx.y;
-  const int64_t b = bh / heads, h = bh % heads;
-  const int64_t row_stride = int64_t(heads) * head_dim;  // of out
-  const T* qb = q + b * lq * q_stride + h * head_dim;
-  const T* kb = k + b * lk * kv_stride + h * head_dim;
-  const T* vb = v + b * lk * kv_stride + h * head_dim;
+  // Offsets within one batch entry are 32-bit (the launcher checks they fit); a block's bases are 64-bit.
+  const int bh = blockIdx.y, b = bh / heads, h = bh % heads;
+  const int row_stride = heads * head_dim;  // of out
+  const T* qb = q + int64_t(b) * lq * q_stride + h * head_dim;
+  const T* kb = k + int64_t(b) * lk * kv_stride + h * head_dim;
+  const T* vb = v + int64_t(b) * lk * kv_stride + h * head_dim;
   const int chunks = head_dim / 8;  // 16-byte pieces per row
 
   // Fill the padded head-dim columns once (cp.async never writes them): zeros, except ones in V's first padded
-  // column, which make the PV MMA sum each row of P.
+  // column, which make the PV MMA sum each row of P. The head dim is a multiple of 8, so the padding is one
+  // 16-byte chunk a row.
   const bool ones_column = head_dim < DP;
   if (ones_column) {
-    const int pad_cols = DP - head_dim;
     constexpr int kv_rows = 2 * BUFFERS * BK;
-    for (int i = threadIdx.x; i < ((kQueryLoop ? 2 : 1) * BQ + kv_rows) * pad_cols; i += kThreads) {
-      const int row = i / pad_cols, col = i % pad_cols;
+    const T one = T(1.0f);
+    const unsigned one_bits = unsigned(*reinterpret_cast<const unsigned short*>(&one));
+    for (int row = threadIdx.x; row < (kQueryLoop ? 2 : 1) * BQ + kv_rows; row += kThreads) {
       const bool v_row = row >= BQ && row < BQ + kv_rows && ((row - BQ) / BK) % 2 == 1;
-      sq_first[row * RS + head_dim + col] = T(v_row && col == 0 ? 1.0f : 0.0f);
+      *reinterpret_cast<uint4*>(sq_first + row * RS + head_dim) = make_uint4(v_row ? one_bits : 0u, 0u, 0u, 0u);
     }
   }
 
-  auto load_rows = [&](T* dst, const T* src, int64_t stride, int64_t first, int64_t limit, int rows) {
-    for (int i = threadIdx.x; i < rows * chunks; i += kThreads) {
-      const int r = i / chunks, c = i % chunks;
-      const int64_t row = first + r;
+  // Rows [first, first + rows) of a [limit, head_dim] matrix into shared rows; rows past `limit` become zeros. The
+  // loop runs over DP / 8 chunks a row (a division by a constant) and skips the padding's.
+  auto load_rows = [&](T* dst, const T* src, int stride, int first, int limit, int rows) {
+    constexpr int CP = DP / 8;
+    for (int i = threadIdx.x; i < rows * CP; i += kThreads) {
+      const int r = i / CP, c = i % CP;
+      if (c >= chunks) continue;
+      const int row = first + r;
       const bool ok = row < limit;
       cp_async16(dst + r * RS + c * 8, src + (ok ? row : 0) * stride + c * 8, ok ? 16 : 0);
     }
   };
   const int query_tiles = kQueryLoop ? q_tiles : 1;
   for (int qt = 0; qt < query_tiles; ++qt) {
-    const int64_t q_begin = (int64_t(blockIdx.x) * query_tiles + qt) * BQ;
+    const int q_begin = (int(blockIdx.x) * query_tiles + qt) * BQ;
     if (q_begin >= lq) break;  // the grid's last block may have fewer tiles
     T* const sq = kQueryLoop && qt % 2 == 1 ? sq_second : sq_first;
-    const int64_t next_q = q_begin + BQ;
+    const int next_q = q_begin + BQ;
     const bool prefetch_q = kQueryLoop && qt + 1 < query_tiles && next_q < lq;
-    int64_t tiles = (lk + BK - 1) / BK;  // 1 where BUFFERS == 1 (the launcher's choice)
+    int tiles = (lk + BK - 1) / BK;  // 1 where BUFFERS == 1 (the launcher's choice)
     if (causal) {
-      const int64_t needed = (q_begin + BQ - 1) / BK + 1;
+      const int needed = (q_begin + BQ - 1) / BK + 1;
       if (needed < tiles) tiles = needed;
     }
-    auto load_tile = [&](int64_t t) {
+    auto load_tile = [&](int t) {
       T* sk = skv + (t % BUFFERS) * 2 * BK * RS;
       load_rows(sk, kb, kv_stride, t * BK, lk, BK);
       load_rows(sk + BK * RS, vb, kv_stride, t * BK, lk, BK);
@@ -185,9 +144,9 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) row_max[mt][0] = row_max[mt][1] = -INFINITY, row_sum[mt][0] = row_sum[mt][1] = 0.0f;
     const int g = lane / 4, tq = lane % 4;
-    const int64_t warp_q0 = q_begin + warp * 16 * MT + g;  // row g of m-tile 0
+    const int warp_q0 = q_begin + warp * 16 * MT + g;  // row g of m-tile 0
 
-    for (int64_t t = 0; t < tiles; ++t) {
+    for (int t = 0; t < tiles; ++t) {
       if (t + 1 < tiles) {
         load_tile(t + 1);
         cp_async_commit();
@@ -233,7 +192,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
       }
 
       // Masks only where a tile can hold masked keys: past the end of the keys, or after a query (causal).
-      const int64_t key0 = t * BK;
+      const int key0 = t * BK;
       if (key0 + BK > lk || (causal && key0 + BK - 1 > q_begin)) {
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
@@ -241,8 +200,8 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
           for (int nt = 0; nt < NTILES; ++nt)
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
-              const int64_t key = key0 + nt * 8 + tq * 2 + (e & 1);
-              const int64_t query = warp_q0 + mt * 16 + (e >> 1) * 8;
+              const int key = key0 + nt * 8 + tq * 2 + (e & 1);
+              const int query = warp_q0 + mt * 16 + (e >> 1) * 8;
               if (key >= lk || (causal && key > query)) s[mt][nt][e] = -INFINITY;
             }
       }
@@ -304,7 +263,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
       __syncthreads();  // the next iteration's prefetch overwrites the buffer just read
     }
 
-    T* ob = out + b * lq * row_stride + h * head_dim;
+    T* ob = out + int64_t(b) * lq * row_stride + h * head_dim;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
@@ -321,7 +280,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const T* __re
           sum += __shfl_xor_sync(0xffffffffu, sum, 1);
           sum += __shfl_xor_sync(0xffffffffu, sum, 2);
         }
-        const int64_t query = warp_q0 + mt * 16 + r * 8;
+        const int query = warp_q0 + mt * 16 + r * 8;
         if (query >= lq) continue;
         const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
 #pragma unroll
@@ -358,8 +317,8 @@ void launch_kernel(const FlashArgs& a, cudaStream_t stream, int q_tiles = 1) {
   const int64_t tiles = (a.lq + block_q<MT>() - 1) / block_q<MT>();
   const dim3 grid(unsigned((tiles + q_tiles - 1) / q_tiles), unsigned(a.batch * a.heads));
   launch_dependent(kernel, grid, kThreads, bytes, stream, static_cast<const T*>(a.q), static_cast<const T*>(a.k),
-                   static_cast<const T*>(a.v), static_cast<T*>(a.out), a.heads, a.lq, a.lk, a.head_dim,
-                   a.scale * 1.4426950408889634f, a.causal, a.q_stride, a.kv_stride, q_tiles);
+                   static_cast<const T*>(a.v), static_cast<T*>(a.out), a.heads, int(a.lq), int(a.lk), a.head_dim,
+                   a.scale * 1.4426950408889634f, a.causal, int(a.q_stride), int(a.kv_stride), q_tiles);
 }
 
 // SDPP_CUDA_FA_QTILES=N caps the query tiles a short-key block takes, a power of two up to 8 (1: one tile a block, as
@@ -443,7 +402,12 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
   if (kv_stride == 0) kv_stride = int64_t(heads) * head_dim;
   if (q_stride % 8 != 0 || kv_stride % 8 != 0) return false;  // 16-byte rows for cp.async
   if (head_dim % 8 != 0 || !aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(out)) return false;
-  if (lq <= 0 || lk <= 0 || batch * heads > 65535 || lq > 0x7fffffffLL) return false;
+  if (lq <= 0 || lk <= 0 || batch * heads > 65535) return false;
+  // The kernels index within one batch entry in 32 bits.
+  if (lq * q_stride > INT32_MAX || lk * kv_stride > INT32_MAX || lq * heads * head_dim > INT32_MAX) return false;
+  if (launch_flash_attention_split(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream, q_stride,
+                                   kv_stride))
+    return true;
   if (wgmma_enabled().load() && is_sm90() && lk > kShortKeys &&
       launch_flash_attention_sm90(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream,
                                   q_stride, kv_stride))

@@ -1,6 +1,6 @@
 // Times the fused attention kernels on the attention shapes of SD 1.5 and SDXL (batch 2 for CFG), each kernel
-// choice in turn (set_cuda_attention_kernel): "own" (the split-key kernel on small grids, the wgmma kernel on sm_90
-// where it covers the head dim), "mma" (the general mma.sync one), "cudnn" (cuDNN's SDPA engine; a shape it cannot plan prints cuDNN's reason) and "timed" (the
+// choice in turn (set_cuda_attention_kernel): "own" (the wgmma kernel on sm_90 where it covers the head dim), "mma"
+// (the mma.sync one), "cudnn" (cuDNN's SDPA engine; a shape it cannot plan prints cuDNN's reason) and "timed" (the
 // faster of the last two on shapes of at least 2^20 query-key pairs a head: the default).
 //   sdpp_attention_bench [--iters 20] [--repeats 7] [--dtype f16|bf16] [--match TEXT] [--kernels own,cudnn]
 // (--match: only the shapes whose name contains TEXT, e.g. "self"; --kernels: only these choices, e.g. to profile one).

@@ -14,9 +14,8 @@ int cuda_device_count();
 // "gemm" (im2col + cuBLASLt) or "graph" (cuDNN's graph API for f16/bf16; a shape it cannot plan is an error). Drops
 // cached plans. No-op without a CUDA device.
 void set_cuda_conv_path(const std::string& path);
-// For tests and benchmarks: which fused attention kernel f16/bf16 attention uses from now on: "own" (the split-key
-// kernel on grids too small to fill the GPU, the wgmma kernel on sm_90 where it covers the head dim, else the general
-// mma.sync one), "mma" (the general mma.sync kernel everywhere), "timed" (per
+// For tests and benchmarks: which fused attention kernel f16/bf16 attention uses from now on: "own" (the wgmma kernel
+// on sm_90 where it covers the head dim, else the mma.sync one), "mma" (the mma.sync kernel everywhere), "timed" (per
 // shape of at least 2^20 query-key pairs a head, the faster of cuDNN's SDPA engine and the own kernels, timed on the
 // shape's first call; the own kernels on smaller ones), "cudnn" (cuDNN for every unmasked f16/bf16 attention; a shape
 // it has no plan for is an error) or "auto" (the process default: "timed", or "own" with SDPP_CUDA_CUDNN_ATTENTION=0).

@@ -246,7 +246,6 @@ void set_attention_kernel(const std::string& kernel) {
                                                                   "' (auto, own, mma, timed or cudnn)");
   cuda::attention_kernel().store(k);
   cuda::set_flash_attention_wgmma(k != AttentionKernel::Mma);
-  cuda::set_flash_attention_split(k != AttentionKernel::Mma);
 }
 
 int cudnn_attention_version() { return cuda::cudnn_sdpa_version(); }

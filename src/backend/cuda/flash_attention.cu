@@ -8,8 +8,7 @@
 // to a multiple of 16 (40 -> 48); padded columns are never written out.
 // Where the head dim is padded, V's first padded column holds ones, so the PV MMA also accumulates each row's sum of
 // P (as rounded for the MMA, in f32) and the softmax needs no adds of its own.
-// launch_flash_attention hands the shapes they cover to the split-key kernel for small grids
-// (flash_attention_split.cu) and, on Hopper, to the wgmma kernel (flash_attention_sm90.cu) first.
+// On Hopper, launch_flash_attention hands the shapes it covers to the wgmma kernel (flash_attention_sm90.cu) first.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -405,9 +404,6 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
   if (lq <= 0 || lk <= 0 || batch * heads > 65535) return false;
   // The kernels index within one batch entry in 32 bits.
   if (lq * q_stride > INT32_MAX || lk * kv_stride > INT32_MAX || lq * heads * head_dim > INT32_MAX) return false;
-  if (launch_flash_attention_split(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream, q_stride,
-                                   kv_stride))
-    return true;
   if (wgmma_enabled().load() && is_sm90() && lk > kShortKeys &&
       launch_flash_attention_sm90(q, k, v, out, dtype, batch, heads, lq, lk, head_dim, scale, causal, stream,
                                   q_stride, kv_stride))

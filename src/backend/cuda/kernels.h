@@ -146,17 +146,8 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
 bool launch_flash_attention_sm90(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                                  int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                                  cudaStream_t stream, int64_t q_stride, int64_t kv_stride);
-// The split-key kernel behind launch_flash_attention for grids too small to fill the GPU (flash_attention_split.cu):
-// no causal mask, head dims 64, 80, 128 and 160, up to 256 keys; strides resolved and checked as for the sm90 kernel.
-// Returns false where it does not apply.
-bool launch_flash_attention_split(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
-                                  int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
-                                  cudaStream_t stream, int64_t q_stride, int64_t kv_stride);
 // Whether launch_flash_attention tries the wgmma kernel first on sm_90 devices (default yes; SDPP_CUDA_WGMMA=0 starts
 // with no). Tests turn it off to cover the mma.sync kernel on the same shapes.
 void set_flash_attention_wgmma(bool enabled);
-// Whether it tries the split-key kernel first where that applies (default yes; SDPP_CUDA_FA_SPLIT=0 starts with no).
-// Tests turn it off to cover the general kernel on the same shapes.
-void set_flash_attention_split(bool enabled);
 
 }  // namespace sdpp::cuda

@@ -1,6 +1,6 @@
-// Warp-level tensor-core operations of the mma.sync attention kernels (flash_attention.cu,
-// flash_attention_split.cu): ldmatrix loads of operand fragments from shared memory, the m16n8k16 MMA with f32
-// accumulators, and the exponentials and row sums of P in the A-operand layout.
+// Warp-level tensor-core operations of the mma.sync attention kernel (flash_attention.cu): ldmatrix loads of operand
+// fragments from shared memory, the m16n8k16 MMA with f32 accumulators, and the exponentials and row sums of P in the
+// A-operand layout.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

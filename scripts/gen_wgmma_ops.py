@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Writes src/backend/cuda/wgmma_ops.cuh: inline-PTX wrappers for the Hopper warpgroup MMA shapes the fused
-attention kernel uses (A from registers, B from a shared-memory descriptor, f32 accumulators). Each shape needs its
-own operand list, so the wrappers are generated rather than written out by hand.
+"""Writes src/backend/cuda/wgmma_ops.cuh: inline-PTX wrappers for the Hopper warpgroup MMA shapes the own kernels use,
+f32 accumulators: `rs` (A from registers, B from a shared-memory descriptor) for the fused attention, `ss` (both
+K-major in shared memory) for the fused GEMMs. Each shape needs its own operand list, so the wrappers are generated
+rather than written out by hand.
 
     python3 scripts/gen_wgmma_ops.py > src/backend/cuda/wgmma_ops.cuh
 """
 
-SHAPES = [48, 64, 72, 88, 128]
+SHAPES = [48, 64, 72, 88, 128, 256]
+SS_SHAPES = [128, 256]  # also given `ss`
 TYPES = [("__half", "f16"), ("__nv_bfloat16", "bf16")]
 
 
@@ -16,6 +18,17 @@ def wrapper(ctype: str, ptype: str, n: int) -> str:
     a0 = regs
     desc, scale_d, trans_b = regs + 4, regs + 5, regs + 6
     outs = ", ".join(f'"+f"(d[{i}])' for i in range(regs))
+    ss = ""
+    if n in SS_SHAPES:
+        ss = f"""
+  __device__ __forceinline__ static void ss(float (&d)[{regs}], uint64_t desc_a, uint64_t desc_b, int accumulate) {{
+    asm volatile(
+        "{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{regs + 2}, 0;\\n"
+        "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{ptype}.{ptype} {{{d_list}}}, "
+        "%{regs}, %{regs + 1}, p, 1, 1, 0, 0;\\n}}\\n"
+        : {outs}
+        : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+  }}"""
     return f"""template <>
 struct Wgmma<{ctype}, {n}> {{
   template <int TransB>
@@ -26,7 +39,7 @@ struct Wgmma<{ctype}, {n}> {{
         "{{%{a0}, %{a0 + 1}, %{a0 + 2}, %{a0 + 3}}}, %{desc}, p, 1, 1, %{trans_b};\\n}}\\n"
         : {outs}
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate), "n"(TransB));
-  }}
+  }}{ss}
 }};
 """
 
@@ -36,7 +49,8 @@ def main() -> None:
     print("// Wgmma<T, N>::rs<TransB>(d, a, desc_b, accumulate): d (64 x N, f32, the accumulator fragment) = A (64 x 16,")
     print("// four packed registers per thread) * B (16 x N in shared memory, described by desc_b; TransB = 1 when B is")
     print("// N-major) + (accumulate ? d : 0). Needs sm_90a; callers fence, commit and wait (wgmma.fence / commit_group /")
-    print("// wait_group).")
+    print("// wait_group). Wgmma<T, N>::ss(d, desc_a, desc_b, accumulate), where generated: the same with A (64 x 16) in")
+    print("// shared memory too, both operands K-major.")
     print("#pragma once")
     print("#include <cuda_bf16.h>")
     print("#include <cuda_fp16.h>")

@@ -73,6 +73,8 @@ class Backend {
   virtual Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) = 0;
   virtual Tensor activation(const Tensor& x, ops::Activation act) = 0;
   virtual Tensor geglu(const Tensor& x) = 0;
+  // Default: geglu(linear(x, weight, bias)).
+  virtual Tensor linear_geglu(const Tensor& x, const Tensor& weight, const Tensor& bias);
   virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionOptions& o) = 0;
   // Default: the parts sliced out (copies), then attention().
   virtual Tensor attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o);

@@ -67,6 +67,15 @@ Tensor geglu(const Tensor& x) {
   return backend_of(x, "geglu").geglu(x);
 }
 
+Tensor linear_geglu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  same_device(x, weight, "linear_geglu");
+  same_device(x, bias, "linear_geglu");
+  if (weight.ndim() != 2 || weight.dim(0) % 2 != 0 || x.ndim() < 1 || x.dim(-1) != weight.dim(1))
+    throw Error(ErrorCode::ShapeMismatch,
+                "linear_geglu: input " + shape_str(x.shape()) + " vs weight " + shape_str(weight.shape()));
+  return backend_of(x, "linear_geglu").linear_geglu(x, weight, bias);
+}
+
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
   same_device(q, k, "attention");
   same_device(q, v, "attention");

@@ -45,6 +45,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
 Tensor activation(const Tensor& x, Activation activation);
 // x [..., 2F] -> [..., F]: hidden * gelu(gate) where hidden = x[..., :F], gate = x[..., F:] (diffusers GEGLU).
 Tensor geglu(const Tensor& x);
+// geglu(linear(x, weight, bias)): diffusers' GEGLU module, weight [2F, K] (hidden rows, then gate rows) -> [..., F].
+// Backends may fuse the two, so the [..., 2F] projection is never written out.
+Tensor linear_geglu(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 struct AttentionOptions {
   int heads = 1;

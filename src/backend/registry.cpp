@@ -31,6 +31,10 @@ std::unique_ptr<RecordedWork> Backend::end_recording() {
   throw Error(ErrorCode::Unsupported, "the " + name() + " backend cannot record device work");
 }
 
+Tensor Backend::linear_geglu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return geglu(linear(x, weight, bias, {}));
+}
+
 Tensor Backend::attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o) {
   if (kv.defined()) {
     const int64_t inner = packed.dim(2);

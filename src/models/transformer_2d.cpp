@@ -38,7 +38,7 @@ Tensor BasicTransformerBlock::forward(const Tensor& x, const CrossContext& conte
   h = attn2_(norm2_(h), context, &h);
   ops::LinearOptions add_h;
   add_h.residual = &h;
-  return ff_out_(ops::geglu(ff_proj_(norm3_(h))), add_h);
+  return ff_out_(ops::linear_geglu(norm3_(h), ff_proj_.weight, ff_proj_.bias), add_h);
 }
 
 void BasicTransformerBlock::project_context(const Tensor& context, ProjectedContext& out) const {

@@ -51,6 +51,9 @@ class CudaBackend final : public Backend {
   Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override;
   Tensor activation(const Tensor& x, ops::Activation act) override;
   Tensor geglu(const Tensor& x) override;
+  // The fused Hopper kernel (launch_linear_geglu_sm90) where it applies and, under Timed, was faster than cuBLASLt's
+  // projection followed by geglu() on the shape's first call.
+  Tensor linear_geglu(const Tensor& x, const Tensor& weight, const Tensor& bias) override;
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionOptions& o) override;
   // The fused kernel reads the packed parts in place (row strides); other cases slice them out.
   Tensor attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o) override;
@@ -73,6 +76,10 @@ class CudaBackend final : public Backend {
   // Graph: cuDNN's graph API for f16/bf16, an error where it has no plan).
   enum class ConvPath { Timed, Cudnn, Gemm, Graph };
   void set_conv_path(ConvPath path);
+  // How linear_geglu runs: Timed (default; SDPP_CUDA_GEGLU=fused|library forces one), Fused where the kernel
+  // applies, Library always as two ops.
+  enum class GegluPath { Timed, Fused, Library };
+  void set_geglu_path(GegluPath path);
   // Per-op device times since the last report (SDPP_CUDA_PROFILE=1; empty otherwise). Synchronises.
   std::string profile_report() override { return profiler_.enabled() ? profiler_.report() : std::string(); }
   cudaStream_t stream() const { return stream_; }
@@ -161,6 +168,9 @@ class CudaBackend final : public Backend {
   // turns this off, for comparison).
   bool channels_last_ = true;
   ConvPath conv_path_ = ConvPath::Timed;
+  static GegluPath default_geglu_path();
+  GegluPath geglu_path_ = default_geglu_path();
+  std::map<std::tuple<int64_t, int64_t, int64_t, int>, bool> geglu_fused_faster_;  // (M, K, F, dtype) timed
   std::map<const void*, std::pair<std::weak_ptr<Storage>, Tensor>> krsc_weights_;
   OpProfiler profiler_;
   std::map<std::tuple<int64_t, int64_t, int64_t, int, int, int, int>, std::shared_ptr<LinearPlan>> linear_plans_;  // shared_ptr: LinearPlan is incomplete here

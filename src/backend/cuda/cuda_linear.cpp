@@ -8,9 +8,12 @@
 // and pointer alignment.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_attributes.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -176,6 +179,65 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
       launch_unary(out.raw(), dtype, out.raw(), dtype, out.numel(), UnaryOp::Activation, int(o.activation), 0, 0,
                    stream_);
   }
+  return x_in.dtype() == dtype ? out : out.to(x_in.dtype());
+}
+
+CudaBackend::GegluPath CudaBackend::default_geglu_path() {
+  const char* v = std::getenv("SDPP_CUDA_GEGLU");
+  const std::string name = v ? v : "";
+  if (name.empty() || name == "timed") return GegluPath::Timed;
+  if (name == "fused") return GegluPath::Fused;
+  if (name == "library") return GegluPath::Library;
+  throw Error(ErrorCode::InvalidArgument, "SDPP_CUDA_GEGLU='" + name + "' (timed, fused or library)");
+}
+
+void CudaBackend::set_geglu_path(GegluPath path) {
+  geglu_path_ = path;
+  geglu_fused_faster_.clear();
+}
+
+Tensor CudaBackend::linear_geglu(const Tensor& x_in, const Tensor& weight, const Tensor& bias_in) {
+  check_input(x_in, "linear_geglu");
+  check_input(weight, "linear_geglu");
+  const DType dtype = weight.dtype();
+  const int64_t K = weight.dim(1), F = weight.dim(0) / 2, M = K ? x_in.numel() / K : 0;
+  if (bias_in.defined() && bias_in.numel() != 2 * F)
+    throw Error(ErrorCode::ShapeMismatch, "linear_geglu: bias " + shape_str(bias_in.shape()) + " for " +
+                                              std::to_string(2 * F) + " outputs");
+  const bool may_fuse = geglu_path_ != GegluPath::Library && (dtype == DType::F16 || dtype == DType::BF16) &&
+                        M > 0 && K > 0 && compute_capability_major() == 9;
+  if (!may_fuse) return Backend::linear_geglu(x_in, weight, bias_in);
+  activate();
+  const Tensor x = as_dtype(contiguous(x_in), dtype);
+  const Tensor bias = bias_in.defined() ? as_dtype(bias_in, dtype) : Tensor();
+  Shape out_shape = x_in.shape();
+  out_shape.back() = F;
+  Tensor out = empty(out_shape, dtype);
+  auto fused = [&] {
+    return launch_linear_geglu_sm90(x.raw(), weight.raw(), bias.defined() ? bias.raw() : nullptr, out.raw(), dtype, M,
+                                    K, F, stream_);
+  };
+  const auto key = std::make_tuple(M, K, F, int(dtype));
+  auto it = geglu_fused_faster_.find(key);
+  if (it == geglu_fused_faster_.end()) {
+    // The fused kernel against the projection and geglu() on this call's operands. Inside a recording nothing can
+    // be timed and the fused kernel is taken untimed (a recorded forward has run eagerly first, so this is rare).
+    bool fused_faster = true;
+    if (geglu_path_ == GegluPath::Timed && !capturing_) {
+      const Tensor reference = Backend::linear_geglu(x, weight, bias);  // plans the GEMM (and warms it up)
+      if (!fused()) return reference;
+      const float library_ms = device_time_ms([&] { (void)Backend::linear_geglu(x, weight, bias); }, 5, 200);
+      const float fused_ms = device_time_ms([&] { fused(); }, 5, 200);
+      fused_faster = fused_ms < library_ms;
+      if (verbose_)
+        std::fprintf(stderr, "sdpp cuda: linear_geglu [%lld, %lld] -> %lld %s: fused %.4f ms, library %.4f ms\n",
+                     (long long)M, (long long)K, (long long)F, dtype_name(dtype), fused_ms, library_ms);
+    }
+    it = geglu_fused_faster_.emplace(key, fused_faster).first;
+  }
+  if (!it->second) return Backend::linear_geglu(x_in, weight, bias_in);
+  auto scope = profiler_.begin("linear_geglu", x_in, &weight);
+  if (!fused()) return Backend::linear_geglu(x_in, weight, bias_in);
   return x_in.dtype() == dtype ? out : out.to(x_in.dtype());
 }
 

@@ -146,6 +146,14 @@ bool launch_flash_attention(const void* q, const void* k, const void* v, void* o
 bool launch_flash_attention_sm90(const void* q, const void* k, const void* v, void* out, DType dtype, int64_t batch,
                                  int heads, int64_t lq, int64_t lk, int head_dim, float scale, bool causal,
                                  cudaStream_t stream, int64_t q_stride, int64_t kv_stride);
+// ---- fused GEMMs (linear_geglu_sm90.cu) ----
+// out [M, F] = (x W[:F]^T + b[:F]) * gelu(x W[F:]^T + b[F:]) for f16/bf16 x [M, K], W [2F, K], b [2F] (or null), in one
+// Hopper kernel. Returns false (launching nothing) where it does not apply: other dtypes, F not a multiple of 64,
+// K not a multiple of 8, unaligned pointers, a build without sm_90a code; the caller checks the device is sm_90.
+bool launch_linear_geglu_sm90(const void* x, const void* weight, const void* bias, void* out, DType dtype, int64_t m,
+                              int64_t k, int64_t f, cudaStream_t stream);
+bool linear_geglu_sm90_compiled();  // whether this build has the kernel's sm_90a code
+
 // Whether launch_flash_attention tries the wgmma kernel first on sm_90 devices (default yes; SDPP_CUDA_WGMMA=0 starts
 // with no). Tests turn it off to cover the mma.sync kernel on the same shapes.
 void set_flash_attention_wgmma(bool enabled);

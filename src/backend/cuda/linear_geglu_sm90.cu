@@ -1,0 +1,284 @@
+// The feed-forward's first half in one kernel on Hopper: out[M, F] = (x W_h^T + b_h) * gelu(x W_g^T + b_g), where
+// W [2F, K] stacks the hidden rows W_h over the gate rows W_g (diffusers' GEGLU: proj, chunk(2), hidden * gelu(gate)).
+// cuBLASLt has no epilogue that multiplies two halves of its result, so there the projection writes [M, 2F] and a
+// second kernel reads it back: at SD 1.5's 64x64 level 42 MB written and read again, about 22 us of a 48 us pair.
+// Here the product never leaves the multiprocessor.
+//
+// A block computes 128 rows x BN outputs: two warpgroups of 64 rows, each one wgmma of N = 2 BN per k16 step over a
+// shared-memory B tile that holds the BN hidden rows W_h[j0, j0 + BN) above the BN gate rows W_g[j0, j0 + BN). An
+// output's hidden and gate sums so sit in the same thread (n8 blocks j and j + BN / 8), and the epilogue adds the
+// biases, takes the erf GELU in f32 and writes the product once.
+//
+// Operands arrive by TMA through STAGES stages of 64 K each, guarded by "full" (copies landed) and "empty" (every
+// warp's products on it done) mbarriers; thread 0 refills a stage as soon as its products have finished. A stage holds
+// each tile as 128-byte rows with the TMA's 128-byte swizzle, one box a tile (the weight tile: two, hidden and gate),
+// which wgmma reads K-major. (A first version used the attention kernel's unswizzled layout, a box per 16-byte column:
+// each copy then read 16 bytes of every row, half of each 32-byte L2 sector, and the kernel lost to cuBLASLt plus the
+// separate GEGLU at every SD 1.5 shape.) The weights do not depend on the kernel before, so the first stages' weight
+// copies are issued before the wait for it (dependent launch).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/device_util.cuh"
+#include "backend/cuda/flash_attention_common.cuh"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/tma_ops.cuh"
+#include "backend/cuda/wgmma_ops.cuh"
+#include "backend/cuda/wgmma_sync.cuh"
+
+namespace sdpp::cuda {
+namespace {
+
+constexpr int kThreads = 256;  // two warpgroups
+constexpr int kBM = 128;       // rows a block
+constexpr int kBK = 64;        // K a stage: one 128-byte row of f16/bf16, the width of the 128-byte swizzle
+
+template <int BN>
+struct GegluTile {
+  static constexpr int kABytes = kBM * 128;
+  static constexpr int kHalfBytes = BN * 128;  // the hidden (or the gate) rows of the weight tile
+  static constexpr int kStageBytes = kABytes + 2 * kHalfBytes;
+};
+
+template <int BN, int STAGES>
+constexpr int geglu_shared_bytes() {
+  // 1024 bytes of slack to align the stages to the swizzle's 1024-byte pattern, the stages, their mbarriers.
+  return 1024 + STAGES * GegluTile<BN>::kStageBytes + 2 * STAGES * int(sizeof(uint64_t));
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Descriptor of a K-major operand tile stored as TMA writes it with the 128-byte swizzle: rows of 128 bytes, 8-row
+// groups 1024 bytes apart (the stride-dimension offset); the leading-dimension offset is unused for this layout.
+// A k16 step further along K starts 32 bytes later.
+__device__ __forceinline__ uint64_t sw128_desc(const void* p) {
+  return uint64_t((smem_addr(p) & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
+         (uint64_t(1) << 62);
+}
+#endif
+
+template <class T, int BN, int STAGES, int MIN_BLOCKS, int CN>
+__global__ void __launch_bounds__(kThreads, MIN_BLOCKS)
+    linear_geglu_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
+                        const T* __restrict__ bias, T* __restrict__ out, int m, int f, int k_tiles) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Tile = GegluTile<BN>;
+  constexpr int A_BYTES = Tile::kABytes, HALF = Tile::kHalfBytes, STAGE = Tile::kStageBytes;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = smem_raw + ((1024 - smem_addr(smem_raw) % 1024) % 1024);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + STAGES * STAGE);
+  uint64_t* empty = full + STAGES;
+
+  const int tid = threadIdx.x, wg = tid / 128, warp = tid % 128 / 32, lane = tid % 32;
+  const int g = lane / 4, tq = lane % 4;
+  const int j0 = int(blockIdx.x) * BN, m0 = int(blockIdx.y) * kBM;
+  constexpr int A_PART = kBM / CN;                 // rows of the x tile this block copies for its whole cluster
+  const unsigned rank = unsigned(blockIdx.x) % CN;  // in the cluster: CN blocks along the outputs, one x tile
+
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbarrier_init(&full[s], 1);
+      mbarrier_init(&empty[s], CN * kThreads / 32);  // a stage is refilled once every block's warps are done with it
+    }
+    fence_mbarrier_init();
+  }
+  if constexpr (CN > 1)
+    cluster_sync();  // the barriers of every block exist before any copy or arrival reaches them
+  else
+    __syncthreads();
+
+  auto load_weights = [&](int t) {  // thread 0: the stage's expected bytes, then its two weight boxes
+    const int stage = t % STAGES;
+    mbarrier_arrive_expect_tx(&full[stage], unsigned(STAGE));
+    unsigned char* b = smem + stage * STAGE + A_BYTES;
+    tma_load_2d(b, &w_map, &full[stage], t * kBK, j0);
+    tma_load_2d(b + HALF, &w_map, &full[stage], t * kBK, f + j0);
+  };
+  auto load_x = [&](int t) {  // CN > 1: this block's rows of the cluster's shared x tile, into every block
+    const int stage = t % STAGES;
+    if constexpr (CN > 1)
+      tma_load_2d_multicast(smem + stage * STAGE + rank * A_PART * 128, &x_map, &full[stage], t * kBK,
+                            m0 + int(rank) * A_PART, uint16_t((1u << CN) - 1));
+    else
+      tma_load_2d(smem + stage * STAGE, &x_map, &full[stage], t * kBK, m0);
+  };
+  const int prologue = k_tiles < STAGES ? k_tiles : STAGES;
+  if (tid == 0)
+    for (int t = 0; t < prologue; ++t) load_weights(t);
+  wait_for_prior_kernel();  // x (and the output buffer) belong to the kernels before
+  if (tid == 0)
+    for (int t = 0; t < prologue; ++t) load_x(t);
+  __syncwarp();
+
+  float acc[BN];  // 64 rows x 2 BN columns over 128 threads: hidden blocks 0 .. BN/8 - 1, then the gate blocks
+#pragma unroll
+  for (int i = 0; i < BN; ++i) acc[i] = 0.0f;
+  const uint64_t a_desc0 = sw128_desc(smem + wg * 64 * 128);
+  const uint64_t b_desc0 = sw128_desc(smem + A_BYTES);
+  for (int t = 0; t < k_tiles; ++t) {
+    const int stage = t % STAGES;
+    mbarrier_wait(&full[stage], unsigned(t / STAGES) & 1u);
+    const uint64_t offset = uint64_t(stage * (STAGE >> 4));
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kBK / 16; ++ks)
+      Wgmma<T, 2 * BN>::ss(acc, a_desc0 + offset + 2 * ks, b_desc0 + offset + 2 * ks, t > 0 || ks > 0);
+    wgmma_commit();
+    wgmma_wait<1>();  // tile t - 1's products are done; tile t's run on
+    fence_registers(acc);
+    if (t > 0) {
+      const int done = t - 1, next = done + STAGES;
+      if (lane == 0) {
+        if constexpr (CN > 1) {
+#pragma unroll
+          for (int r = 0; r < CN; ++r) mbarrier_arrive_cluster(&empty[done % STAGES], unsigned(r));
+        } else {
+          mbarrier_arrive(&empty[done % STAGES]);
+        }
+      }
+      if (tid == 0 && next < k_tiles) {
+        mbarrier_wait(&empty[done % STAGES], unsigned(done / STAGES) & 1u);
+        load_weights(next);
+        load_x(next);
+      }
+      __syncwarp();
+    }
+  }
+  wgmma_wait<0>();
+  fence_registers(acc);
+
+  // acc[4 j + 2 r + e]: row warp * 16 + g + 8 r, column 8 j + 2 tq + e of the 2 BN (hidden, then gate).
+  const int row0 = m0 + wg * 64 + warp * 16 + g;
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j) {
+    const int col = j0 + 8 * j + 2 * tq;
+    const float bh0 = bias ? to_f32(bias[col]) : 0.0f, bh1 = bias ? to_f32(bias[col + 1]) : 0.0f;
+    const float bg0 = bias ? to_f32(bias[f + col]) : 0.0f, bg1 = bias ? to_f32(bias[f + col + 1]) : 0.0f;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int row = row0 + 8 * r;
+      if (row >= m) continue;
+      const float* h = &acc[4 * j + 2 * r];
+      const float* gate = &acc[4 * (j + BN / 8) + 2 * r];
+      const float y0 = (h[0] + bh0) * activate(gate[0] + bg0, 2);
+      const float y1 = (h[1] + bh1) * activate(gate[1] + bg1, 2);
+      *reinterpret_cast<unsigned*>(out + int64_t(row) * f + col) = pack2<T>(y0, y1);
+    }
+  }
+  // No block may leave while another can still copy into its shared memory or arrive on its barriers.
+  if constexpr (CN > 1) cluster_sync();
+#else
+  __trap();  // launch_linear_geglu_sm90 only launches this where sm_90a code was compiled
+#endif
+}
+
+// A row-major [rows, cols] matrix as a 2-d tensor map whose box is 64 columns (128 bytes, swizzled) of `box_rows`
+// rows; rows past the end and columns past cols read as zeros.
+bool encode_matrix(CUtensorMap* map, const void* base, DType dtype, int64_t rows, int64_t cols, int box_rows) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
+  if (!encode) return false;
+  const cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
+  const cuuint64_t strides[1] = {cuuint64_t(cols) * 2};
+  const cuuint32_t box[2] = {cuuint32_t(kBK), cuuint32_t(box_rows)};
+  const cuuint32_t element_strides[2] = {1, 1};
+  return encode(map, dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
+                const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// 64 outputs a block, three stages (97 KB): two blocks share a multiprocessor, so one's epilogue and first copies run
+// under the other's products. (128 outputs over four stages, one block a multiprocessor, reads the operands from L2 a
+// third less often but measured slower at every SD 1.5 shape: 0.0485 against 0.0433 ms at the 64x64 level, H100.)
+constexpr int kBN = 64;
+constexpr int kStages = 3;
+
+// Blocks a cluster along the outputs, sharing one x tile: each copies 1 / CN of it into all, so x is read from L2
+// CN times less often. The kernel is bound by L2 reads: unclustered, 0.0433 ms for the 64x64 level's 210 MB of tile
+// reads (4.9 TB/s), 0.0348 / 0.0341 ms for the 157 MB at the 32x32 / 16x16 levels (H100).
+// SDPP_CUDA_GEGLU_CLUSTER=1|2|4 (A/B runs); 2 by default.
+int cluster_blocks() {
+  static const int cn = [] {
+    const char* v = std::getenv("SDPP_CUDA_GEGLU_CLUSTER");
+    const int n = v ? std::atoi(v) : 2;
+    return n == 1 || n == 4 ? n : 2;
+  }();
+  return cn;
+}
+
+template <class T, int BN, int STAGES, int MIN_BLOCKS, int CN>
+void launch(const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias, void* out, int64_t m, int64_t f,
+            int64_t k, cudaStream_t stream) {
+  constexpr int bytes = geglu_shared_bytes<BN, STAGES>();
+  const auto kernel = linear_geglu_kernel<T, BN, STAGES, MIN_BLOCKS, CN>;
+  static std::atomic<uint64_t> configured{0};
+  allow_dynamic_shared_memory(kernel, bytes, configured);
+  cudaLaunchAttribute attributes[2]{};
+  attributes[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attributes[0].val.programmaticStreamSerializationAllowed = dependent_launch_enabled() ? 1 : 0;
+  attributes[1].id = cudaLaunchAttributeClusterDimension;
+  attributes[1].val.clusterDim.x = CN;
+  attributes[1].val.clusterDim.y = 1;
+  attributes[1].val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(unsigned(f / BN), unsigned((m + kBM - 1) / kBM));
+  config.blockDim = kThreads;
+  config.dynamicSmemBytes = bytes;
+  config.stream = stream;
+  config.attrs = attributes;
+  config.numAttrs = 2;
+  SDPP_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x_map, w_map, static_cast<const T*>(bias), static_cast<T*>(out),
+                                     int(m), int(f), int((k + kBK - 1) / kBK)));
+}
+
+template <class T>
+void launch_clustered(int cn, const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias, void* out,
+                      int64_t m, int64_t f, int64_t k, cudaStream_t stream) {
+  switch (cn) {
+    case 4: launch<T, kBN, kStages, 2, 4>(x_map, w_map, bias, out, m, f, k, stream); break;
+    case 2: launch<T, kBN, kStages, 2, 2>(x_map, w_map, bias, out, m, f, k, stream); break;
+    default: launch<T, kBN, kStages, 2, 1>(x_map, w_map, bias, out, m, f, k, stream); break;
+  }
+}
+
+}  // namespace
+
+bool linear_geglu_sm90_compiled() {
+#if defined(SDPP_CUDA_SM90A)
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool launch_linear_geglu_sm90(const void* x, const void* weight, const void* bias, void* out, DType dtype, int64_t m,
+                              int64_t k, int64_t f, cudaStream_t stream) {
+#if defined(SDPP_CUDA_SM90A)
+  if (dtype != DType::F16 && dtype != DType::BF16) return false;
+  // Whole 64-output blocks; rows 16-byte aligned for the copies; coordinates in 32 bits, row blocks within the grid.
+  if (f % kBN != 0 || k % 8 != 0 || m < 1 || k > INT32_MAX || 2 * f > INT32_MAX ||
+      m / kBM >= 65535)
+    return false;
+  if (!aligned16(x) || !aligned16(weight) || reinterpret_cast<uintptr_t>(out) % 4 != 0) return false;
+  int cn = cluster_blocks();
+  while (cn > 1 && (f / kBN) % cn != 0) cn /= 2;  // the grid's width must be whole clusters
+  CUtensorMap x_map, w_map;
+  if (!encode_matrix(&x_map, x, dtype, m, k, kBM / cn) || !encode_matrix(&w_map, weight, dtype, 2 * f, k, kBN))
+    return false;
+  if (dtype == DType::F16)
+    launch_clustered<__half>(cn, x_map, w_map, bias, out, m, f, k, stream);
+  else
+    launch_clustered<__nv_bfloat16>(cn, x_map, w_map, bias, out, m, f, k, stream);
+  return true;
+#else
+  (void)x, (void)weight, (void)bias, (void)out, (void)dtype, (void)m, (void)k, (void)f, (void)stream;
+  return false;
+#endif
+}
+
+}  // namespace sdpp::cuda

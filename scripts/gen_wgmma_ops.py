@@ -7,8 +7,8 @@ rather than written out by hand.
     python3 scripts/gen_wgmma_ops.py > src/backend/cuda/wgmma_ops.cuh
 """
 
-SHAPES = [48, 64, 72, 88, 128, 256]
-SS_SHAPES = [128, 256]  # also given `ss`
+SHAPES = [48, 64, 72, 88, 128]
+SS_SHAPES = [128]  # also given `ss`
 TYPES = [("__half", "f16"), ("__nv_bfloat16", "bf16")]
 
 

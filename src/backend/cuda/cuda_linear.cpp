@@ -225,7 +225,10 @@ Tensor CudaBackend::linear_geglu(const Tensor& x_in, const Tensor& weight, const
     bool fused_faster = true;
     if (geglu_path_ == GegluPath::Timed && !capturing_) {
       const Tensor reference = Backend::linear_geglu(x, weight, bias);  // plans the GEMM (and warms it up)
-      if (!fused()) return reference;
+      if (!fused()) {  // a shape the kernel does not take: the library from now on, untimed
+        geglu_fused_faster_.emplace(key, false);
+        return reference;
+      }
       const float library_ms = device_time_ms([&] { (void)Backend::linear_geglu(x, weight, bias); }, 5, 200);
       const float fused_ms = device_time_ms([&] { fused(); }, 5, 200);
       fused_faster = fused_ms < library_ms;

@@ -12,18 +12,19 @@
 // Operands arrive by TMA through STAGES stages of 64 K each, guarded by "full" (copies landed) and "empty" (every
 // warp's products on it done) mbarriers; thread 0 refills a stage as soon as its products have finished. A stage holds
 // each tile as 128-byte rows with the TMA's 128-byte swizzle, one box a tile (the weight tile: two, hidden and gate),
-// which wgmma reads K-major. (A first version used the attention kernel's unswizzled layout, a box per 16-byte column:
-// each copy then read 16 bytes of every row, half of each 32-byte L2 sector, and the kernel lost to cuBLASLt plus the
-// separate GEGLU at every SD 1.5 shape.) The weights do not depend on the kernel before, so the first stages' weight
-// copies are issued before the wait for it (dependent launch).
+// which wgmma reads K-major. The weights do not depend on the kernel before, so the first stages' weight copies are
+// issued before the wait for it (dependent launch).
+//
+// Measured slower and not kept (docs/PERFORMANCE.md, fifteenth session): the attention kernel's unswizzled layout, a
+// box per 16-byte column, so each copy read 16 bytes of every row (it lost to cuBLASLt plus the separate GEGLU at every
+// SD 1.5 shape); blocks clustered along the outputs, each multicasting its share of their common x tile to the others
+// (0.0678 ms with 2 blocks, 0.0995 with 4, against 0.0428 ms at SD 1.5's 64x64 level on an H100).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 
-#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/flash_attention_common.cuh"
@@ -62,7 +63,7 @@ __device__ __forceinline__ uint64_t sw128_desc(const void* p) {
 }
 #endif
 
-template <class T, int BN, int STAGES, int MIN_BLOCKS, int CN>
+template <class T, int BN, int STAGES, int MIN_BLOCKS>
 __global__ void __launch_bounds__(kThreads, MIN_BLOCKS)
     linear_geglu_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
                         const T* __restrict__ bias, T* __restrict__ out, int m, int f, int k_tiles) {
@@ -77,20 +78,15 @@ __global__ void __launch_bounds__(kThreads, MIN_BLOCKS)
   const int tid = threadIdx.x, wg = tid / 128, warp = tid % 128 / 32, lane = tid % 32;
   const int g = lane / 4, tq = lane % 4;
   const int j0 = int(blockIdx.x) * BN, m0 = int(blockIdx.y) * kBM;
-  constexpr int A_PART = kBM / CN;                 // rows of the x tile this block copies for its whole cluster
-  const unsigned rank = unsigned(blockIdx.x) % CN;  // in the cluster: CN blocks along the outputs, one x tile
 
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
       mbarrier_init(&full[s], 1);
-      mbarrier_init(&empty[s], CN * kThreads / 32);  // a stage is refilled once every block's warps are done with it
+      mbarrier_init(&empty[s], kThreads / 32);
     }
     fence_mbarrier_init();
   }
-  if constexpr (CN > 1)
-    cluster_sync();  // the barriers of every block exist before any copy or arrival reaches them
-  else
-    __syncthreads();
+  __syncthreads();
 
   auto load_weights = [&](int t) {  // thread 0: the stage's expected bytes, then its two weight boxes
     const int stage = t % STAGES;
@@ -99,13 +95,9 @@ __global__ void __launch_bounds__(kThreads, MIN_BLOCKS)
     tma_load_2d(b, &w_map, &full[stage], t * kBK, j0);
     tma_load_2d(b + HALF, &w_map, &full[stage], t * kBK, f + j0);
   };
-  auto load_x = [&](int t) {  // CN > 1: this block's rows of the cluster's shared x tile, into every block
+  auto load_x = [&](int t) {
     const int stage = t % STAGES;
-    if constexpr (CN > 1)
-      tma_load_2d_multicast(smem + stage * STAGE + rank * A_PART * 128, &x_map, &full[stage], t * kBK,
-                            m0 + int(rank) * A_PART, uint16_t((1u << CN) - 1));
-    else
-      tma_load_2d(smem + stage * STAGE, &x_map, &full[stage], t * kBK, m0);
+    tma_load_2d(smem + stage * STAGE, &x_map, &full[stage], t * kBK, m0);
   };
   const int prologue = k_tiles < STAGES ? k_tiles : STAGES;
   if (tid == 0)
@@ -133,14 +125,7 @@ __global__ void __launch_bounds__(kThreads, MIN_BLOCKS)
     fence_registers(acc);
     if (t > 0) {
       const int done = t - 1, next = done + STAGES;
-      if (lane == 0) {
-        if constexpr (CN > 1) {
-#pragma unroll
-          for (int r = 0; r < CN; ++r) mbarrier_arrive_cluster(&empty[done % STAGES], unsigned(r));
-        } else {
-          mbarrier_arrive(&empty[done % STAGES]);
-        }
-      }
+      if (lane == 0) mbarrier_arrive(&empty[done % STAGES]);
       if (tid == 0 && next < k_tiles) {
         mbarrier_wait(&empty[done % STAGES], unsigned(done / STAGES) & 1u);
         load_weights(next);
@@ -170,8 +155,6 @@ __global__ void __launch_bounds__(kThreads, MIN_BLOCKS)
       *reinterpret_cast<unsigned*>(out + int64_t(row) * f + col) = pack2<T>(y0, y1);
     }
   }
-  // No block may leave while another can still copy into its shared memory or arrive on its barriers.
-  if constexpr (CN > 1) cluster_sync();
 #else
   __trap();  // launch_linear_geglu_sm90 only launches this where sm_90a code was compiled
 #endif
@@ -198,52 +181,16 @@ bool encode_matrix(CUtensorMap* map, const void* base, DType dtype, int64_t rows
 constexpr int kBN = 64;
 constexpr int kStages = 3;
 
-// Blocks a cluster along the outputs, sharing one x tile: each copies 1 / CN of it into all, so x is read from L2
-// CN times less often. The kernel is bound by L2 reads: unclustered, 0.0433 ms for the 64x64 level's 210 MB of tile
-// reads (4.9 TB/s), 0.0348 / 0.0341 ms for the 157 MB at the 32x32 / 16x16 levels (H100).
-// SDPP_CUDA_GEGLU_CLUSTER=1|2|4 (A/B runs); 2 by default.
-int cluster_blocks() {
-  static const int cn = [] {
-    const char* v = std::getenv("SDPP_CUDA_GEGLU_CLUSTER");
-    const int n = v ? std::atoi(v) : 2;
-    return n == 1 || n == 4 ? n : 2;
-  }();
-  return cn;
-}
-
-template <class T, int BN, int STAGES, int MIN_BLOCKS, int CN>
+template <class T, int BN, int STAGES, int MIN_BLOCKS>
 void launch(const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias, void* out, int64_t m, int64_t f,
             int64_t k, cudaStream_t stream) {
   constexpr int bytes = geglu_shared_bytes<BN, STAGES>();
-  const auto kernel = linear_geglu_kernel<T, BN, STAGES, MIN_BLOCKS, CN>;
+  const auto kernel = linear_geglu_kernel<T, BN, STAGES, MIN_BLOCKS>;
   static std::atomic<uint64_t> configured{0};
   allow_dynamic_shared_memory(kernel, bytes, configured);
-  cudaLaunchAttribute attributes[2]{};
-  attributes[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attributes[0].val.programmaticStreamSerializationAllowed = dependent_launch_enabled() ? 1 : 0;
-  attributes[1].id = cudaLaunchAttributeClusterDimension;
-  attributes[1].val.clusterDim.x = CN;
-  attributes[1].val.clusterDim.y = 1;
-  attributes[1].val.clusterDim.z = 1;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(unsigned(f / BN), unsigned((m + kBM - 1) / kBM));
-  config.blockDim = kThreads;
-  config.dynamicSmemBytes = bytes;
-  config.stream = stream;
-  config.attrs = attributes;
-  config.numAttrs = 2;
-  SDPP_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x_map, w_map, static_cast<const T*>(bias), static_cast<T*>(out),
-                                     int(m), int(f), int((k + kBK - 1) / kBK)));
-}
-
-template <class T>
-void launch_clustered(int cn, const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias, void* out,
-                      int64_t m, int64_t f, int64_t k, cudaStream_t stream) {
-  switch (cn) {
-    case 4: launch<T, kBN, kStages, 2, 4>(x_map, w_map, bias, out, m, f, k, stream); break;
-    case 2: launch<T, kBN, kStages, 2, 2>(x_map, w_map, bias, out, m, f, k, stream); break;
-    default: launch<T, kBN, kStages, 2, 1>(x_map, w_map, bias, out, m, f, k, stream); break;
-  }
+  const dim3 grid(unsigned(f / BN), unsigned((m + kBM - 1) / kBM));
+  launch_dependent(kernel, grid, kThreads, bytes, stream, x_map, w_map, static_cast<const T*>(bias),
+                   static_cast<T*>(out), int(m), int(f), int((k + kBK - 1) / kBK));
 }
 
 }  // namespace
@@ -265,15 +212,12 @@ bool launch_linear_geglu_sm90(const void* x, const void* weight, const void* bia
       m / kBM >= 65535)
     return false;
   if (!aligned16(x) || !aligned16(weight) || reinterpret_cast<uintptr_t>(out) % 4 != 0) return false;
-  int cn = cluster_blocks();
-  while (cn > 1 && (f / kBN) % cn != 0) cn /= 2;  // the grid's width must be whole clusters
   CUtensorMap x_map, w_map;
-  if (!encode_matrix(&x_map, x, dtype, m, k, kBM / cn) || !encode_matrix(&w_map, weight, dtype, 2 * f, k, kBN))
-    return false;
+  if (!encode_matrix(&x_map, x, dtype, m, k, kBM) || !encode_matrix(&w_map, weight, dtype, 2 * f, k, kBN)) return false;
   if (dtype == DType::F16)
-    launch_clustered<__half>(cn, x_map, w_map, bias, out, m, f, k, stream);
+    launch<__half, kBN, kStages, 2>(x_map, w_map, bias, out, m, f, k, stream);
   else
-    launch_clustered<__nv_bfloat16>(cn, x_map, w_map, bias, out, m, f, k, stream);
+    launch<__nv_bfloat16, kBN, kStages, 2>(x_map, w_map, bias, out, m, f, k, stream);
   return true;
 #else
   (void)x, (void)weight, (void)bias, (void)out, (void)dtype, (void)m, (void)k, (void)f, (void)stream;

@@ -235,6 +235,10 @@ Tensor CudaBackend::linear_geglu(const Tensor& x_in, const Tensor& weight, const
       if (verbose_)
         std::fprintf(stderr, "sdpp cuda: linear_geglu [%lld, %lld] -> %lld %s: fused %.4f ms, library %.4f ms\n",
                      (long long)M, (long long)K, (long long)F, dtype_name(dtype), fused_ms, library_ms);
+      if (!fused_faster) {  // the result is already at hand
+        geglu_fused_faster_.emplace(key, false);
+        return reference;
+      }
     }
     it = geglu_fused_faster_.emplace(key, fused_faster).first;
   }

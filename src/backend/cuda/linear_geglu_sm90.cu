@@ -39,19 +39,17 @@ namespace {
 constexpr int kThreads = 256;  // two warpgroups
 constexpr int kBM = 128;       // rows a block
 constexpr int kBK = 64;        // K a stage: one 128-byte row of f16/bf16, the width of the 128-byte swizzle
-
-template <int BN>
-struct GegluTile {
-  static constexpr int kABytes = kBM * 128;
-  static constexpr int kHalfBytes = BN * 128;  // the hidden (or the gate) rows of the weight tile
-  static constexpr int kStageBytes = kABytes + 2 * kHalfBytes;
-};
-
-template <int BN, int STAGES>
-constexpr int geglu_shared_bytes() {
-  // 1024 bytes of slack to align the stages to the swizzle's 1024-byte pattern, the stages, their mbarriers.
-  return 1024 + STAGES * GegluTile<BN>::kStageBytes + 2 * STAGES * int(sizeof(uint64_t));
-}
+// 64 outputs a block, three stages (97 KB): two blocks share a multiprocessor, so one's epilogue and first copies run
+// under the other's products. (128 outputs over four stages, one block a multiprocessor, reads the operands from L2 a
+// third less often but measured slower at every SD 1.5 shape: 0.0485 against 0.0433 ms at the 64x64 level, H100.)
+constexpr int kBN = 64;
+constexpr int kStages = 3;
+constexpr int kBlocksPerSM = 2;
+constexpr int kABytes = kBM * 128;
+constexpr int kHalfBytes = kBN * 128;  // the hidden (or the gate) rows of the weight tile
+constexpr int kStageBytes = kABytes + 2 * kHalfBytes;
+// 1024 bytes of slack to align the stages to the swizzle's 1024-byte pattern, the stages, their mbarriers.
+constexpr int kSharedBytes = 1024 + kStages * kStageBytes + 2 * kStages * int(sizeof(uint64_t));
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // Descriptor of a K-major operand tile stored as TMA writes it with the 128-byte swizzle: rows of 128 bytes, 8-row
@@ -63,13 +61,12 @@ __device__ __forceinline__ uint64_t sw128_desc(const void* p) {
 }
 #endif
 
-template <class T, int BN, int STAGES, int MIN_BLOCKS>
-__global__ void __launch_bounds__(kThreads, MIN_BLOCKS)
+template <class T>
+__global__ void __launch_bounds__(kThreads, kBlocksPerSM)
     linear_geglu_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
                         const T* __restrict__ bias, T* __restrict__ out, int m, int f, int k_tiles) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using Tile = GegluTile<BN>;
-  constexpr int A_BYTES = Tile::kABytes, HALF = Tile::kHalfBytes, STAGE = Tile::kStageBytes;
+  constexpr int BN = kBN, STAGES = kStages, A_BYTES = kABytes, HALF = kHalfBytes, STAGE = kStageBytes;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = smem_raw + ((1024 - smem_addr(smem_raw) % 1024) % 1024);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + STAGES * STAGE);
@@ -175,21 +172,14 @@ bool encode_matrix(CUtensorMap* map, const void* base, DType dtype, int64_t rows
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-// 64 outputs a block, three stages (97 KB): two blocks share a multiprocessor, so one's epilogue and first copies run
-// under the other's products. (128 outputs over four stages, one block a multiprocessor, reads the operands from L2 a
-// third less often but measured slower at every SD 1.5 shape: 0.0485 against 0.0433 ms at the 64x64 level, H100.)
-constexpr int kBN = 64;
-constexpr int kStages = 3;
-
-template <class T, int BN, int STAGES, int MIN_BLOCKS>
+template <class T>
 void launch(const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias, void* out, int64_t m, int64_t f,
             int64_t k, cudaStream_t stream) {
-  constexpr int bytes = geglu_shared_bytes<BN, STAGES>();
-  const auto kernel = linear_geglu_kernel<T, BN, STAGES, MIN_BLOCKS>;
+  const auto kernel = linear_geglu_kernel<T>;
   static std::atomic<uint64_t> configured{0};
-  allow_dynamic_shared_memory(kernel, bytes, configured);
-  const dim3 grid(unsigned(f / BN), unsigned((m + kBM - 1) / kBM));
-  launch_dependent(kernel, grid, kThreads, bytes, stream, x_map, w_map, static_cast<const T*>(bias),
+  allow_dynamic_shared_memory(kernel, kSharedBytes, configured);
+  const dim3 grid(unsigned(f / kBN), unsigned((m + kBM - 1) / kBM));
+  launch_dependent(kernel, grid, kThreads, kSharedBytes, stream, x_map, w_map, static_cast<const T*>(bias),
                    static_cast<T*>(out), int(m), int(f), int((k + kBK - 1) / kBK));
 }
 
@@ -215,9 +205,9 @@ bool launch_linear_geglu_sm90(const void* x, const void* weight, const void* bia
   CUtensorMap x_map, w_map;
   if (!encode_matrix(&x_map, x, dtype, m, k, kBM) || !encode_matrix(&w_map, weight, dtype, 2 * f, k, kBN)) return false;
   if (dtype == DType::F16)
-    launch<__half, kBN, kStages, 2>(x_map, w_map, bias, out, m, f, k, stream);
+    launch<__half>(x_map, w_map, bias, out, m, f, k, stream);
   else
-    launch<__nv_bfloat16, kBN, kStages, 2>(x_map, w_map, bias, out, m, f, k, stream);
+    launch<__nv_bfloat16>(x_map, w_map, bias, out, m, f, k, stream);
   return true;
 #else
   (void)x, (void)weight, (void)bias, (void)out, (void)dtype, (void)m, (void)k, (void)f, (void)stream;

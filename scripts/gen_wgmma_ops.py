@@ -7,8 +7,8 @@ rather than written out by hand.
     python3 scripts/gen_wgmma_ops.py > src/backend/cuda/wgmma_ops.cuh
 """
 
-SHAPES = [48, 64, 72, 88, 128]
-SS_SHAPES = [128]  # also given `ss`
+SHAPES = [48, 64, 72, 88, 128]  # given `rs`
+SS_SHAPES = [64, 80, 128]  # given `ss`
 TYPES = [("__half", "f16"), ("__nv_bfloat16", "bf16")]
 
 
@@ -18,7 +18,7 @@ def wrapper(ctype: str, ptype: str, n: int) -> str:
     a0 = regs
     desc, scale_d, trans_b = regs + 4, regs + 5, regs + 6
     outs = ", ".join(f'"+f"(d[{i}])' for i in range(regs))
-    ss = ""
+    ss = rs = ""
     if n in SS_SHAPES:
         ss = f"""
   __device__ __forceinline__ static void ss(float (&d)[{regs}], uint64_t desc_a, uint64_t desc_b, int accumulate) {{
@@ -29,8 +29,8 @@ def wrapper(ctype: str, ptype: str, n: int) -> str:
         : {outs}
         : "l"(desc_a), "l"(desc_b), "r"(accumulate));
   }}"""
-    return f"""template <>
-struct Wgmma<{ctype}, {n}> {{
+    if n in SHAPES:
+        rs = f"""
   template <int TransB>
   __device__ __forceinline__ static void rs(float (&d)[{regs}], const unsigned (&a)[4], uint64_t desc_b, int accumulate) {{
     asm volatile(
@@ -39,7 +39,9 @@ struct Wgmma<{ctype}, {n}> {{
         "{{%{a0}, %{a0 + 1}, %{a0 + 2}, %{a0 + 3}}}, %{desc}, p, 1, 1, %{trans_b};\\n}}\\n"
         : {outs}
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate), "n"(TransB));
-  }}{ss}
+  }}"""
+    return f"""template <>
+struct Wgmma<{ctype}, {n}> {{{rs}{ss}
 }};
 """
 
@@ -64,7 +66,7 @@ def main() -> None:
     print()
     print("#if defined(__CUDA_ARCH_FEAT_SM90_ALL)")
     for ctype, ptype in TYPES:
-        for n in SHAPES:
+        for n in sorted(set(SHAPES) | set(SS_SHAPES)):
             print(wrapper(ctype, ptype, n))
     print("#endif")
     print()

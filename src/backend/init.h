@@ -11,8 +11,9 @@ bool cuda_backend_compiled();
 int cuda_device_count();
 // For tests: which NHWC convolution implementation the cuda backends' plans use from now on: "timed" (the faster per
 // shape, the default; cuDNN's graph API competes too with SDPP_CUDA_CUDNN_GRAPH_CONV=1), "cudnn" (legacy API),
-// "gemm" (im2col + cuBLASLt) or "graph" (cuDNN's graph API for f16/bf16; a shape it cannot plan is an error). Drops
-// cached plans. No-op without a CUDA device.
+// "gemm" (im2col + cuBLASLt), "graph" (cuDNN's graph API for f16/bf16; a shape it cannot plan is an error) or "own"
+// (the own split-K kernel for 3x3 convolutions of small images on Hopper where it applies, the timed choice elsewhere;
+// SDPP_CUDA_OWN_CONV=0 leaves it out of the timed choice). Drops cached plans. No-op without a CUDA device.
 void set_cuda_conv_path(const std::string& path);
 // For tests and benchmarks: which fused attention kernel f16/bf16 attention uses from now on: "own" (the wgmma kernel
 // on sm_90 where it covers the head dim, else the mma.sync one), "mma" (the mma.sync kernel everywhere), "timed" (per

@@ -73,8 +73,9 @@ class CudaBackend final : public Backend {
 
   void set_poison_allocations(bool on) { poison_ = on; }
   // Which NHWC convolution implementation plans may use (tests force each; Timed picks the faster per shape;
-  // Graph: cuDNN's graph API for f16/bf16, an error where it has no plan).
-  enum class ConvPath { Timed, Cudnn, Gemm, Graph };
+  // Graph: cuDNN's graph API for f16/bf16, an error where it has no plan; Own: the own split-K kernel where it applies,
+  // the timed choice elsewhere).
+  enum class ConvPath { Timed, Cudnn, Gemm, Graph, Own };
   void set_conv_path(ConvPath path);
   // How linear_geglu runs: Timed (default; SDPP_CUDA_GEGLU=fused|library forces one), Fused where the kernel
   // applies, Library always as two ops.

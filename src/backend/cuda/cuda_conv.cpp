@@ -4,11 +4,11 @@
 // 1x1 convolutions are plain GEMMs (cuBLASLt, bias and residual in the epilogue). NCHW remains the fallback when
 // cuDNN offers no NHWC algorithm (and the whole path with SDPP_CUDA_LAYOUT=nchw).
 // The algorithm is chosen once per shape, timed on the call's own buffers: cuDNN's candidates and, for NHWC, im2col +
-// cuBLASLt GEMM (conv2d_gemm) and, opt-in, the engine configurations of cuDNN's graph API (cudnn_conv_graph.cpp);
-// the choice is cached per shape. f32 convolutions
-// are held to FMA math so TF32 never rounds the reference-precision path. Asymmetric padding (the VAE encoder's
-// (0, 1, 0, 1) downsample) is materialised by a pad kernel, since cuDNN takes one pad per dimension. Bias and
-// residual are added in one elementwise pass after the convolution.
+// cuBLASLt GEMM (conv2d_gemm), on Hopper for small images the own split-K kernel (conv3x3_splitk_sm90.cu) and,
+// opt-in, the engine configurations of cuDNN's graph API (cudnn_conv_graph.cpp); the choice is cached per shape.
+// f32 convolutions are held to FMA math so TF32 never rounds the reference-precision path. Asymmetric padding (the
+// VAE encoder's (0, 1, 0, 1) downsample) is materialised by a pad kernel, since cuDNN takes one pad per dimension.
+// Bias and residual are added in one elementwise pass after the convolution where the path does not fuse them.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +21,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cudnn_conv_graph.h"
 #include "backend/cuda/cudnn_graph.h"
+#include "backend/cuda/device_attributes.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -35,6 +36,9 @@ struct ConvPlan {
   bool use_gemm = false;   // NHWC: im2col + cuBLASLt (conv2d_gemm) timed faster than cuDNN
   // NHWC: an engine configuration of cuDNN's graph API timed faster than the rest (opt-in, see graph_conv_opt_in)
   std::unique_ptr<CudnnConvGraphPlan> graph;
+  // NHWC 3x3 on Hopper: the own split-K kernel, this many outputs a block, timed faster than the rest (0: not used).
+  // The choice above stays as the fallback for a call the kernel refuses (an unaligned residual view).
+  int own_block_outputs = 0;
   // Bias and residual fused into the convolution (cudnnConvolutionBiasActivationForward), possible only with the
   // implicit-precomputed-GEMM algorithm; cleared if cuDNN rejects the fused call once.
   bool fused_epilogue = false;
@@ -82,6 +86,24 @@ bool graph_conv_opt_in() {
     return v && std::strcmp(v, "1") == 0;
   }();
   return on;
+}
+
+// SDPP_CUDA_OWN_CONV=0 leaves the own split-K kernel out of the timed choice (A/B runs).
+bool own_conv_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("SDPP_CUDA_OWN_CONV");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
+// SDPP_CUDA_OWN_CONV_OUTPUTS=64|80|128 times only that block width of the own kernel (A/B runs); 0: every width.
+int own_conv_outputs_forced() {
+  static const int outputs = [] {
+    const char* v = std::getenv("SDPP_CUDA_OWN_CONV_OUTPUTS");
+    return v ? std::atoi(v) : 0;
+  }();
+  return outputs;
 }
 
 }  // namespace
@@ -204,6 +226,33 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
         plan->graph.reset();
       }
     }
+    // The own kernel for small images, in each block width it has; bias and residual are in its epilogue.
+    float own_ms = -1.0f;
+    const bool own_wanted = nhwc && (w.dtype() == DType::F16 || w.dtype() == DType::BF16) && w.dim(2) == 3 &&
+                            w.dim(3) == 3 && pad_h == 1 && pad_w == 1 &&
+                            (conv_path_ == ConvPath::Own || (conv_path_ == ConvPath::Timed && own_conv_enabled())) &&
+                            compute_capability_major() == 9;
+    if (own_wanted) {
+      for (const int outputs : conv3x3_splitk_block_outputs()) {
+        if (own_conv_outputs_forced() && outputs != own_conv_outputs_forced()) continue;
+        auto run = [&] {
+          return launch_conv3x3_splitk_sm90(x.raw(), w.raw(), nullptr, nullptr, y.raw(), w.dtype(), x.dim(0),
+                                            x.dim(2), x.dim(3), x.dim(1), w.dim(0), stride, outputs, stream_);
+        };
+        if (!run()) continue;
+        const float ms = device_time_ms([&] { run(); }, 5, 400, own_ms);
+        if (own_ms < 0.0f || ms < own_ms) {
+          own_ms = ms;
+          plan->own_block_outputs = outputs;
+        }
+      }
+      const float inf = std::numeric_limits<float>::infinity();
+      const float current = plan->graph     ? graph_ms * 1.05f
+                            : plan->use_gemm ? gemm_ms
+                            : chosen >= 0    ? chosen_ms * (legacy_fused ? 1.0f : 1.05f)
+                                             : inf;
+      if (conv_path_ != ConvPath::Own && !(own_ms < current)) plan->own_block_outputs = 0;
+    }
     if (chosen >= 0 && !plan->use_gemm && !plan->graph) {
       plan->algo = results[chosen].algo;
       plan->workspace_bytes = results[chosen].memory;
@@ -221,12 +270,12 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     if (verbose_)
       std::fprintf(stderr,
                    "sdpp cuda: conv %s x %s %s stride %d pad %d,%d: %s algo %d (%.3f ms, %zu B workspace%s; "
-                   "im2col+GEMM %.3f ms; graph API %.3f ms)\n",
+                   "im2col+GEMM %.3f ms; graph API %.3f ms; own split-K %.3f ms%s)\n",
                    shape_str(x.shape()).c_str(), shape_str(w.shape()).c_str(), nhwc ? "nhwc" : "nchw", stride, pad_h,
                    pad_w, plan->graph ? "graph" : plan->use_gemm ? "gemm" : chosen >= 0 ? "cudnn" : "im2col",
                    chosen >= 0 ? int(results[chosen].algo) : -1, chosen >= 0 ? results[chosen].time : 0.0f,
                    chosen >= 0 ? results[chosen].memory : size_t(0), plan->fused_epilogue ? ", fused epilogue" : "",
-                   gemm_ms, graph_ms);
+                   gemm_ms, graph_ms, own_ms, plan->own_block_outputs ? ", taken" : "");
   }
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
 }
@@ -271,6 +320,14 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   const Tensor x = to_channels_last(x_in);
   const Tensor& w_krsc = weight_krsc(weight);
   ConvPlan& plan = conv_plan(x, w_krsc, stride, pad_h, pad_w, true);
+  if (plan.own_block_outputs) {
+    Tensor y = empty(out_shape, dtype, MemoryFormat::ChannelsLast);
+    const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
+    if (launch_conv3x3_splitk_sm90(x.raw(), w_krsc.raw(), bias.defined() ? bias.raw() : nullptr,
+                                   residual.defined() ? residual.raw() : nullptr, y.raw(), dtype, N, x.dim(2),
+                                   x.dim(3), C, O, stride, plan.own_block_outputs, stream_))
+      return y;
+  }
   if (plan.use_gemm) return conv2d_gemm(x, w_krsc, bias, residual_in, stride, pad_h, pad_w, out_shape);
   if (!plan.use_cudnn && !plan.graph) return Tensor();
   Tensor y = empty(out_shape, dtype, MemoryFormat::ChannelsLast);
@@ -430,7 +487,8 @@ void set_conv_path(Backend& backend, const std::string& path) {
   else if (path == "cudnn") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Cudnn);
   else if (path == "gemm") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Gemm);
   else if (path == "graph") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Graph);
-  else throw Error(ErrorCode::InvalidArgument, "conv path '" + path + "' (timed, cudnn, gemm or graph)");
+  else if (path == "own") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Own);
+  else throw Error(ErrorCode::InvalidArgument, "conv path '" + path + "' (timed, cudnn, gemm, graph or own)");
 }
 
 }  // namespace sdpp

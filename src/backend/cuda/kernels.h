@@ -4,6 +4,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -153,6 +154,19 @@ bool launch_flash_attention_sm90(const void* q, const void* k, const void* v, vo
 bool launch_linear_geglu_sm90(const void* x, const void* weight, const void* bias, void* out, DType dtype, int64_t m,
                               int64_t k, int64_t f, cudaStream_t stream);
 bool linear_geglu_sm90_compiled();  // whether this build has the kernel's sm_90a code
+
+// ---- small-image convolutions (conv3x3_splitk_sm90.cu) ----
+// out = conv3x3(x, w, padding 1, stride 1 or 2) + bias + residual for f16/bf16 NHWC x [n, h, w, c], KRSC weights
+// [o, 3, 3, c], bias [o] and residual [n, ho, wo, o] (either may be null), out [n, ho, wo, o], in one Hopper kernel: an
+// implicit GEMM whose K is split over a cluster of blocks, each `block_outputs` (one of
+// conv3x3_splitk_block_outputs()) output channels wide. Returns false (launching nothing) where it does not apply:
+// other dtypes or strides, output images of more than 128 pixels or whose pixel count does not divide 128, c not a
+// multiple of 64, o not a multiple of block_outputs, unaligned pointers, a build without sm_90a code; the caller checks
+// the device is sm_90.
+bool launch_conv3x3_splitk_sm90(const void* x, const void* weight, const void* bias, const void* residual, void* out,
+                                DType dtype, int64_t n, int64_t h, int64_t w, int64_t c, int64_t o, int stride,
+                                int block_outputs, cudaStream_t stream);
+std::array<int, 3> conv3x3_splitk_block_outputs();
 
 // Whether launch_flash_attention tries the wgmma kernel first on sm_90 devices (default yes; SDPP_CUDA_WGMMA=0 starts
 // with no). Tests turn it off to cover the mma.sync kernel on the same shapes.

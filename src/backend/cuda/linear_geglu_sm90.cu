@@ -51,16 +51,6 @@ constexpr int kStageBytes = kABytes + 2 * kHalfBytes;
 // 1024 bytes of slack to align the stages to the swizzle's 1024-byte pattern, the stages, their mbarriers.
 constexpr int kSharedBytes = 1024 + kStages * kStageBytes + 2 * kStages * int(sizeof(uint64_t));
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// Descriptor of a K-major operand tile stored as TMA writes it with the 128-byte swizzle: rows of 128 bytes, 8-row
-// groups 1024 bytes apart (the stride-dimension offset); the leading-dimension offset is unused for this layout.
-// A k16 step further along K starts 32 bytes later.
-__device__ __forceinline__ uint64_t sw128_desc(const void* p) {
-  return uint64_t((smem_addr(p) & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
-         (uint64_t(1) << 62);
-}
-#endif
-
 template <class T>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
     linear_geglu_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,

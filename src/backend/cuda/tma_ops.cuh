@@ -1,5 +1,7 @@
-// Hopper's asynchronous copies (the tensor memory accelerator) and the shared-memory mbarriers they complete, for the
-// own sm_90a kernels (flash_attention_sm90.cu, linear_geglu_sm90.cu); and, host side, the driver's tensor-map encoder.
+// Hopper's asynchronous copies (the tensor memory accelerator) and the shared-memory mbarriers they complete, the
+// wgmma descriptor of the tiles they write with the 128-byte swizzle, and the cluster's barrier and shared-memory loads,
+// for the own sm_90a kernels (flash_attention_sm90.cu, linear_geglu_sm90.cu, conv3x3_splitk_sm90.cu); and, host side,
+// the driver's tensor-map encoder.
 #pragma once
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -50,6 +52,46 @@ __device__ __forceinline__ void tma_load_3d(void* dst, const CUtensorMap* map, u
           "r"(smem_addr(dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(x), "r"(y), "r"(z)
       : "memory");
+}
+// The same for a 4-d map (channel, x, y, image: an NHWC activation). Coordinates may be negative or run past the end:
+// those elements read as zeros, which is a convolution's zero padding.
+__device__ __forceinline__ void tma_load_4d(void* dst, const CUtensorMap* map, uint64_t* bar, int c, int x, int y,
+                                           int n) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], "
+      "[%2];\n" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(c), "r"(x), "r"(y), "r"(n)
+      : "memory");
+}
+
+// Descriptor of a K-major operand tile stored as TMA writes it with the 128-byte swizzle: rows of 128 bytes, 8-row
+// groups 1024 bytes apart (the stride-dimension offset); the leading-dimension offset is unused for this layout.
+// A k16 step further along K starts 32 bytes later.
+__device__ __forceinline__ uint64_t sw128_desc(const void* p) {
+  return uint64_t((smem_addr(p) & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
+         (uint64_t(1) << 62);
+}
+
+// This block's rank in its cluster.
+__device__ __forceinline__ unsigned cluster_rank() {
+  unsigned rank;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+  return rank;
+}
+// Every thread of every block of the cluster meets here; shared-memory writes before it are visible after it.
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+// Four floats at `p`'s offset in the shared memory of the cluster's block `rank` (possibly this one).
+__device__ __forceinline__ float4 load_shared_cluster(const float* p, unsigned rank) {
+  unsigned remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(p)), "r"(rank));
+  float4 v;
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(remote)
+               : "memory");
+  return v;
 }
 #endif
 

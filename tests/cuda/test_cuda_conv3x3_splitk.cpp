@@ -98,24 +98,25 @@ TEST_P(CudaConv3x3SplitK, RefusesWhatItDoesNotCover) {
   const cudaStream_t stream = backend().stream();
   Tensor buffer = Tensor::empty({1 << 20}, dtype, Device::cuda());
   void* p = buffer.raw();
-  EXPECT_FALSE(launch_conv3x3_splitk_sm90(p, p, nullptr, nullptr, p, DType::F32, 2, 8, 8, 64, 64, 1, 64, stream));
-  EXPECT_FALSE(launch_conv3x3_splitk_sm90(p, p, nullptr, nullptr, p, dtype, 2, 16, 16, 64, 64, 1, 64, stream))
-      << "256-pixel images are more than a block's rows";
-  EXPECT_FALSE(launch_conv3x3_splitk_sm90(p, p, nullptr, nullptr, p, dtype, 2, 6, 6, 64, 64, 1, 64, stream))
-      << "36 pixels do not divide 128";
-  EXPECT_FALSE(launch_conv3x3_splitk_sm90(p, p, nullptr, nullptr, p, dtype, 2, 8, 8, 96, 64, 1, 64, stream))
-      << "96 channels are not whole 64-channel K tiles";
-  EXPECT_FALSE(launch_conv3x3_splitk_sm90(p, p, nullptr, nullptr, p, dtype, 2, 8, 8, 64, 96, 1, 64, stream))
-      << "96 outputs are not whole 64-output blocks";
-  EXPECT_FALSE(launch_conv3x3_splitk_sm90(p, p, nullptr, nullptr, p, dtype, 2, 8, 8, 64, 64, 1, 96, stream))
-      << "96 is not one of the kernel's block widths";
-  EXPECT_FALSE(launch_conv3x3_splitk_sm90(p, p, nullptr, nullptr, p, dtype, 2, 8, 8, 64, 64, 3, 64, stream))
-      << "stride 3";
-  EXPECT_FALSE(launch_conv3x3_splitk_sm90(p, p, nullptr, nullptr, p, dtype, 2, 32, 32, 64, 64, 2, 64, stream))
-      << "stride 2 from 32x32 makes 256-pixel images";
-  EXPECT_FALSE(launch_conv3x3_splitk_sm90(static_cast<char*>(p) + 2, p, nullptr, nullptr, p, dtype, 2, 8, 8, 64, 64,
-                                          1, 64, stream))
-      << "an input not 16-byte aligned cannot be a TMA source";
+  struct Refused {
+    const char* why;
+    DType dtype;
+    int64_t h, w, c, o;
+    int stride, outputs, misalign;  // misalign: bytes added to the input's address
+  };
+  for (const Refused& r : {Refused{"f32", DType::F32, 8, 8, 64, 64, 1, 64, 0},
+                           Refused{"256-pixel images are more than a block's rows", dtype, 16, 16, 64, 64, 1, 64, 0},
+                           Refused{"36 pixels do not divide 128", dtype, 6, 6, 64, 64, 1, 64, 0},
+                           Refused{"96 channels are not whole 64-channel K tiles", dtype, 8, 8, 96, 64, 1, 64, 0},
+                           Refused{"96 outputs are not whole 64-output blocks", dtype, 8, 8, 64, 96, 1, 64, 0},
+                           Refused{"96 is not one of the kernel's block widths", dtype, 8, 8, 64, 64, 1, 96, 0},
+                           Refused{"stride 3", dtype, 8, 8, 64, 64, 3, 64, 0},
+                           Refused{"stride 2 from 32x32 makes 256-pixel images", dtype, 32, 32, 64, 64, 2, 64, 0},
+                           Refused{"an input not 16-byte aligned cannot be a TMA source", dtype, 8, 8, 64, 64, 1, 64,
+                                   2}})
+    EXPECT_FALSE(launch_conv3x3_splitk_sm90(static_cast<char*>(p) + r.misalign, p, nullptr, nullptr, p, r.dtype, 2,
+                                            r.h, r.w, r.c, r.o, r.stride, r.outputs, stream))
+        << r.why;
 }
 
 // ops::conv2d with the path forced to the own kernel (the timed choice where it does not apply: f32, other GPUs),

@@ -202,21 +202,6 @@ bool encode_images(CUtensorMap* map, const void* x, DType dtype, int64_t n, int6
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-// The weights [o, 9c] as a 2-d map whose box is 64 K of `rows` outputs.
-bool encode_weights(CUtensorMap* map, const void* w, DType dtype, int64_t o, int64_t k, int rows) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
-  if (!encode) return false;
-  const cuuint64_t dims[2] = {cuuint64_t(k), cuuint64_t(o)};
-  const cuuint64_t strides[1] = {cuuint64_t(k) * 2};
-  const cuuint32_t box[2] = {cuuint32_t(kBK), cuuint32_t(rows)};
-  const cuuint32_t element_strides[2] = {1, 1};
-  // Weights are read once per call: no L2 promotion beyond the line.
-  return encode(map, dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
-                const_cast<void*>(w), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
 template <class T, int BN>
 void launch(const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias, const void* residual, void* out,
             int64_t m, int64_t o, int64_t c, int images, cudaStream_t stream) {
@@ -270,7 +255,8 @@ bool launch_conv3x3_splitk_sm90(const void* x, const void* weight, const void* b
       o % block_outputs != 0)
     return false;
   const int64_t m = n * pixels;
-  if ((m + kBM - 1) / kBM > 65535 || o / block_outputs * kSplits > INT32_MAX || kTaps * c > INT32_MAX || m * o > INT32_MAX)
+  if ((m + kBM - 1) / kBM > 65535 || o / block_outputs * kSplits > INT32_MAX || kTaps * c > INT32_MAX ||
+      m * o > INT32_MAX)
     return false;
   if (!aligned16(x) || !aligned16(weight) || reinterpret_cast<uintptr_t>(out) % 8 != 0 ||
       reinterpret_cast<uintptr_t>(residual) % 8 != 0)
@@ -278,7 +264,8 @@ bool launch_conv3x3_splitk_sm90(const void* x, const void* weight, const void* b
   const int images = int(kBM / pixels);
   CUtensorMap x_map, w_map;
   if (!encode_images(&x_map, x, dtype, n, h, w, c, stride, ho, wo, images) ||
-      !encode_weights(&w_map, weight, dtype, o, kTaps * c, block_outputs))
+      // A box reads 128 bytes of each of its weight rows, and the next K tile the 128 after them: L2 fetches 256.
+      !encode_swizzled_rows(&w_map, weight, dtype, o, kTaps * c, block_outputs, CU_TENSOR_MAP_L2_PROMOTION_L2_256B))
     return false;
   if (dtype == DType::F16)
     launch_typed<__half>(block_outputs, x_map, w_map, bias, residual, out, m, o, c, images, stream);

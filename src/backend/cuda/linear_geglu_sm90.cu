@@ -147,21 +147,6 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
 #endif
 }
 
-// A row-major [rows, cols] matrix as a 2-d tensor map whose box is 64 columns (128 bytes, swizzled) of `box_rows`
-// rows; rows past the end and columns past cols read as zeros.
-bool encode_matrix(CUtensorMap* map, const void* base, DType dtype, int64_t rows, int64_t cols, int box_rows) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
-  if (!encode) return false;
-  const cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
-  const cuuint64_t strides[1] = {cuuint64_t(cols) * 2};
-  const cuuint32_t box[2] = {cuuint32_t(kBK), cuuint32_t(box_rows)};
-  const cuuint32_t element_strides[2] = {1, 1};
-  return encode(map, dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
-                const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
 template <class T>
 void launch(const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias, void* out, int64_t m, int64_t f,
             int64_t k, cudaStream_t stream) {
@@ -193,7 +178,9 @@ bool launch_linear_geglu_sm90(const void* x, const void* weight, const void* bia
     return false;
   if (!aligned16(x) || !aligned16(weight) || reinterpret_cast<uintptr_t>(out) % 4 != 0) return false;
   CUtensorMap x_map, w_map;
-  if (!encode_matrix(&x_map, x, dtype, m, k, kBM) || !encode_matrix(&w_map, weight, dtype, 2 * f, k, kBN)) return false;
+  if (!encode_swizzled_rows(&x_map, x, dtype, m, k, kBM) ||
+      !encode_swizzled_rows(&w_map, weight, dtype, 2 * f, k, kBN))
+    return false;
   if (dtype == DType::F16)
     launch<__half>(x_map, w_map, bias, out, m, f, k, stream);
   else

@@ -1,7 +1,7 @@
 // Hopper's asynchronous copies (the tensor memory accelerator) and the shared-memory mbarriers they complete, the
-// wgmma descriptor of the tiles they write with the 128-byte swizzle, and the cluster's barrier and shared-memory loads,
-// for the own sm_90a kernels (flash_attention_sm90.cu, linear_geglu_sm90.cu, conv3x3_splitk_sm90.cu); and, host side,
-// the driver's tensor-map encoder.
+// wgmma descriptor of the tiles they write with the 128-byte swizzle, and the cluster's barrier and shared-memory
+// loads, for the own sm_90a kernels (flash_attention_sm90.cu, linear_geglu_sm90.cu, conv3x3_splitk_sm90.cu); and, host
+// side, the driver's tensor-map encoder and the map of the own GEMMs' swizzled operand rows.
 #pragma once
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "backend/cuda/flash_attention_common.cuh"
+#include "core/dtype.h"
 
 namespace sdpp::cuda {
 
@@ -109,6 +110,22 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
     return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
   }();
   return encode;
+}
+
+// A row-major [rows, cols] f16/bf16 matrix as a 2-d tensor map whose box is 64 columns (128 bytes: the 128-byte
+// swizzle's width, as the own GEMMs' K-major tiles are stored) of `box_rows` rows; rows past the end and columns past
+// cols read as zeros. False where the driver has no encoder or refuses the map.
+inline bool encode_swizzled_rows(CUtensorMap* map, const void* base, DType dtype, int64_t rows, int64_t cols,
+                                 int box_rows, CUtensorMapL2promotion promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_128B) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
+  if (!encode) return false;
+  const cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
+  const cuuint64_t strides[1] = {cuuint64_t(cols) * 2};
+  const cuuint32_t box[2] = {64, cuuint32_t(box_rows)};
+  const cuuint32_t element_strides[2] = {1, 1};
+  return encode(map, dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
+                const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, promotion, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 }  // namespace sdpp::cuda

@@ -142,7 +142,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     // Both warpgroups are done reading the stages (every copy issued was waited for) before partial sums overwrite
     // them.
     asm volatile("bar.sync 1, %0;\n" ::"n"(kConsumers) : "memory");
-    // acc[4 j + 2 r + e]: row warp * 16 + g + 8 r of the warpgroup's 64, column 8 j + 2 tq + e.
+    // acc[4 j + 2 r + e]: row (warp % 4) * 16 + g + 8 r of the warpgroup's 64, column 8 j + 2 tq + e.
     float* partial = reinterpret_cast<float*>(smem);
     const int g = lane / 4, tq = lane % 4, row0 = wg * 64 + warp % 4 * 16 + g;
 #pragma unroll

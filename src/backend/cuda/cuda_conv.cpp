@@ -190,6 +190,12 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
       plan->use_gemm =
           conv_path_ == ConvPath::Gemm || chosen < 0 || ms < chosen_ms * (legacy_fused ? 1.0f : 1.05f);
     }
+    // The time of the choice between cuDNN and im2col + GEMM, charged the extra pass where it needs one.
+    const float inf = std::numeric_limits<float>::infinity();
+    auto library_ms = [&] {
+      if (plan->use_gemm) return gemm_ms >= 0.0f ? gemm_ms : inf;
+      return chosen >= 0 ? chosen_ms * (legacy_fused ? 1.0f : 1.05f) : inf;
+    };
     // cuDNN's graph API (its bias and residual a pass of their own).
     float graph_ms = -1.0f;
     const bool graph_wanted = nhwc && w.dtype() != DType::F32 &&
@@ -216,10 +222,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
       if (conv_path_ == ConvPath::Graph && !plan->graph)
         throw Error(ErrorCode::Unsupported, "conv2d " + shape_str(x.shape()) + " x " + shape_str(w.shape()) +
                                                 ": cuDNN's graph API has no plan: " + why);
-      const float inf = std::numeric_limits<float>::infinity();
-      const float current = plan->use_gemm ? (gemm_ms >= 0.0f ? gemm_ms : inf)
-                                            : (chosen >= 0 ? chosen_ms * (legacy_fused ? 1.0f : 1.05f) : inf);
-      if (plan->graph && (conv_path_ == ConvPath::Graph || graph_ms * 1.05f < current)) {
+      if (plan->graph && (conv_path_ == ConvPath::Graph || graph_ms * 1.05f < library_ms())) {
         plan->use_gemm = false;
         plan->workspace_bytes = size_t(plan->graph->workspace_bytes());
       } else {
@@ -246,11 +249,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
           plan->own_block_outputs = outputs;
         }
       }
-      const float inf = std::numeric_limits<float>::infinity();
-      const float current = plan->graph     ? graph_ms * 1.05f
-                            : plan->use_gemm ? gemm_ms
-                            : chosen >= 0    ? chosen_ms * (legacy_fused ? 1.0f : 1.05f)
-                                             : inf;
+      const float current = plan->graph ? graph_ms * 1.05f : library_ms();
       if (conv_path_ != ConvPath::Own && !(own_ms < current)) plan->own_block_outputs = 0;
     }
     if (chosen >= 0 && !plan->use_gemm && !plan->graph) {
@@ -320,15 +319,15 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   const Tensor x = to_channels_last(x_in);
   const Tensor& w_krsc = weight_krsc(weight);
   ConvPlan& plan = conv_plan(x, w_krsc, stride, pad_h, pad_w, true);
+  const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
   if (plan.own_block_outputs) {
     Tensor y = empty(out_shape, dtype, MemoryFormat::ChannelsLast);
-    const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
     if (launch_conv3x3_splitk_sm90(x.raw(), w_krsc.raw(), bias.defined() ? bias.raw() : nullptr,
                                    residual.defined() ? residual.raw() : nullptr, y.raw(), dtype, N, x.dim(2),
                                    x.dim(3), C, O, stride, plan.own_block_outputs, stream_))
       return y;
   }
-  if (plan.use_gemm) return conv2d_gemm(x, w_krsc, bias, residual_in, stride, pad_h, pad_w, out_shape);
+  if (plan.use_gemm) return conv2d_gemm(x, w_krsc, bias, residual, stride, pad_h, pad_w, out_shape);
   if (!plan.use_cudnn && !plan.graph) return Tensor();
   Tensor y = empty(out_shape, dtype, MemoryFormat::ChannelsLast);
   Tensor workspace = plan.workspace_bytes ? empty({int64_t(plan.workspace_bytes)}, DType::U8) : Tensor();
@@ -336,7 +335,6 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   if (plan.graph) plan.graph->run(cudnn_, x.raw(), w_krsc.raw(), y.raw(), ws);
   if (!plan.graph && plan.fused_epilogue && bias.defined()) {
     // y = conv(x) + alpha2 * residual + bias in one kernel
-    const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
     const float alpha1 = 1.0f, alpha2 = residual.defined() ? 1.0f : 0.0f;
     const cudnnStatus_t status = cudnnConvolutionBiasActivationForward(
         cudnn_, &alpha1, plan.x, x.raw(), plan.w, w_krsc.raw(), plan.conv, plan.algo, ws, plan.workspace_bytes,
@@ -352,8 +350,7 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   if (!plan.graph)
     SDPP_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &alpha, plan.x, x.raw(), plan.w, w_krsc.raw(), plan.conv,
                                              plan.algo, ws, plan.workspace_bytes, &beta, plan.y, y.raw()));
-  if (bias.defined() || residual_in.defined()) {
-    const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
+  if (bias.defined() || residual.defined()) {
     // channel = i % O in [N, H, W, O] data
     launch_bias_residual(y.raw(), dtype, bias.defined() ? bias.raw() : nullptr, dtype,
                          residual.defined() ? residual.raw() : nullptr, dtype, y.raw(), dtype, pixels_out, O, 1,

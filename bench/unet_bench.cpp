@@ -1,7 +1,7 @@
 // Times one UNet2DConditionModel forward (one sampling step's model call) at full size with random weights, so no
 // checkpoint is needed:
 //   sdpp_unet_bench [--model sd15|sd21|sdxl] [--batch 2] [--latent 64] [--dtype f16|bf16|f32] [--iters 20]
-//                   [--warmup 3] [--graph] [--profile] [--nchw] [--ncu] [--trace FILE.csv] [--device cuda:0]
+//                   [--warmup 3] [--graph] [--profile] [--nchw] [--ncu] [--trace FILE.csv] [--device cuda:0] [--vae]
 // The forward is a denoising step's: time terms and cross-attention keys/values are made once, before timing.
 // --graph captures the forward once into a CUDA graph and times its replays (inputs fixed at capture time).
 // --profile prints per-op device times of one forward (SDPP_CUDA_PROFILE): eager, or one graph replay with --graph
@@ -10,6 +10,8 @@
 // --trace (with --graph) records every kernel of 5 more replays through CUPTI, at the clocks they really run at: it
 // prints the replays' span, their kernels' summed time and the time between kernels, and writes one row per kernel
 // to FILE.csv (scripts/device/trace_summary.py sums it by kind).
+// --vae times the model's VAE decode instead (AutoencoderKL, decoder only, the SD config: SDXL's VAE has the same
+// shapes) of --batch latents of --latent size, e.g. --vae --batch 1 --latent 64 for a 512x512 image.
 // The weight shapes are discovered from the model code itself: a source that records the shape WeightLoader expects
 // for each key and answers with it, so one construction of the model learns them all.
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,7 @@
 #include "io/weight_loader.h"
 #include "kernel_trace.h"
 #include "models/unet_2d_condition.h"
+#include "models/vae.h"
 
 namespace sdpp {
 namespace {
@@ -41,7 +45,7 @@ struct Args {
   std::string model = "sd15", dtype = "f16", device = "cuda:0", trace;
   int64_t batch = 2, latent = 64;
   int iters = 20, warmup = 3;
-  bool graph = false, profile = false, nchw = false, ncu = false;
+  bool graph = false, profile = false, nchw = false, ncu = false, vae = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -63,6 +67,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--profile") a.profile = true;
     else if (k == "--nchw") a.nchw = true;
     else if (k == "--ncu") a.ncu = true;
+    else if (k == "--vae") a.vae = true;
     else if (k == "--trace") a.trace = value();
     else throw Error(ErrorCode::InvalidArgument, "unknown argument '" + k + "'");
   }
@@ -119,9 +124,10 @@ class ShapeDiscoverySource : public TensorSource {
   mutable size_t blob_bytes_ = 0;
 };
 
-std::map<std::string, Shape> discover_shapes(const UNetConfig& config) {
+template <class Model, class Config>
+std::map<std::string, Shape> discover_shapes(const Config& config) {
   auto source = std::make_shared<ShapeDiscoverySource>();
-  const nn::UNet2DConditionModel probe(WeightLoader(source, Device::cpu(), DType::F32), config);
+  const Model probe(WeightLoader(source, Device::cpu(), DType::F32), config);
   return source->shapes;
 }
 
@@ -228,19 +234,33 @@ int run(const Args& a) {
   DType dtype;
   if (!parse_dtype(a.dtype, &dtype)) throw Error(ErrorCode::InvalidArgument, "bad --dtype " + a.dtype);
   const UNetConfig config = UNetConfig::from_json(unet_config_json(a.model));
+  const VaeConfig vae_config;
+  AutoencoderKLOptions decoder_only;
+  decoder_only.load_encoder = false;
+  struct VaeDecoder {  // the decoder as the bench builds models: (loader, config)
+    AutoencoderKL model;
+    VaeDecoder(const WeightLoader& w, const std::pair<VaeConfig, AutoencoderKLOptions>& c)
+        : model(c.first, w, c.second) {}
+  };
+  const std::pair<VaeConfig, AutoencoderKLOptions> vae_args{vae_config, decoder_only};
 
   auto t0 = std::chrono::steady_clock::now();
-  const auto shapes = discover_shapes(config);
+  const auto shapes = a.vae ? discover_shapes<VaeDecoder>(vae_args) : discover_shapes<nn::UNet2DConditionModel>(config);
   int64_t params = 0;
   for (const auto& [key, shape] : shapes) params += shape_numel(shape);
-  const nn::UNet2DConditionModel unet(WeightLoader(std::make_shared<RandomSource>(shapes), device, dtype), config);
+  const WeightLoader weights(std::make_shared<RandomSource>(shapes), device, dtype);
+  std::optional<nn::UNet2DConditionModel> unet;
+  std::optional<VaeDecoder> vae;
+  if (a.vae) vae.emplace(weights, vae_args);
+  else unet.emplace(weights, config);
   Backend& backend = backend_for(device);
   backend.synchronize();
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("model %s: %zu tensors, %.1f M parameters, built in %.1f s on %s\n", a.model.c_str(), shapes.size(),
-              double(params) / 1e6, load_s, backend.name().c_str());
+  std::printf("model %s%s: %zu tensors, %.1f M parameters, built in %.1f s on %s\n", a.model.c_str(),
+              a.vae ? " vae decoder" : "", shapes.size(), double(params) / 1e6, load_s, backend.name().c_str());
 
-  const Tensor sample = random_input({a.batch, config.in_channels, a.latent, a.latent}, dtype, device, 1);
+  const Shape sample_shape{a.batch, a.vae ? vae_config.latent_channels : config.in_channels, a.latent, a.latent};
+  const Tensor sample = random_input(sample_shape, dtype, device, 1);
   const Tensor timestep = Tensor::from_floats(std::vector<float>{500.0f}, {1});
   const Tensor context = random_input({a.batch, 77, config.cross_attention_dim}, dtype, device, 2);
   nn::UNetAddedCond added;
@@ -255,9 +275,14 @@ int run(const Args& a) {
   // As the denoising loop runs a step: the time terms and the context's keys and values made before it (a recording
   // cannot upload: its replays would not see new values).
   const nn::UNetAddedCond* cond = sdxl ? &added : nullptr;
-  const nn::UNetTimeTerms terms = unet.time_terms(unet.project_time(timestep, a.batch, cond), a.batch, cond);
-  const nn::ProjectedContext projected = unet.project_context(context);
-  auto forward = [&] { return unet.forward(sample, terms, context, &projected); };
+  nn::UNetTimeTerms terms;
+  nn::ProjectedContext projected;
+  if (unet) {
+    terms = unet->time_terms(unet->project_time(timestep, a.batch, cond), a.batch, cond);
+    projected = unet->project_context(context);
+  }
+  auto forward = [&] { return vae ? vae->model.decode(sample) : unet->forward(sample, terms, context, &projected); };
+  const Shape out_shape = forward().shape();
 
   for (int i = 0; i < a.warmup; ++i) forward();
   backend.synchronize();
@@ -279,7 +304,7 @@ int run(const Args& a) {
   Tensor out;
   if (a.graph) {
     if (!cuda) throw Error(ErrorCode::Unsupported, "--graph needs a cuda device");
-    out = Tensor::empty({a.batch, config.out_channels, a.latent, a.latent}, dtype, device);  // outlives the recording
+    out = Tensor::empty(out_shape, dtype, device);  // outlives the recording
     backend.begin_recording();
     backend.convert(backend.contiguous(forward()), out);
     const std::unique_ptr<RecordedWork> graph = backend.end_recording();
@@ -312,9 +337,9 @@ int run(const Args& a) {
     sum += v;
     sum_sq += double(v) * v;
   }
-  std::printf("unet %s %s batch %lld latent %lldx%lld %s: median %.3f ms, min %.3f ms over %d iters "
+  std::printf("%s %s %s batch %lld latent %lldx%lld %s: median %.3f ms, min %.3f ms over %d iters "
               "(output mean %.4f rms %.4f, %zu non-finite)\n",
-              a.model.c_str(), a.dtype.c_str(), (long long)a.batch, (long long)a.latent, (long long)a.latent,
+              a.vae ? "vae" : "unet", a.model.c_str(), a.dtype.c_str(), (long long)a.batch, (long long)a.latent, (long long)a.latent,
               a.graph ? "graph" : "eager", median(ms), *std::min_element(ms.begin(), ms.end()), a.iters,
               sum / double(values.size()), std::sqrt(sum_sq / double(values.size())), bad);
   return bad == 0 ? 0 : 1;

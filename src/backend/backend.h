@@ -79,6 +79,7 @@ class Backend {
   // Default: the parts sliced out (copies), then attention().
   virtual Tensor attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o);
   virtual Tensor upsample_nearest2x(const Tensor& x) = 0;
+  virtual Tensor interleave_phases(const Tensor& y, int64_t out_h, int64_t out_w) = 0;
   virtual Tensor concat(std::span<const Tensor> xs, int dim) = 0;
   virtual Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) = 0;
   virtual Tensor to_tokens(const Tensor& x) = 0;

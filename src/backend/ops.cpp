@@ -102,6 +102,10 @@ Tensor attention_packed(const Tensor& packed, const Tensor& kv, const AttentionO
 
 Tensor upsample_nearest2x(const Tensor& x) { return backend_of(x, "upsample_nearest2x").upsample_nearest2x(x); }
 
+Tensor interleave_phases(const Tensor& y, int64_t out_h, int64_t out_w) {
+  return backend_of(y, "interleave_phases").interleave_phases(y, out_h, out_w);
+}
+
 Tensor concat(std::span<const Tensor> xs, int dim) {
   if (xs.empty()) throw Error(ErrorCode::Internal, "concat: no inputs");
   for (const Tensor& x : xs) same_device(xs[0], x, "concat");

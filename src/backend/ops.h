@@ -63,6 +63,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
 Tensor attention_packed(const Tensor& packed, const Tensor& kv, const AttentionOptions& options);
 
 Tensor upsample_nearest2x(const Tensor& x);  // [N, C, H, W] -> [N, C, 2H, 2W]
+// The four phases of a 2x upsampling conv side by side -> one image: y [N, 4C, H+1, W+1] holds phase p = 2a + b in
+// channels [p C, (p+1) C), and out[n, c, 2i+a, 2j+b] = y[n, p C + c, i+a, j+b] for the out_h x out_w pixels kept
+// (2H-1 or 2H rows, 2W-1 or 2W columns). nn::Upsample2D makes y with one 2x2 convolution (models/upsampling.h).
+Tensor interleave_phases(const Tensor& y, int64_t out_h, int64_t out_w);
 Tensor concat(std::span<const Tensor> xs, int dim);  // same shape except `dim`
 Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end);  // copy of x[..., start:end, ...]
 

@@ -50,4 +50,14 @@ Shape slice_shape(const Shape& shape, int dim, int64_t start, int64_t end, int* 
   return out;
 }
 
+Shape interleave_phases_shape(const Shape& y, int64_t out_h, int64_t out_w) {
+  const bool rank_ok = y.size() == 4 && y[1] % 4 == 0 && y[2] >= 2 && y[3] >= 2;
+  const int64_t h = rank_ok ? y[2] - 1 : 0, w = rank_ok ? y[3] - 1 : 0;
+  if (!rank_ok || out_h < 2 * h - 1 || out_h > 2 * h || out_w < 2 * w - 1 || out_w > 2 * w)
+    throw Error(ErrorCode::ShapeMismatch, "interleave_phases: expected [N, 4C, H+1, W+1] and an output of 2H-1 or 2H "
+                                          "rows, 2W-1 or 2W columns; got " + shape_str(y) + " to " +
+                                              std::to_string(out_h) + "x" + std::to_string(out_w));
+  return {y[0], y[1] / 4, out_h, out_w};
+}
+
 }  // namespace sdpp::shape_rules

@@ -18,6 +18,9 @@ class WeightLoader {
   WeightLoader(std::shared_ptr<const TensorSource> source, Device device, DType dtype, std::string prefix = "");
 
   WeightLoader sub(const std::string& child) const;  // prefix + child + "."
+  // The same tensors read onto another device in another dtype (e.g. the host in f32, where a layer derives its
+  // weights from the stored ones before uploading them).
+  WeightLoader on(Device device, DType dtype) const { return WeightLoader(source_, device, dtype, prefix_); }
   bool has(const std::string& name) const;
   Tensor get(const std::string& name, const Shape& expected) const;  // throws MissingTensor / ShapeMismatch
   Tensor get_optional(const std::string& name, const Shape& expected) const;  // undefined when absent

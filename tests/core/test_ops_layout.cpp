@@ -25,8 +25,33 @@ TEST(UpsampleNearest2x, RepeatsEachPixel) {
   EXPECT_THROW(ops::upsample_nearest2x(random_tensor({2, 3}, rng)), Error);
 }
 
-// Reference concat/slice through explicit multi-index arithmetic on a 4-d shape.
+// Reference layouts through explicit multi-index arithmetic on a 4-d shape.
 int64_t offset4(const Shape& s, int64_t a, int64_t b, int64_t c, int64_t d) { return ((a * s[1] + b) * s[2] + c) * s[3] + d; }
+
+// out[n, c, 2i+a, 2j+b] = y[n, (2a+b) C + c, i+a, j+b], for even and odd output sizes.
+TEST(InterleavePhases, PicksEachPixelFromItsPhase) {
+  std::mt19937 rng(3);
+  const int64_t N = 2, C = 3, H = 4, W = 5;
+  const Tensor y = random_tensor({N, 4 * C, H + 1, W + 1}, rng);
+  for (auto [oh, ow] : {std::pair<int64_t, int64_t>{2 * H, 2 * W}, {2 * H - 1, 2 * W}, {2 * H, 2 * W - 1}}) {
+    const Tensor out = ops::interleave_phases(y, oh, ow);
+    ASSERT_EQ(out.shape(), (Shape{N, C, oh, ow}));
+    std::vector<double> ref;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t oy = 0; oy < oh; ++oy)
+          for (int64_t ox = 0; ox < ow; ++ox) {
+            const int64_t a = oy % 2, b = ox % 2;
+            ref.push_back(y.f32()[offset4(y.shape(), n, (2 * a + b) * C + c, oy / 2 + a, ox / 2 + b)]);
+          }
+    EXPECT_TRUE(all_equal(out, ref)) << oh << "x" << ow;
+  }
+  EXPECT_THROW(ops::interleave_phases(y, 2 * H + 1, 2 * W), Error);  // more rows than the phases hold
+  EXPECT_THROW(ops::interleave_phases(y, 2 * H - 2, 2 * W), Error);
+  EXPECT_THROW(ops::interleave_phases(random_tensor({N, 6, H + 1, W + 1}, rng), 2 * H, 2 * W), Error);  // not 4C
+  EXPECT_THROW(ops::interleave_phases(random_tensor({4, H + 1, W + 1}, rng), 2 * H, 2 * W), Error);
+}
+
 
 TEST(Concat, EveryDim) {
   std::mt19937 rng(2);

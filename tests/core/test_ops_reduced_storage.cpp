@@ -62,6 +62,8 @@ std::vector<ReducedCase> cases() {
        }},
       {"upsample_nearest2x", {{1, 2, 3, 4}},
        [](const std::vector<Tensor>& in) { return ops::upsample_nearest2x(in[0]); }},
+      {"interleave_phases", {{1, 8, 3, 4}},
+       [](const std::vector<Tensor>& in) { return ops::interleave_phases(in[0], 4, 5); }},
       {"concat", {{2, 3, 4}, {2, 1, 4}},
        [](const std::vector<Tensor>& in) { return ops::concat(in, 1); }},
       {"slice", {{2, 6, 4}}, [](const std::vector<Tensor>& in) { return ops::slice(in[0], 1, 1, 4); }},

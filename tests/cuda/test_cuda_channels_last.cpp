@@ -165,6 +165,13 @@ TEST_P(CudaChannelsLast, LayoutOps) {
   EXPECT_EQ(rel_l2(ops::upsample_nearest2x(cl), ops::upsample_nearest2x(x)), 0.0);
   auto [wide, cl_wide] = make(in, {2, 16, 3, 5});  // whole 16-byte vectors per pixel: the vectorised kernel
   EXPECT_EQ(rel_l2(ops::upsample_nearest2x(cl_wide), ops::upsample_nearest2x(wide)), 0.0);
+  // The four phases of an upsampling conv interleaved: 16-byte vectors a pixel (wide) or single elements (x).
+  auto [phases, cl_phases] = make(in, {2, 64, 4, 6});
+  auto [phases_odd, cl_phases_odd] = make(in, {2, 24, 4, 6});
+  for (auto [oh, ow] : {std::pair<int64_t, int64_t>{6, 10}, {5, 9}}) {
+    EXPECT_EQ(rel_l2(ops::interleave_phases(cl_phases, oh, ow), ops::interleave_phases(phases, oh, ow)), 0.0);
+    EXPECT_EQ(rel_l2(ops::interleave_phases(cl_phases_odd, oh, ow), ops::interleave_phases(phases_odd, oh, ow)), 0.0);
+  }
   // Channel concatenation of whole vectors per pixel: one kernel for up to four sources, a copy per source beyond.
   auto [narrow, cl_narrow] = make(in, {2, 8, 3, 5});
   for (size_t count : {2, 3, 4, 5}) {

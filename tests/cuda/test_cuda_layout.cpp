@@ -23,6 +23,20 @@ TEST_P(CudaLayout, UpsampleAndTokens) {
   }
 }
 
+TEST_P(CudaLayout, InterleavePhases) {
+  SDPP_REQUIRE_CUDA();
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  for (const Shape& shape : {Shape{2, 12, 5, 8}, Shape{1, 4 * 320, 9, 9}}) {
+    SCOPED_TRACE(shape_str(shape));
+    const Tensor y = in.host(shape);
+    const Tensor dy = in.device(y);
+    const int64_t h = 2 * (shape[2] - 1), w = 2 * (shape[3] - 1);
+    for (auto [oh, ow] : {std::pair<int64_t, int64_t>{h, w}, {h - 1, w - 1}})
+      EXPECT_EQ(cuda_test::rel_l2(ops::interleave_phases(dy, oh, ow), ops::interleave_phases(y, oh, ow)), 0.0);
+  }
+}
+
 TEST_P(CudaLayout, ConcatAndSliceAlongEachDim) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <vector>
@@ -122,6 +123,38 @@ TEST(Upsample2DSize, OddSizesMatchTorchNearest) {
   }
   EXPECT_THROW(up(x, 4, 8), Error);
   EXPECT_THROW(up(x, 6, 9), Error);
+}
+
+// The phase form (a 2x2 conv with 4x the outputs, interleaved) against the definition: nearest 2x, torch's resize
+// to an odd size where asked, then the 3x3 conv. Odd sizes take the 3x3 conv itself (uploaded on first use), and
+// SDPP_SUBPIXEL_UPSAMPLE=0 at load gives it every size.
+TEST(Upsample2DPhases, MatchTheConvOverTheUpsampledImage) {
+  const int64_t C = 5, O = 6, H = 4, W = 7;
+  const Tensor weight = ramp({O, C, 3, 3}, 0.013f, -0.6f), bias = ramp({O}, 0.1f, -0.2f);
+  auto source = std::make_shared<MemorySource>(
+      std::map<std::string, Tensor>{{"up.conv.weight", weight}, {"up.conv.bias", bias}});
+  const WeightLoader loader = WeightLoader(source, Device::cpu(), DType::F32).sub("up");
+  const nn::Upsample2D up(loader, C, O);
+  ASSERT_EQ(setenv("SDPP_SUBPIXEL_UPSAMPLE", "0", 1), 0);
+  const nn::Upsample2D plain(loader, C, O);
+  unsetenv("SDPP_SUBPIXEL_UPSAMPLE");
+  const Tensor x = ramp({2, C, H, W}, 0.05f, -1.1f);
+  for (auto [oh, ow] : {std::pair<int64_t, int64_t>{2 * H, 2 * W}, {2 * H - 1, 2 * W}, {2 * H, 2 * W - 1}}) {
+    Tensor upsampled = ops::upsample_nearest2x(x);
+    upsampled = ops::slice(ops::slice(upsampled, 2, 0, oh), 3, 0, ow);
+    const Tensor expected = ops::conv2d(upsampled, weight, bias, ops::Conv2dOptions::same(3));
+    const Tensor got = up(x, oh, ow);
+    ASSERT_EQ(got.shape(), expected.shape());
+    EXPECT_LT(max_diff(got, expected), 1e-5 * max_abs(expected)) << oh << "x" << ow;
+    EXPECT_EQ(max_diff(plain(x, oh, ow), expected), 0.0) << oh << "x" << ow;
+  }
+  // Each phase's 2x2 weights are sums of the 3x3 taps landing on one input pixel: together, each tap 4 times.
+  const Tensor phases = nn::Upsample2D::phase_weights(weight);
+  ASSERT_EQ(phases.shape(), (Shape{4 * O, C, 2, 2}));
+  double total = 0, phase_total = 0;
+  for (float v : weight.to_floats()) total += v;
+  for (float v : phases.to_floats()) phase_total += v;
+  EXPECT_NEAR(phase_total, 4 * total, 1e-4 * std::abs(total) + 1e-4);
 }
 
 struct LoadedUNet {

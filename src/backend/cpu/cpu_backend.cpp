@@ -85,6 +85,10 @@ class CpuBackend final : public Backend {
     const cpu::StorageType st("upsample_nearest2x", {&x});
     return st.narrow(cpu::upsample_nearest2x(st.widen(x)));
   }
+  Tensor interleave_phases(const Tensor& y, int64_t out_h, int64_t out_w) override {
+    const cpu::StorageType st("interleave_phases", {&y});
+    return st.narrow(cpu::interleave_phases(st.widen(y), out_h, out_w));
+  }
   Tensor concat(std::span<const Tensor> xs, int dim) override {
     const cpu::StorageType st("concat", xs);
     return st.narrow(cpu::concat(st.widen(xs), dim));

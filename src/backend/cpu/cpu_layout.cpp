@@ -54,6 +54,26 @@ Tensor upsample_nearest2x(const Tensor& x) {
   return out;
 }
 
+Tensor interleave_phases(const Tensor& y, int64_t out_h, int64_t out_w) {
+  const float* yp = in_f32(y, "interleave_phases", "input");
+  const Shape shape = shape_rules::interleave_phases_shape(y.shape(), out_h, out_w);
+  const int64_t C = shape[1], YH = y.dim(2), YW = y.dim(3);
+  Tensor out = new_f32(shape);
+  float* op = out.f32();
+  parallel_for(shape[0] * C * out_h, std::max<int64_t>(1, 1024 / out_w), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {  // r = (n, c, output row)
+      const int64_t oy = r % out_h, c = (r / out_h) % C, n = r / (out_h * C);
+      const int64_t a = oy % 2, row = oy / 2 + a;
+      float* d = op + r * out_w;
+      for (int64_t ox = 0; ox < out_w; ++ox) {
+        const int64_t b = ox % 2, phase = 2 * a + b;
+        d[ox] = yp[((n * 4 * C + phase * C + c) * YH + row) * YW + ox / 2 + b];
+      }
+    }
+  });
+  return out;
+}
+
 Tensor concat(std::span<const Tensor> xs, int dim) {
   int d = 0;
   const Shape out_shape = shape_rules::concat_shape(xs, dim, &d);

@@ -16,6 +16,7 @@ Tensor activation(const Tensor& x, ops::Activation act);
 Tensor geglu(const Tensor& x);
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionOptions& o);
 Tensor upsample_nearest2x(const Tensor& x);
+Tensor interleave_phases(const Tensor& y, int64_t out_h, int64_t out_w);
 Tensor concat(std::span<const Tensor> xs, int dim);
 Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end);
 Tensor to_tokens(const Tensor& x);

@@ -508,6 +508,18 @@ Tensor CudaBackend::upsample_nearest2x(const Tensor& x) {
   return out;
 }
 
+Tensor CudaBackend::interleave_phases(const Tensor& y, int64_t out_h, int64_t out_w) {
+  check_input(y, "interleave_phases");
+  const Shape shape = shape_rules::interleave_phases_shape(y.shape(), out_h, out_w);
+  activate();
+  auto scope = profiler_.begin("interleave_phases", y);
+  const bool cl = is_channels_last(y);
+  Tensor out = empty(shape, y.dtype(), y.format());
+  launch_interleave_phases(y.raw(), out.raw(), dtype_size(y.dtype()), cl, shape[0], shape[1], y.dim(2), y.dim(3),
+                           out_h, out_w, stream_);
+  return out;
+}
+
 Tensor CudaBackend::concat(std::span<const Tensor> xs, int dim) {
   int d = 0;
   const Shape out_shape = shape_rules::concat_shape(xs, dim, &d);

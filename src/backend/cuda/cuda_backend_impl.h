@@ -58,6 +58,7 @@ class CudaBackend final : public Backend {
   // The fused kernel reads the packed parts in place (row strides); other cases slice them out.
   Tensor attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o) override;
   Tensor upsample_nearest2x(const Tensor& x) override;
+  Tensor interleave_phases(const Tensor& y, int64_t out_h, int64_t out_w) override;
   Tensor concat(std::span<const Tensor> xs, int dim) override;
   Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end) override;
   Tensor to_tokens(const Tensor& x) override;

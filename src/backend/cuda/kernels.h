@@ -101,6 +101,10 @@ void launch_upsample_nearest2x(const void* x, void* out, size_t element_size, in
 // [N, H, W, C] -> [N, 2H, 2W, C]
 void launch_upsample_nearest2x_cl(const void* x, void* out, size_t element_size, int64_t batch, int64_t height,
                                   int64_t width, int64_t channels, cudaStream_t stream);
+// y [N, 4C, y_h, y_w] -> out [N, C, out_h, out_w] (ops::interleave_phases), NCHW or channels-last on both sides
+void launch_interleave_phases(const void* y, void* out, size_t element_size, bool channels_last, int64_t batch,
+                              int64_t channels, int64_t y_h, int64_t y_w, int64_t out_h, int64_t out_w,
+                              cudaStream_t stream);
 // Rows of up to four sources side by side: out [rows, sum of row_bytes]. Returns false (nothing launched) unless
 // there are at most four, every row is a non-empty whole number of 16-byte vectors, every buffer is 16-byte aligned
 // and the output has under 2^31 vectors.

@@ -42,6 +42,34 @@ __global__ void upsample_cl_vec_kernel(const uint4* x, uint4* out, int64_t n, in
   }
 }
 
+// interleave_phases (ops.h): output pixel (2i+a, 2j+b) takes phase p = 2a + b of y's pixel (i+a, j+b). Channels-last,
+// `Unit` a 16-byte vector where a pixel's channels are a whole number of them, else one element; channels counted in
+// units.
+template <class Unit>
+__global__ void interleave_phases_cl_kernel(const Unit* y, Unit* out, int64_t n, int64_t y_h, int64_t y_w,
+                                            int64_t out_h, int64_t out_w, int64_t channels) {
+  wait_for_prior_kernel();
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = i % channels, pixel = i / channels;
+    const int64_t ox = pixel % out_w, rest = pixel / out_w;
+    const int64_t oy = rest % out_h, batch = rest / out_h;
+    const int64_t a = oy & 1, b = ox & 1;
+    out[i] = y[((batch * y_h + (oy >> 1) + a) * y_w + (ox >> 1) + b) * 4 * channels + (2 * a + b) * channels + c];
+  }
+}
+
+// The same for NCHW data: one element per thread.
+template <class T>
+__global__ void interleave_phases_kernel(const T* y, T* out, int64_t n, int64_t channels, int64_t y_h, int64_t y_w,
+                                         int64_t out_h, int64_t out_w) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t ox = i % out_w, oy = (i / out_w) % out_h, c = (i / (out_w * out_h)) % channels;
+    const int64_t batch = i / (out_w * out_h * channels);
+    const int64_t a = oy & 1, b = ox & 1;
+    out[i] = y[((batch * 4 + 2 * a + b) * channels + c) * y_h * y_w + ((oy >> 1) + a) * y_w + (ox >> 1) + b];
+  }
+}
+
 // NHWC im2col, 16 bytes per thread: col[p, (r * kw + s) * C + c] = x[n, ho * stride - pad_h + r,
 // wo * stride - pad_w + s, c] (zero outside), p = (n * Ho + ho) * Wo + wo. Element i of col (in vectors) is
 // ((p * kh * kw) + tap) * vectors_per_pixel + v, so each thread derives its source from its own index, in 32-bit
@@ -190,6 +218,28 @@ void launch_upsample_nearest2x_cl(const void* x, void* out, size_t es, int64_t b
     upsample_cl_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(static_cast<const T*>(x),
                                                                              static_cast<T*>(out), n, height, width,
                                                                              channels);
+  });
+  SDPP_CUDA_CHECK_LAUNCH();
+}
+
+void launch_interleave_phases(const void* y, void* out, size_t es, bool channels_last, int64_t batch, int64_t channels,
+                              int64_t y_h, int64_t y_w, int64_t out_h, int64_t out_w, cudaStream_t stream) {
+  const int64_t n = batch * channels * out_h * out_w;
+  if (n == 0) return;
+  if (channels_last && (channels * int64_t(es)) % 16 == 0 && aligned16(y) && aligned16(out)) {
+    const int64_t units = channels * int64_t(es) / 16, vectors = n * int64_t(es) / 16;
+    launch_dependent(interleave_phases_cl_kernel<uint4>, blocks_for(vectors, kThreads), kThreads, 0, stream,
+                     static_cast<const uint4*>(y), static_cast<uint4*>(out), vectors, y_h, y_w, out_h, out_w, units);
+    return;
+  }
+  by_element_size(es, "interleave_phases", [&](auto tag) {
+    using T = decltype(tag);
+    if (channels_last)
+      launch_dependent(interleave_phases_cl_kernel<T>, blocks_for(n, kThreads), kThreads, 0, stream,
+                       static_cast<const T*>(y), static_cast<T*>(out), n, y_h, y_w, out_h, out_w, channels);
+    else
+      interleave_phases_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+          static_cast<const T*>(y), static_cast<T*>(out), n, channels, y_h, y_w, out_h, out_w);
   });
   SDPP_CUDA_CHECK_LAUNCH();
 }

@@ -77,7 +77,7 @@ TEST_P(CudaChannelsLast, GroupNormForms) {
       {{2, 48, 5, 7}, 8},      {{2, 320, 16, 16}, 32},   {{1, 2560, 3, 3}, 32},   {{2, 320, 48, 48}, 32},
       {{1, 2560, 16, 16}, 32}, {{1, 64, 64, 64}, 8},     {{1, 64, 65, 64}, 8},    {{1, 264, 6, 6}, 4},
       {{1, 320, 64, 64}, 32},  {{1, 128, 96, 96}, 32},   {{1, 2560, 24, 24}, 32}, {{3, 640, 13, 11}, 32},
-      {{2, 320, 64, 64}, 32},  {{1, 320, 180, 180}, 32}};
+      {{2, 320, 64, 64}, 32},  {{1, 320, 180, 180}, 32}, {{2, 640, 15, 13}, 32}};
   for (const auto& [shape, groups] : cases) {
     SCOPED_TRACE(shape_str(shape));
     auto [x, cl] = make(in, shape, -2.0f, 3.0f);
@@ -89,7 +89,9 @@ TEST_P(CudaChannelsLast, GroupNormForms) {
     const Tensor want_silu = ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::SiLU);
     const Tensor want_added = ops::group_norm(x, groups, g, b, 1e-5f, ops::Activation::SiLU, t);
     const Tensor dg = in.device(g), db = in.device(b), dt = in.device(t);
-    for (const char* kernel : {"small", "split"}) {
+    // "small" splits the groups of [2, 320, 16, 16], [1, 2560, 16, 16] and [2, 640, 15, 13] over clusters of blocks,
+    // "cluster" also those too large for one block ([1, 128, 96, 96], [2, 320, 64, 64]).
+    for (const char* kernel : {"small", "single", "cluster", "split"}) {
       SCOPED_TRACE(kernel);
       set_cuda_group_norm_kernel(kernel);
       SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, dg, db, 1e-5f, ops::Activation::None), want_none, tol);
@@ -114,7 +116,9 @@ TEST_P(CudaChannelsLast, GroupNormOffsetValues) {
     const Tensor g = in.host({shape[1]}, 0.5f, 1.5f), b = in.host({shape[1]});
     const Tensor want = ops::group_norm(x, 32, g, b, 1e-5f, ops::Activation::None);
     const Tensor dg = in.device(g), db = in.device(b);
-    for (const char* kernel : {"small", "split"}) {
+    // "small" splits the groups of [2, 320, 16, 16], [1, 2560, 16, 16] and [2, 640, 15, 13] over clusters of blocks,
+    // "cluster" also those too large for one block ([1, 128, 96, 96], [2, 320, 64, 64]).
+    for (const char* kernel : {"small", "single", "cluster", "split"}) {
       SCOPED_TRACE(kernel);
       set_cuda_group_norm_kernel(kernel);
       SDPP_EXPECT_CLOSE(ops::group_norm(cl, 32, dg, db, 1e-5f, ops::Activation::None), want,

@@ -209,23 +209,10 @@ void launch(const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias
   const auto kernel = conv3x3_splitk_kernel<T, BN>;
   static std::atomic<uint64_t> configured{0};
   allow_dynamic_shared_memory(kernel, bytes, configured);
-  cudaLaunchAttribute attributes[2]{};
-  attributes[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attributes[0].val.programmaticStreamSerializationAllowed = dependent_launch_enabled() ? 1 : 0;
-  attributes[1].id = cudaLaunchAttributeClusterDimension;
-  attributes[1].val.clusterDim.x = kSplits;
-  attributes[1].val.clusterDim.y = 1;
-  attributes[1].val.clusterDim.z = 1;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(unsigned(o / BN * kSplits), unsigned((m + kBM - 1) / kBM));
-  config.blockDim = kThreads;
-  config.dynamicSmemBytes = bytes;
-  config.stream = stream;
-  config.attrs = attributes;
-  config.numAttrs = 2;
-  SDPP_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x_map, w_map, static_cast<const T*>(bias),
-                                     static_cast<const T*>(residual), static_cast<T*>(out), int(m), int(o),
-                                     int(c / kBK), images));
+  launch_dependent_clustered(kernel, dim3(unsigned(o / BN * kSplits), unsigned((m + kBM - 1) / kBM)), kThreads, bytes,
+                             dim3(kSplits, 1, 1), stream, x_map, w_map, static_cast<const T*>(bias),
+                             static_cast<const T*>(residual), static_cast<T*>(out), int(m), int(o), int(c / kBK),
+                             images);
 }
 
 template <class T>

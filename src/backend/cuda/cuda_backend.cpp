@@ -12,6 +12,7 @@
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/env_flag.h"
 #include "backend/shape_rules.h"
 
 namespace sdpp {
@@ -35,11 +36,6 @@ namespace sdpp::cuda {
 namespace {
 
 constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;
-
-bool env_is(const char* name, const char* value) {
-  const char* v = std::getenv(name);
-  return v && std::strcmp(v, value) == 0;
-}
 
 bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 

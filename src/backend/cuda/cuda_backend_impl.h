@@ -75,9 +75,10 @@ class CudaBackend final : public Backend {
   void set_poison_allocations(bool on) { poison_ = on; }
   // Which NHWC convolution implementation plans may use (tests force each; Timed picks the faster per shape;
   // Graph: cuDNN's graph API for f16/bf16, an error where it has no plan; Own: the own split-K kernel where it applies,
-  // the timed choice elsewhere).
-  enum class ConvPath { Timed, Cudnn, Gemm, Graph, Own };
+  // the timed choice elsewhere; Narrow: likewise the narrow kernel for at most 8 outputs).
+  enum class ConvPath { Timed, Cudnn, Gemm, Graph, Own, Narrow };
   void set_conv_path(ConvPath path);
+  bool channels_last() const { return channels_last_; }  // activations kept NHWC (SDPP_CUDA_LAYOUT=nchw: not)
   // How linear_geglu runs: Timed (default; SDPP_CUDA_GEGLU=fused|library forces one), Fused where the kernel
   // applies, Library always as two ops.
   enum class GegluPath { Timed, Fused, Library };

@@ -22,6 +22,7 @@
 #include "backend/cuda/cudnn_conv_graph.h"
 #include "backend/cuda/cudnn_graph.h"
 #include "backend/cuda/device_attributes.h"
+#include "backend/cuda/env_flag.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -39,6 +40,9 @@ struct ConvPlan {
   // NHWC 3x3 on Hopper: the own split-K kernel, this many outputs a block, timed faster than the rest (0: not used).
   // The choice above stays as the fallback for a call the kernel refuses (an unaligned residual view).
   int own_block_outputs = 0;
+  // NHWC 3x3 with at most 8 outputs: the own narrow kernel (conv3x3_narrow.cu), timed faster than the rest. It has no
+  // residual, so the choice above stays for calls with one.
+  bool narrow = false;
   // Bias and residual fused into the convolution (cudnnConvolutionBiasActivationForward), possible only with the
   // implicit-precomputed-GEMM algorithm; cleared if cuDNN rejects the fused call once.
   bool fused_epilogue = false;
@@ -81,19 +85,19 @@ constexpr int kGraphCandidates = 6;
 // H100 the recorded SD 1.5 step took 6.05 ms with them against 5.90 ms without (SDXL 33.59 against 33.49 ms), though
 // each shape keeps whichever candidate timed fastest alone (docs/PERFORMANCE.md, fifth session).
 bool graph_conv_opt_in() {
-  static const bool on = [] {
-    const char* v = std::getenv("SDPP_CUDA_CUDNN_GRAPH_CONV");
-    return v && std::strcmp(v, "1") == 0;
-  }();
+  static const bool on = env_is("SDPP_CUDA_CUDNN_GRAPH_CONV", "1");
   return on;
 }
 
 // SDPP_CUDA_OWN_CONV=0 leaves the own split-K kernel out of the timed choice (A/B runs).
 bool own_conv_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("SDPP_CUDA_OWN_CONV");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
+  static const bool on = !env_is("SDPP_CUDA_OWN_CONV", "0");
+  return on;
+}
+
+// SDPP_CUDA_NARROW_CONV=0 leaves the narrow kernel (at most 8 outputs) out of the timed choice (A/B runs).
+bool narrow_conv_enabled() {
+  static const bool on = !env_is("SDPP_CUDA_NARROW_CONV", "0");
   return on;
 }
 
@@ -252,6 +256,20 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
       const float current = plan->graph ? graph_ms * 1.05f : library_ms();
       if (conv_path_ != ConvPath::Own && !(own_ms < current)) plan->own_block_outputs = 0;
     }
+    // At most 8 outputs: the narrow kernel, against the library's choice.
+    float narrow_ms = -1.0f;
+    const bool narrow_wanted = conv_path_ == ConvPath::Narrow || (conv_path_ == ConvPath::Timed && narrow_conv_enabled());
+    if (nhwc && narrow_wanted && w.dim(0) <= 8 && w.dim(2) == 3 && w.dim(3) == 3 && stride == 1 && pad_h == 1 &&
+        pad_w == 1) {
+      auto run = [&] {
+        return launch_conv3x3_narrow(x.raw(), w.raw(), nullptr, y.raw(), w.dtype(), x.dim(0), x.dim(2), x.dim(3),
+                                     x.dim(1), w.dim(0), stream_);
+      };
+      if (run()) {
+        narrow_ms = device_time_ms([&] { run(); }, 5, 400);
+        plan->narrow = conv_path_ == ConvPath::Narrow || narrow_ms < (plan->graph ? graph_ms * 1.05f : library_ms());
+      }
+    }
     if (chosen >= 0 && !plan->use_gemm && !plan->graph) {
       plan->algo = results[chosen].algo;
       plan->workspace_bytes = results[chosen].memory;
@@ -269,12 +287,13 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     if (verbose_)
       std::fprintf(stderr,
                    "sdpp cuda: conv %s x %s %s stride %d pad %d,%d: %s algo %d (%.3f ms, %zu B workspace%s; "
-                   "im2col+GEMM %.3f ms; graph API %.3f ms; own split-K %.3f ms%s)\n",
+                   "im2col+GEMM %.3f ms; graph API %.3f ms; own split-K %.3f ms%s; narrow %.3f ms%s)\n",
                    shape_str(x.shape()).c_str(), shape_str(w.shape()).c_str(), nhwc ? "nhwc" : "nchw", stride, pad_h,
                    pad_w, plan->graph ? "graph" : plan->use_gemm ? "gemm" : chosen >= 0 ? "cudnn" : "im2col",
                    chosen >= 0 ? int(results[chosen].algo) : -1, chosen >= 0 ? results[chosen].time : 0.0f,
                    chosen >= 0 ? results[chosen].memory : size_t(0), plan->fused_epilogue ? ", fused epilogue" : "",
-                   gemm_ms, graph_ms, own_ms, plan->own_block_outputs ? ", taken" : "");
+                   gemm_ms, graph_ms, own_ms, plan->own_block_outputs ? ", taken" : "", narrow_ms,
+                   plan->narrow ? ", taken" : "");
   }
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
 }
@@ -319,6 +338,13 @@ Tensor CudaBackend::conv2d_channels_last(const Tensor& x_in, const Tensor& weigh
   const Tensor x = to_channels_last(x_in);
   const Tensor& w_krsc = weight_krsc(weight);
   ConvPlan& plan = conv_plan(x, w_krsc, stride, pad_h, pad_w, true);
+  if (plan.narrow && !residual_in.defined()) {
+    // At most 8 outputs (conv3x3_narrow.cu): written NCHW, the layout a plane-wise reader of so few channels wants.
+    Tensor y = empty(out_shape, dtype);
+    if (launch_conv3x3_narrow(x.raw(), w_krsc.raw(), bias.defined() ? bias.raw() : nullptr, y.raw(), dtype, N,
+                              x.dim(2), x.dim(3), C, O, stream_))
+      return y;
+  }
   const Tensor residual = residual_in.defined() ? to_channels_last(residual_in) : Tensor();
   if (plan.own_block_outputs) {
     Tensor y = empty(out_shape, dtype, MemoryFormat::ChannelsLast);
@@ -485,7 +511,8 @@ void set_conv_path(Backend& backend, const std::string& path) {
   else if (path == "gemm") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Gemm);
   else if (path == "graph") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Graph);
   else if (path == "own") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Own);
-  else throw Error(ErrorCode::InvalidArgument, "conv path '" + path + "' (timed, cudnn, gemm, graph or own)");
+  else if (path == "narrow") cuda->set_conv_path(cuda::CudaBackend::ConvPath::Narrow);
+  else throw Error(ErrorCode::InvalidArgument, "conv path '" + path + "' (timed, cudnn, gemm, graph, own or narrow)");
 }
 
 }  // namespace sdpp

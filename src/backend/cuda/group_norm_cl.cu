@@ -8,20 +8,22 @@
 //   3. apply: 16 bytes per thread, gamma/beta/activation fused.
 // Small tensors (the UNet's 8x8 to 32x32 levels: a group of one sample holds at most 32768 f16 values) take one
 // kernel instead: a block per (group, sample) loads its group into registers, sums it and normalises it. There the
-// three kernels above cost their launch latencies more than their work.
+// three kernels above cost their launch latencies more than their work. Where those blocks would leave
+// multiprocessors idle, a cluster of blocks shares each group.
 // An optional term [N, C] (a resnet's time embedding, added before its second norm) is added to x as it is read by
 // both kernels, so the sum is never written out.
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <numeric>
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
+#include "backend/cuda/device_attributes.h"
 #include "backend/cuda/device_util.cuh"
+#include "backend/cuda/env_flag.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/tma_ops.cuh"
 
 namespace sdpp::cuda {
 namespace {
@@ -55,21 +57,30 @@ int64_t splits_for(int64_t batch, int64_t pixels, int64_t channels) {
   return s < 1 ? 1 : s;
 }
 
-// Which forms a norm may take (set_group_norm_kernel): `Small` the one-kernel form below where a group fits a block's
-// registers and the three kernels elsewhere, `Split` the three kernels only (for A/B runs and tests).
-enum class GroupNormKernel { Small, Split };
+// Which forms a norm may take (set_group_norm_kernel):
+// - `Small` (the default): the one-kernel form below where a group fits a block's registers, its pixels split over a
+//   cluster of up to 4 blocks where one block a group would leave multiprocessors idle; the three kernels elsewhere;
+// - `Single`: the one-kernel form with one block a group only (SDPP_CUDA_GN_CLUSTER=0);
+// - `Cluster`: as `Small`, and groups too large for one block's registers take a cluster of up to 8 blocks rather than
+//   the three kernels (SDPP_CUDA_GN_CLUSTER=large);
+// - `Split`: the three kernels only (SDPP_CUDA_GN_SMALL=0).
+enum class GroupNormKernel { Small, Single, Cluster, Split };
 
 GroupNormKernel parse_group_norm_kernel(const std::string& name) {
   if (name == "small") return GroupNormKernel::Small;
+  if (name == "single") return GroupNormKernel::Single;
+  if (name == "cluster") return GroupNormKernel::Cluster;
   if (name == "split") return GroupNormKernel::Split;
-  throw Error(ErrorCode::InvalidArgument, "group norm kernel '" + name + "' (small, split or default)");
+  throw Error(ErrorCode::InvalidArgument,
+              "group norm kernel '" + name + "' (small, single, cluster, split or default)");
 }
 
-// The process default: SDPP_CUDA_GN_SMALL=0 sends small tensors through the three kernels too.
 GroupNormKernel default_group_norm_kernel() {
   static const GroupNormKernel kernel = [] {
-    const char* v = std::getenv("SDPP_CUDA_GN_SMALL");
-    return v && std::strcmp(v, "0") == 0 ? GroupNormKernel::Split : GroupNormKernel::Small;
+    if (env_is("SDPP_CUDA_GN_SMALL", "0")) return GroupNormKernel::Split;
+    if (env_is("SDPP_CUDA_GN_CLUSTER", "0")) return GroupNormKernel::Single;
+    if (env_is("SDPP_CUDA_GN_CLUSTER", "large")) return GroupNormKernel::Cluster;
+    return GroupNormKernel::Small;
   }();
   return kernel;
 }
@@ -318,26 +329,34 @@ template <> struct Raw<16> { using type = uint4; };
 // registers: the sums, then the normalised values (one FMA each) from the same registers. The first form read in
 // channel pairs from shared gamma/beta with two divisions per pair: Nsight Compute found it issuing instructions 70%
 // of its active cycles, 12 us for a [2, 640, 32, 32] norm.
+//
+// With gridDim.z = S > 1 the group's pixels are split over a cluster of S blocks (blockIdx.z, the block's rank in it,
+// takes pixels [z block_pixels, (z + 1) block_pixels)): where one block a group leaves multiprocessors idle (SD 1.5's
+// 32x32 to 8x8 levels have 64 groups at batch 2 for 132 of them), or where a group outgrows one block's registers. The
+// blocks add their sums up through distributed shared memory, each in rank order, so all get the same statistics.
 template <class T, int V>
 __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restrict__ x, const T* __restrict__ add,
                                                              const void* gamma, DType gt, const void* beta, DType bt,
-                                                             T* __restrict__ out, int pixels, int channels, int groups,
-                                                             float eps, int act) {
+                                                             T* __restrict__ out, int pixels, int block_pixels,
+                                                             int channels, int groups, float eps, int act) {
   using Vec = typename Raw<V * sizeof(T)>::type;
   constexpr int kHeld = kSmallHeldValues<T> / V;
   wait_for_prior_kernel();
   __shared__ float partial[kSmallThreads / 32][2];
   __shared__ float stats[2];
+  __shared__ double block_sums[2];  // this block's part of the sums, for the cluster's other blocks
   const int cpg = channels / groups, per_pixel = cpg / V;
-  const int p0 = int(threadIdx.x) / per_pixel, dp = int(blockDim.x) / per_pixel;  // first pixel, pixel stride
-  const int c_group = blockIdx.x * cpg, c = c_group + (int(threadIdx.x) - p0 * per_pixel) * V;  // channels in C
+  const int first = int(blockIdx.z) * block_pixels;
+  const int last = first + block_pixels < pixels ? first + block_pixels : pixels;  // this block's pixels: [first, last)
+  const int p0 = first + int(threadIdx.x) / per_pixel, dp = int(blockDim.x) / per_pixel;  // first pixel, stride
+  const int c_group = blockIdx.x * cpg, c = c_group + int(threadIdx.x) % per_pixel * V;  // channels in C
   const int64_t sample = int64_t(blockIdx.y) * pixels * channels;
   const T* an = add ? add + int64_t(blockIdx.y) * channels : nullptr;
   Vec held[kHeld];
 #pragma unroll
   for (int k = 0; k < kHeld; ++k) {
     const int p = p0 + k * dp;
-    if (p < pixels) held[k] = *reinterpret_cast<const Vec*>(x + sample + p * channels + c);
+    if (p < last) held[k] = *reinterpret_cast<const Vec*>(x + sample + p * channels + c);
   }
   float added[V];
 #pragma unroll
@@ -347,7 +366,7 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
   float s1 = 0.0f, s2 = 0.0f;
 #pragma unroll
   for (int k = 0; k < kHeld; ++k) {
-    if (p0 + k * dp < pixels) {
+    if (p0 + k * dp < last) {
       const T* e = reinterpret_cast<const T*>(&held[k]);
 #pragma unroll
       for (int j = 0; j < V; ++j) {
@@ -367,19 +386,40 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
     partial[warp][1] = s2;
   }
   __syncthreads();
+  double d1 = 0.0, d2 = 0.0;
   if (warp == 0) {
-    double d1 = lane < warps ? partial[lane][0] : 0.0, d2 = lane < warps ? partial[lane][1] : 0.0;
+    d1 = lane < warps ? partial[lane][0] : 0.0;
+    d2 = lane < warps ? partial[lane][1] : 0.0;
     for (int o = 16; o > 0; o >>= 1) {
       d1 += __shfl_xor_sync(0xffffffffu, d1, o);
       d2 += __shfl_xor_sync(0xffffffffu, d2, o);
     }
-    if (lane == 0) {
-      const double m = double(pixels) * cpg, shifted_mean = d1 / m;
-      double var = d2 / m - shifted_mean * shifted_mean;
-      if (var < 0.0) var = 0.0;
-      stats[0] = float(double(centre) + shifted_mean);
-      stats[1] = float(1.0 / sqrt(var + double(eps)));
+  }
+  const unsigned parts = gridDim.z;
+  if (parts > 1) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    if (threadIdx.x == 0) {
+      block_sums[0] = d1;
+      block_sums[1] = d2;
     }
+    cluster_sync();  // every block's sums are in its shared memory
+    if (threadIdx.x == 0) {
+      d1 = d2 = 0.0;
+      for (unsigned r = 0; r < parts; ++r) {
+        d1 += load_shared_cluster(&block_sums[0], r);
+        d2 += load_shared_cluster(&block_sums[1], r);
+      }
+    }
+#else
+    __trap();  // launch_small only clusters where sm_90a code was compiled
+#endif
+  }
+  if (threadIdx.x == 0) {
+    const double m = double(pixels) * cpg, shifted_mean = d1 / m;
+    double var = d2 / m - shifted_mean * shifted_mean;
+    if (var < 0.0) var = 0.0;
+    stats[0] = float(double(centre) + shifted_mean);
+    stats[1] = float(1.0 / sqrt(var + double(eps)));
   }
   __syncthreads();
   // y = (x + added - mean) * rstd * gamma + beta (not folded into x * scale + shift, whose two large terms lose the
@@ -394,7 +434,7 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
 #pragma unroll
   for (int k = 0; k < kHeld; ++k) {
     const int p = p0 + k * dp;
-    if (p < pixels) {
+    if (p < last) {
       T* e = reinterpret_cast<T*>(&held[k]);
 #pragma unroll
       for (int j = 0; j < V; ++j)
@@ -402,46 +442,73 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
       *reinterpret_cast<Vec*>(out + sample + p * channels + c) = held[k];
     }
   }
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if (parts > 1) cluster_sync();  // the other blocks have read this block's sums: its shared memory may go
+#endif
 }
 
-// Threads for small_kernel<T, V> on this norm: a multiple of 32 and of the group's vectors a pixel, as many as the
-// group has vectors up to kSmallThreads, enough that no thread holds more than its registers' share; 0 where none is.
-int small_threads(const GroupNormClArgs& a, int v, int held_values) {
+// Threads for small_kernel<T, V> on `pixels` pixels a block: a multiple of 32 and of the group's vectors a pixel, as
+// many as the group has vectors up to kSmallThreads, enough that no thread holds more than its registers' share; 0
+// where none is.
+int small_threads(const GroupNormClArgs& a, int64_t pixels, int v, int held_values) {
   const int64_t cpg = a.channels / a.groups, per_pixel = cpg / v;
   const int64_t unit = 32 * per_pixel / std::gcd<int64_t>(32, per_pixel);  // lcm(32, per_pixel)
   if (unit > kSmallThreads) return 0;
-  const int64_t threads =
-      std::min<int64_t>(kSmallThreads / unit, (a.pixels * per_pixel + unit - 1) / unit) * unit;
+  const int64_t threads = std::min<int64_t>(kSmallThreads / unit, (pixels * per_pixel + unit - 1) / unit) * unit;
   const int64_t pixels_per_pass = threads / per_pixel, held = held_values / v;
-  return (a.pixels + pixels_per_pass - 1) / pixels_per_pass <= held ? int(threads) : 0;
+  return (pixels + pixels_per_pass - 1) / pixels_per_pass <= held ? int(threads) : 0;
+}
+
+// How many blocks share a group under `form`: the fewest whose parts fit their registers (one, unless the form lets
+// large groups take a cluster), doubled while the grid still fits the multiprocessors once; 0 where no allowed cluster
+// holds the group.
+int small_parts(const GroupNormClArgs& a, GroupNormKernel form, int v, int held_values) {
+  int most = form == GroupNormKernel::Cluster ? 8 : form == GroupNormKernel::Small ? 4 : 1;
+#if !defined(SDPP_CUDA_SM90A)
+  most = 1;  // clusters need the sm_90a build (the kernel's cluster barrier and shared-memory loads)
+#endif
+  if (compute_capability_major() < 9) most = 1;
+  auto fits = [&](int parts) { return small_threads(a, (a.pixels + parts - 1) / parts, v, held_values) > 0; };
+  int parts = 1;
+  while (!fits(parts) && parts < most && form == GroupNormKernel::Cluster) parts *= 2;
+  if (!fits(parts)) return 0;
+  const int64_t blocks = int64_t(a.groups) * a.batch;
+  while (parts < most && blocks * parts * 2 <= multiprocessor_count() && a.pixels >= 16 * parts * 2 &&
+         fits(parts * 2))
+    parts *= 2;
+  return parts;
 }
 
 template <class T, int V>
-bool launch_small(const GroupNormClArgs& a, cudaStream_t stream) {
-  const int threads = small_threads(a, V, kSmallHeldValues<T>);
-  if (threads == 0) return false;
-  launch_dependent(small_kernel<T, V>, dim3{unsigned(a.groups), unsigned(a.batch)}, unsigned(threads), 0, stream,
-                   static_cast<const T*>(a.x), static_cast<const T*>(a.add), a.gamma, a.gamma_type, a.beta,
-                   a.beta_type, static_cast<T*>(a.out), int(a.pixels), int(a.channels), a.groups, a.eps,
-                   a.activation);
+bool launch_small(const GroupNormClArgs& a, GroupNormKernel form, cudaStream_t stream) {
+  const int parts = small_parts(a, form, V, kSmallHeldValues<T>);
+  if (parts == 0) return false;
+  const int64_t block_pixels = (a.pixels + parts - 1) / parts;
+  const int threads = small_threads(a, block_pixels, V, kSmallHeldValues<T>);
+  launch_dependent_clustered(small_kernel<T, V>, dim3(unsigned(a.groups), unsigned(a.batch), unsigned(parts)),
+                             unsigned(threads), 0, dim3(1, 1, unsigned(parts)), stream, static_cast<const T*>(a.x),
+                             static_cast<const T*>(a.add), a.gamma, a.gamma_type, a.beta, a.beta_type,
+                             static_cast<T*>(a.out), int(a.pixels), int(block_pixels), int(a.channels), a.groups,
+                             a.eps, a.activation);
   return true;
 }
 
-// True when the group fits one block's registers (launched); false for the three kernels.
+// True when the group fits one block's registers, or a cluster's (launched); false for the three kernels.
 template <class T>
-bool launch_small_typed(const GroupNormClArgs& a, cudaStream_t stream) {
+bool launch_small_typed(const GroupNormClArgs& a, GroupNormKernel form, cudaStream_t stream) {
   const int64_t cpg = a.channels / a.groups;
-  if (a.pixels * cpg > int64_t(kSmallThreads) * kSmallHeldValues<T>) return false;
+  const int64_t most = form == GroupNormKernel::Cluster ? 8 : 1;
+  if (a.pixels * cpg > most * kSmallThreads * kSmallHeldValues<T>) return false;
   if constexpr (sizeof(T) == 2) {
-    if (cpg % 8 == 0) return launch_small<T, 8>(a, stream);
+    if (cpg % 8 == 0) return launch_small<T, 8>(a, form, stream);
   }
-  if (cpg % 4 == 0) return launch_small<T, 4>(a, stream);
-  return launch_small<T, 2>(a, stream);  // C / G is even (launch_group_norm_cl)
+  if (cpg % 4 == 0) return launch_small<T, 4>(a, form, stream);
+  return launch_small<T, 2>(a, form, stream);  // C / G is even (launch_group_norm_cl)
 }
 
 template <class T>
 void launch_typed(const GroupNormClArgs& a, GroupNormKernel kernel, cudaStream_t stream) {
-  if (kernel != GroupNormKernel::Split && launch_small_typed<T>(a, stream)) return;
+  if (kernel != GroupNormKernel::Split && launch_small_typed<T>(a, kernel, stream)) return;
   const int64_t splits = splits_for(a.batch, a.pixels, a.channels);
   float* partial = a.scratch;
   float* stats = a.scratch + a.batch * splits * a.groups * 2;

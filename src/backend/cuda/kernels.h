@@ -90,8 +90,8 @@ struct GroupNormClArgs {
 };
 int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t channels, int64_t pixels, int groups);
 bool launch_group_norm_cl(const GroupNormClArgs& args, cudaStream_t stream);
-// Process-wide: the forms channels-last group norm may take, "small" or "split" (group_norm_cl.cu), or "default"
-// ("split" with SDPP_CUDA_GN_SMALL=0, else "small").
+// Process-wide: the forms channels-last group norm may take, "small", "single", "cluster" or "split", or "default"
+// (group_norm_cl.cu; backend/init.h says what each is).
 void set_group_norm_kernel(const std::string& kernel);
 
 // ---- layout (layout.cu); element size in bytes is 2, 4 or 8 ----
@@ -171,6 +171,12 @@ bool launch_conv3x3_splitk_sm90(const void* x, const void* weight, const void* b
                                 DType dtype, int64_t n, int64_t h, int64_t w, int64_t c, int64_t o, int stride,
                                 int block_outputs, cudaStream_t stream);
 std::array<int, 3> conv3x3_splitk_block_outputs();
+
+// out [n, o, h, w] (NCHW) = conv3x3(x, w, padding 1, stride 1) + bias for f16/bf16 NHWC x [n, h, w, c], KRSC weights
+// [o, 3, 3, c] and bias [o] (or null), with at most 8 outputs (conv3x3_narrow.cu). Returns false (launching nothing)
+// where it does not apply: other dtypes, o above 8, c not a multiple of 32, unaligned pointers, 2^31 elements or more.
+bool launch_conv3x3_narrow(const void* x, const void* weight, const void* bias, void* out, DType dtype, int64_t n,
+                           int64_t h, int64_t w, int64_t c, int64_t o, cudaStream_t stream);
 
 // Whether launch_flash_attention tries the wgmma kernel first on sm_90 devices (default yes; SDPP_CUDA_WGMMA=0 starts
 // with no). Tests turn it off to cover the mma.sync kernel on the same shapes.

@@ -94,6 +94,14 @@ __device__ __forceinline__ float4 load_shared_cluster(const float* p, unsigned r
                : "memory");
   return v;
 }
+// The double at `p`'s offset in the shared memory of the cluster's block `rank`.
+__device__ __forceinline__ double load_shared_cluster(const double* p, unsigned rank) {
+  unsigned remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(p)), "r"(rank));
+  double v;
+  asm volatile("ld.shared::cluster.f64 %0, [%1];\n" : "=d"(v) : "r"(remote) : "memory");
+  return v;
+}
 #endif
 
 // cuTensorMapEncodeTiled from the driver the runtime loaded (no link against libcuda); null where it has none.

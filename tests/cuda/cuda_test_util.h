@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "backend/init.h"
 #include "backend/ops.h"
@@ -79,6 +80,18 @@ inline double tolerance(DType dtype, bool reduction = false) {
 }
 
 inline std::string dtype_param_name(const testing::TestParamInfo<DType>& info) { return dtype_name(info.param); }
+
+// A cpu f32 [n, c, h, w] tensor's values in NHWC order, as the tensor [n, h, w, c] (weights [o, c, kh, kw]: KRSC), for
+// calling the own kernels directly.
+inline Tensor nhwc(const Tensor& nchw) {
+  const int64_t n = nchw.dim(0), c = nchw.dim(1), h = nchw.dim(2), w = nchw.dim(3);
+  const std::vector<float> v = nchw.to_floats();
+  std::vector<float> out(v.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < h * w; ++p) out[size_t((i * h * w + p) * c + ch)] = v[size_t((i * c + ch) * h * w + p)];
+  return Tensor::from_floats(out, {n, h, w, c});
+}
 
 }  // namespace sdpp::cuda_test
 

@@ -15,6 +15,7 @@ namespace sdpp::cuda {
 namespace {
 
 using cuda_test::Inputs;
+using cuda_test::nhwc;
 using cuda_test::tolerance;
 
 struct Case {
@@ -26,17 +27,6 @@ struct Case {
 // one 32-channel K step a tap (9 steps over the four warps of a tile).
 const Case kCases[] = {Case{2, 320, 64, 64, 4}, Case{1, 128, 24, 20, 3}, Case{3, 64, 7, 5, 8}, Case{1, 32, 1, 1, 1},
                        Case{2, 32, 3, 9, 2}};
-
-// A cpu f32 [n, c, h, w] tensor's values in NHWC order, as the tensor [n, h, w, c] (weights [o, c, 3, 3]: KRSC).
-Tensor nhwc(const Tensor& nchw) {
-  const int64_t n = nchw.dim(0), c = nchw.dim(1), h = nchw.dim(2), w = nchw.dim(3);
-  const std::vector<float> v = nchw.to_floats();
-  std::vector<float> out(v.size());
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t p = 0; p < h * w; ++p) out[size_t((i * h * w + p) * c + ch)] = v[size_t((i * c + ch) * h * w + p)];
-  return Tensor::from_floats(out, {n, h, w, c});
-}
 
 class CudaConv3x3Narrow : public testing::TestWithParam<DType> {
  protected:

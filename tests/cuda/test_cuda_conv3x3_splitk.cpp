@@ -14,6 +14,7 @@ namespace sdpp::cuda {
 namespace {
 
 using cuda_test::Inputs;
+using cuda_test::nhwc;
 using cuda_test::tolerance;
 
 struct Case {
@@ -29,17 +30,6 @@ struct Case {
 const Case kCases[] = {Case{2, 640, 8, 8, 640, 1},   Case{1, 64, 8, 8, 80, 1},  Case{3, 192, 4, 4, 128, 1},
                        Case{5, 128, 8, 8, 64, 1},    Case{2, 256, 16, 8, 128, 1}, Case{2, 128, 16, 16, 128, 2},
                        Case{1, 64, 15, 15, 64, 2}};
-
-// A cpu f32 [n, c, h, w] tensor's values in NHWC order, as the tensor [n, h, w, c] (weights [o, c, 3, 3]: KRSC).
-Tensor nhwc(const Tensor& nchw) {
-  const int64_t n = nchw.dim(0), c = nchw.dim(1), h = nchw.dim(2), w = nchw.dim(3);
-  const std::vector<float> v = nchw.to_floats();
-  std::vector<float> out(v.size());
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t p = 0; p < h * w; ++p) out[size_t((i * h * w + p) * c + ch)] = v[size_t((i * c + ch) * h * w + p)];
-  return Tensor::from_floats(out, {n, h, w, c});
-}
 
 class CudaConv3x3SplitK : public testing::TestWithParam<DType> {
  protected:

@@ -95,9 +95,11 @@ bool own_conv_enabled() {
   return on;
 }
 
-// SDPP_CUDA_NARROW_CONV=0 leaves the narrow kernel (at most 8 outputs) out of the timed choice (A/B runs).
+// SDPP_CUDA_NARROW_CONV=1 adds the narrow kernel (at most 8 outputs) to the timed choice. Opt-in until its current
+// version (16-byte loads) has been timed on a GPU: the first version, which did run, lost to cuDNN on the VAE's
+// conv_out (docs/PERFORMANCE.md, seventeenth session). set_cuda_conv_path("narrow") forces it either way.
 bool narrow_conv_enabled() {
-  static const bool on = !env_is("SDPP_CUDA_NARROW_CONV", "0");
+  static const bool on = env_is("SDPP_CUDA_NARROW_CONV", "1");
   return on;
 }
 

@@ -84,6 +84,7 @@ const Conv2d& Upsample2D::upsampled_conv() const {
 }
 
 Tensor Upsample2D::forward(const Tensor& x, int64_t output_h, int64_t output_w) const {
+  if (!upsampled_) throw Error(ErrorCode::Internal, "Upsample2D: no weights loaded");
   if (x.ndim() != 4 || x.dim(1) != channels_) {
     throw Error(ErrorCode::ShapeMismatch, "Upsample2D: expected input [N, " + std::to_string(channels_) +
                                               ", H, W], got " + shape_str(x.shape()));

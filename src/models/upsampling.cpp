@@ -52,7 +52,6 @@ Upsample2D::Upsample2D(const WeightLoader& w, int64_t channels, int64_t out_chan
     : upsampled_(std::make_shared<UpsampledConv>()), channels_(channels) {
   const WeightLoader conv = w.sub("conv");
   UpsampledConv& u = *upsampled_;
-  u.device = conv.device();
   u.conv.padding = 1;
   if (!subpixel_enabled()) {
     u.conv.weight = ops::prepare_conv_weight(conv.get("weight", {out_channels, channels, 3, 3}));
@@ -77,7 +76,7 @@ Upsample2D::Upsample2D(const WeightLoader& w, int64_t channels, int64_t out_chan
 const Conv2d& Upsample2D::upsampled_conv() const {
   UpsampledConv& u = *upsampled_;
   std::call_once(u.uploaded, [&u] {
-    u.conv.weight = ops::prepare_conv_weight(u.host_weight.to(u.device));
+    u.conv.weight = ops::prepare_conv_weight(u.host_weight.to(u.conv.bias.device()));
     u.host_weight = Tensor();
   });
   return u.conv;

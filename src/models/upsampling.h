@@ -41,8 +41,7 @@ class Upsample2D {
   struct UpsampledConv {
     std::once_flag uploaded;
     Tensor host_weight;  // [O, C, 3, 3] in the compute dtype, on the cpu
-    Device device;
-    Conv2d conv;
+    Conv2d conv;         // its bias is on the compute device from the start
   };
   const Conv2d& upsampled_conv() const;
 

@@ -235,6 +235,8 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
         plan->graph.reset();
       }
     }
+    // The time of the choice so far (the graph API's, or the library's), which the own kernels below must beat.
+    auto choice_ms = [&] { return plan->graph ? graph_ms * 1.05f : library_ms(); };
     // The own kernel for small images, in each block width it has; bias and residual are in its epilogue.
     float own_ms = -1.0f;
     const bool own_wanted = nhwc && (w.dtype() == DType::F16 || w.dtype() == DType::BF16) && w.dim(2) == 3 &&
@@ -255,8 +257,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
           plan->own_block_outputs = outputs;
         }
       }
-      const float current = plan->graph ? graph_ms * 1.05f : library_ms();
-      if (conv_path_ != ConvPath::Own && !(own_ms < current)) plan->own_block_outputs = 0;
+      if (conv_path_ != ConvPath::Own && !(own_ms < choice_ms())) plan->own_block_outputs = 0;
     }
     // At most 8 outputs: the narrow kernel, against the library's choice.
     float narrow_ms = -1.0f;
@@ -269,7 +270,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
       };
       if (run()) {
         narrow_ms = device_time_ms([&] { run(); }, 5, 400);
-        plan->narrow = conv_path_ == ConvPath::Narrow || narrow_ms < (plan->graph ? graph_ms * 1.05f : library_ms());
+        plan->narrow = conv_path_ == ConvPath::Narrow || narrow_ms < choice_ms();
       }
     }
     if (chosen >= 0 && !plan->use_gemm && !plan->graph) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backend/cuda/fast_gelu.h"
 #include "core/dtype.h"
 
 namespace sdpp::cuda {
@@ -52,11 +53,13 @@ __device__ __forceinline__ float activate(float x, int act) {
 
 // activate() for a result stored as T: where T is a 16-bit type, SiLU takes the fast exponential and reciprocal
 // (about 2 ulp of f32, far below f16/bf16 rounding) instead of expf and an IEEE division, whose instructions bound
-// the group norms that end in it. f32 results keep activate().
+// the group norms that end in it, and GELU the branch-free erfc fit of fast_gelu.h instead of erff. f32 results keep
+// activate().
 template <class T>
 __device__ __forceinline__ float activate_stored(float x, int act) {
   if constexpr (sizeof(T) == 2) {
     if (act == 1) return x * __frcp_rn(1.0f + __expf(-x));
+    if (act == 2) return gelu_erfc_fit(x);
   }
   return activate(x, act);
 }

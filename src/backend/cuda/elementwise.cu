@@ -4,6 +4,7 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_attributes.h"
 #include "backend/cuda/device_util.cuh"
+#include "backend/cuda/fast_divider.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -99,19 +100,22 @@ __global__ void binary_vec_kernel(const T* __restrict__ a, const T* __restrict__
   }
 }
 
+// out[r, c] = x[r, c] * gelu(x[r, f + c]), 16 bytes a thread; the flat index is split by `per_row` (f / E) with a
+// FastDivider (launch_geglu keeps the vectors below 2^31, so the grid stride cannot wrap).
 template <class T>
-__global__ void geglu_vec_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t f) {
+__global__ void geglu_vec_kernel(const T* __restrict__ x, T* __restrict__ out, uint32_t vectors, FastDivider per_row,
+                                 uint32_t f) {
   wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
-  const int64_t per_row = f / E, vectors = rows * per_row;
-  for (int64_t v = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; v < vectors; v += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = v / per_row, c = (v % per_row) * E;
+  for (uint32_t v = blockIdx.x * blockDim.x + threadIdx.x; v < vectors; v += gridDim.x * blockDim.x) {
+    const uint32_t row = per_row.div(v), c = (v - row * per_row.divisor()) * E;
+    const size_t r = row;
     uint4 h = *reinterpret_cast<const uint4*>(x + r * 2 * f + c);
     const uint4 g = *reinterpret_cast<const uint4*>(x + r * 2 * f + f + c);
     T* eh = reinterpret_cast<T*>(&h);
     const T* eg = reinterpret_cast<const T*>(&g);
 #pragma unroll
-    for (int k = 0; k < E; ++k) eh[k] = from_f32<T>(to_f32(eh[k]) * activate(to_f32(eg[k]), 2));
+    for (int k = 0; k < E; ++k) eh[k] = from_f32<T>(to_f32(eh[k]) * activate_stored<T>(to_f32(eg[k]), 2));
     *reinterpret_cast<uint4*>(out + r * f + c) = h;
   }
 }
@@ -178,11 +182,12 @@ void launch_lincomb(const LincombInputs& inputs, void* out, DType ot, int64_t n,
 void launch_geglu(const void* x, DType xt, void* out, DType ot, int64_t rows, int64_t f, cudaStream_t stream) {
   if (rows * f == 0) return;
   const int64_t e = 16 / int64_t(dtype_size(xt));
-  if (xt == ot && f % e == 0 && aligned16(x) && aligned16(out)) {
+  if (xt == ot && f % e == 0 && rows * f / e < (int64_t(1) << 31) && aligned16(x) && aligned16(out)) {
     by_float_type(xt, [&](auto tag) {
       using T = decltype(tag);
       launch_dependent(geglu_vec_kernel<T>, blocks_for(rows * f / e, kThreads), kThreads, 0, stream,
-                       static_cast<const T*>(x), static_cast<T*>(out), rows, f);
+                       static_cast<const T*>(x), static_cast<T*>(out), uint32_t(rows * f / e),
+                       FastDivider(uint32_t(f / e)), uint32_t(f));
     });
     return;
   }

@@ -2,6 +2,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_util.cuh"
+#include "backend/cuda/fast_divider.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -58,6 +59,21 @@ __global__ void interleave_phases_cl_kernel(const Unit* y, Unit* out, int64_t n,
   }
 }
 
+// The same for 16-byte units in 32-bit indices (launch_interleave_phases keeps n below 2^31): the flat index is split
+// by FastDividers. The 64-bit divisions of the kernel above cost more instructions than the copy.
+__global__ void interleave_phases_cl_vec_kernel(const uint4* y, uint4* out, uint32_t n, uint32_t y_h, uint32_t y_w,
+                                                FastDivider units, FastDivider out_w, FastDivider out_h) {
+  wait_for_prior_kernel();
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    const uint32_t pixel = units.div(i), c = i - pixel * units.divisor();
+    const uint32_t rest = out_w.div(pixel), ox = pixel - rest * out_w.divisor();
+    const uint32_t batch = out_h.div(rest), oy = rest - batch * out_h.divisor();
+    const uint32_t a = oy & 1, b = ox & 1;
+    const size_t y_pixel = (size_t(batch) * y_h + (oy >> 1) + a) * y_w + (ox >> 1) + b;
+    out[i] = y[(y_pixel * 4 + 2 * a + b) * units.divisor() + c];
+  }
+}
+
 // The same for NCHW data: one element per thread.
 template <class T>
 __global__ void interleave_phases_kernel(const T* y, T* out, int64_t n, int64_t channels, int64_t y_h, int64_t y_w,
@@ -73,21 +89,22 @@ __global__ void interleave_phases_kernel(const T* y, T* out, int64_t n, int64_t 
 // NHWC im2col, 16 bytes per thread: col[p, (r * kw + s) * C + c] = x[n, ho * stride - pad_h + r,
 // wo * stride - pad_w + s, c] (zero outside), p = (n * Ho + ho) * Wo + wo. Element i of col (in vectors) is
 // ((p * kh * kw) + tap) * vectors_per_pixel + v, so each thread derives its source from its own index, in 32-bit
-// arithmetic where the column matrix allows (five divisions a vector: 64-bit ones cost more than the copy).
-template <class Index>
+// arithmetic with FastDividers where the column matrix allows (four divisions a vector: 64-bit ones cost more than
+// the copy).
+template <class Index, class Divider>
 __global__ void im2col_nhwc_kernel(const uint4* x, uint4* col, Index total, Index height, Index width,
-                                   Index vectors_per_pixel, int kh, int kw, int stride, int pad_h, int pad_w,
-                                   Index out_h, Index out_w) {
+                                   Divider vectors_per_pixel, Divider taps, int kw, int stride, int pad_h, int pad_w,
+                                   Divider out_h, Divider out_w) {
   wait_for_prior_kernel();
   for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < total; i += Index(gridDim.x) * blockDim.x) {
-    const Index v = i % vectors_per_pixel, rest = i / vectors_per_pixel;
-    const int tap = int(rest % Index(kh * kw));
-    const Index p = rest / Index(kh * kw);
-    const Index wo = p % out_w, t = p / out_w;
-    const Index ho = t % out_h, n = t / out_h;
+    const Index rest = vectors_per_pixel.div(i), v = i - rest * vectors_per_pixel.divisor();
+    const Index p = taps.div(rest);
+    const int tap = int(rest - p * taps.divisor());
+    const Index t = out_w.div(p), wo = p - t * out_w.divisor();
+    const Index n = out_h.div(t), ho = t - n * out_h.divisor();
     const int64_t y = int64_t(ho) * stride - pad_h + tap / kw, xx = int64_t(wo) * stride - pad_w + tap % kw;
     col[i] = y >= 0 && y < int64_t(height) && xx >= 0 && xx < int64_t(width)
-                 ? x[((int64_t(n) * height + y) * width + xx) * vectors_per_pixel + v]
+                 ? x[((int64_t(n) * height + y) * width + xx) * vectors_per_pixel.divisor() + v]
                  : make_uint4(0, 0, 0, 0);
   }
 }
@@ -104,7 +121,7 @@ struct ConcatRowSources {  // the kernel's argument, passed by value
   int count;
 };
 __global__ void concat_rows_kernel(ConcatRowSources sources, uint4* __restrict__ out, uint32_t total,
-                                   uint32_t out_vectors) {
+                                   FastDivider out_vectors) {
   wait_for_prior_kernel();
   const uint32_t first = blockIdx.x * blockDim.x * kConcatPerThread + threadIdx.x;
   uint4 v[kConcatPerThread];
@@ -112,8 +129,8 @@ __global__ void concat_rows_kernel(ConcatRowSources sources, uint4* __restrict__
   for (int u = 0; u < kConcatPerThread; ++u) {
     const uint32_t i = first + u * blockDim.x;
     if (i < total) {
-      const uint32_t row = i / out_vectors;
-      uint32_t column = i - row * out_vectors;
+      const uint32_t row = out_vectors.div(i);
+      uint32_t column = i - row * out_vectors.divisor();
       int k = 0;
       while (k + 1 < sources.count && column >= sources.vectors[k]) column -= sources.vectors[k++];
       v[u] = static_cast<const uint4*>(sources.data[k])[row * sources.vectors[k] + column];
@@ -228,8 +245,15 @@ void launch_interleave_phases(const void* y, void* out, size_t es, bool channels
   if (n == 0) return;
   if (channels_last && (channels * int64_t(es)) % 16 == 0 && aligned16(y) && aligned16(out)) {
     const int64_t units = channels * int64_t(es) / 16, vectors = n * int64_t(es) / 16;
-    launch_dependent(interleave_phases_cl_kernel<uint4>, blocks_for(vectors, kThreads), kThreads, 0, stream,
-                     static_cast<const uint4*>(y), static_cast<uint4*>(out), vectors, y_h, y_w, out_h, out_w, units);
+    if (vectors < (int64_t(1) << 31))
+      launch_dependent(interleave_phases_cl_vec_kernel, blocks_for(vectors, kThreads), kThreads, 0, stream,
+                       static_cast<const uint4*>(y), static_cast<uint4*>(out), uint32_t(vectors), uint32_t(y_h),
+                       uint32_t(y_w), FastDivider(uint32_t(units)), FastDivider(uint32_t(out_w)),
+                       FastDivider(uint32_t(out_h)));
+    else
+      launch_dependent(interleave_phases_cl_kernel<uint4>, blocks_for(vectors, kThreads), kThreads, 0, stream,
+                       static_cast<const uint4*>(y), static_cast<uint4*>(out), vectors, y_h, y_w, out_h, out_w,
+                       units);
     return;
   }
   by_element_size(es, "interleave_phases", [&](auto tag) {
@@ -260,7 +284,7 @@ bool launch_concat_rows(const void* const* sources, const size_t* row_bytes, int
   if (total >= (int64_t(1) << 31)) return false;
   const unsigned blocks = unsigned((total + kThreads * kConcatPerThread - 1) / (kThreads * kConcatPerThread));
   launch_dependent(concat_rows_kernel, blocks, kThreads, 0, stream, s, static_cast<uint4*>(out), uint32_t(total),
-                   uint32_t(out_vectors));
+                   FastDivider(uint32_t(out_vectors)));
   return true;
 }
 
@@ -308,16 +332,18 @@ void launch_im2col_nhwc(const void* x, void* col, size_t es, int64_t batch, int6
   const int64_t vectors_per_pixel = channels * int64_t(es) / 16;
   const int64_t total = batch * out_h * out_w * kh * kw * vectors_per_pixel;
   if (total == 0) return;
-  auto launch = [&](auto index) {
+  auto launch = [&](auto index, auto divider) {
     using Index = decltype(index);
-    launch_dependent(im2col_nhwc_kernel<Index>, blocks_for(total, kThreads), kThreads, 0, stream,
+    using Divider = decltype(divider);
+    launch_dependent(im2col_nhwc_kernel<Index, Divider>, blocks_for(total, kThreads), kThreads, 0, stream,
                      static_cast<const uint4*>(x), static_cast<uint4*>(col), Index(total), Index(height),
-                     Index(width), Index(vectors_per_pixel), kh, kw, stride, pad_h, pad_w, Index(out_h), Index(out_w));
+                     Index(width), Divider(Index(vectors_per_pixel)), Divider(Index(kh * kw)), kw, stride, pad_h,
+                     pad_w, Divider(Index(out_h)), Divider(Index(out_w)));
   };
   if (total < (int64_t(1) << 31))
-    launch(uint32_t{});
+    launch(uint32_t{}, FastDivider{});
   else
-    launch(int64_t{});
+    launch(int64_t{}, PlainDivider64{});
 }
 
 void launch_embedding(const void* table, DType tt, const int64_t* ids, void* out, DType ot, int64_t count,

@@ -7,7 +7,7 @@
 // A block computes 128 rows x BN outputs: two warpgroups of 64 rows, each one wgmma of N = 2 BN per k16 step over a
 // shared-memory B tile that holds the BN hidden rows W_h[j0, j0 + BN) above the BN gate rows W_g[j0, j0 + BN). An
 // output's hidden and gate sums so sit in the same thread (n8 blocks j and j + BN / 8), and the epilogue adds the
-// biases, takes the erf GELU in f32 and writes the product once.
+// biases, takes the GELU in f32 (fast_gelu.h's erfc fit: the results are f16/bf16) and writes the product once.
 //
 // Operands arrive by TMA through STAGES stages of 64 K each, guarded by "full" (copies landed) and "empty" (every
 // warp's products on it done) mbarriers; thread 0 refills a stage as soon as its products have finished. A stage holds
@@ -137,8 +137,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
       if (row >= m) continue;
       const float* h = &acc[4 * j + 2 * r];
       const float* gate = &acc[4 * (j + BN / 8) + 2 * r];
-      const float y0 = (h[0] + bh0) * activate(gate[0] + bg0, 2);
-      const float y1 = (h[1] + bh1) * activate(gate[1] + bg1, 2);
+      const float y0 = (h[0] + bh0) * gelu_erfc_fit(gate[0] + bg0);
+      const float y1 = (h[1] + bh1) * gelu_erfc_fit(gate[1] + bg1);
       *reinterpret_cast<unsigned*>(out + int64_t(row) * f + col) = pack2<T>(y0, y1);
     }
   }

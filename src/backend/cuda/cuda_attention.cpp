@@ -29,13 +29,16 @@ constexpr int kCudnnCandidates = 3;
 enum class AttentionKernel { Own, Mma, Timed, Cudnn };
 
 // The default: the timed choice, cuDNN's engines timed against the own kernel on each new shape of at least
-// kCudnnMinPairs query-key pairs a head (SD's 32x32 and 64x64 self-attentions); SDPP_CUDA_CUDNN_ATTENTION=0 keeps the
-// own kernels everywhere. cuDNN compiles its attention kernels at run time (none of its engines for these shapes is
-// precompiled, cuDNN 9.14 on an H100), so each timed shape costs its first call a compilation. On fresh H100s, every
-// shape timed made SD 1.5's first image 1.1 s longer than the own kernels alone, these large ones 0.3-0.9 s; the
-// smaller shapes gain microseconds (cross-attention over 77 keys is 3-5 us a call either way), hence the threshold
-// (docs/PERFORMANCE.md, fifth session).
+// kCudnnMinPairs query-key pairs a head (SD's 32x32 and 64x64 self-attentions), and on self-attentions of at least
+// kCudnnMinSelfPairs (SD 1.5's 16x16 level: 256 tokens, head dim 160, about 10 us a call in cuDNN against 14 us in the
+// own kernel, fourteenth session); SDPP_CUDA_CUDNN_ATTENTION=0 keeps the own kernels everywhere, =large times only the
+// first kind. cuDNN compiles its attention kernels at run time (none of its engines for these shapes is precompiled,
+// cuDNN 9.14 on an H100), so each timed shape costs its first call a compilation. On fresh H100s, every shape timed
+// made SD 1.5's first image 1.1 s longer than the own kernels alone, these large ones 0.3-0.9 s; the smaller shapes
+// gain microseconds (cross-attention over 77 keys is 3-5 us a call either way), hence the thresholds (docs/
+// PERFORMANCE.md, fifth session).
 constexpr int64_t kCudnnMinPairs = int64_t(1) << 20;
+constexpr int64_t kCudnnMinSelfPairs = int64_t(1) << 16;
 
 AttentionKernel default_attention_kernel() {
   static const AttentionKernel kernel = [] {
@@ -43,6 +46,15 @@ AttentionKernel default_attention_kernel() {
     return v && std::strcmp(v, "0") == 0 ? AttentionKernel::Own : AttentionKernel::Timed;
   }();
   return kernel;
+}
+
+// Whether the timed choice tries cuDNN on a shape of lq queries and lk keys a head.
+bool cudnn_timed_on(int64_t lq, int64_t lk) {
+  static const bool large_only = [] {
+    const char* v = std::getenv("SDPP_CUDA_CUDNN_ATTENTION");
+    return v && std::strcmp(v, "large") == 0;
+  }();
+  return lq * lk >= kCudnnMinPairs || (!large_only && lq == lk && lq * lk >= kCudnnMinSelfPairs);
 }
 
 std::atomic<AttentionKernel>& attention_kernel() {
@@ -121,7 +133,7 @@ bool CudaBackend::fused_attention(const void* q, const void* k, const void* v, v
   };
   // cuDNN's operation has no causal mask here (the CLIP text encoder's attention stays with the own kernel).
   const bool cudnn_applies = (kernel == AttentionKernel::Cudnn ||
-                              (kernel == AttentionKernel::Timed && lq * lk >= kCudnnMinPairs)) && !causal &&
+                              (kernel == AttentionKernel::Timed && cudnn_timed_on(lq, lk))) && !causal &&
                              (dtype == DType::F16 || dtype == DType::BF16) && head_dim % 8 == 0 && aligned16(q) &&
                              aligned16(k) && aligned16(v) && aligned16(out);
   if (!cudnn_applies) return own();

@@ -61,6 +61,15 @@ class Backend {
   // image, so one-time work (the first image's eager runs) does not stay reserved beside the recordings.
   virtual void release_unused_memory() {}
 
+  // Work that does not depend on what follows it, run beside it (a resnet's shortcut projection beside its norms and
+  // convolutions): ops enqueued between begin_side() and end_side() go to a second queue that starts where the main
+  // one stands; the main queue runs on meanwhile, and join_side() makes what it enqueues next wait for that work.
+  // Tensors the side work reads must live until the join; memory freed before it is released at the join. Backends
+  // with one queue run such work in place (the defaults).
+  virtual void begin_side() {}
+  virtual void end_side() {}
+  virtual void join_side() {}
+
   // The form of a convolution weight [O, C, kh, kw] this backend reads fastest, made once at load (the cuda
   // backend repacks to channels-last so no second copy lives beside the original). conv2d accepts either form.
   virtual Tensor prepare_conv_weight(const Tensor& weight) { return weight; }

@@ -154,4 +154,8 @@ Tensor gather_rows(const Tensor& x, std::span<const int64_t> index) {
   return backend_of(x, "gather_rows").gather_rows(x, index);
 }
 
+SideWork::SideWork(Device device) : device_(device) { backend_for(device_).begin_side(); }
+SideWork::~SideWork() { backend_for(device_).end_side(); }
+void join_side(Device device) { backend_for(device).join_side(); }
+
 }  // namespace sdpp::ops

@@ -89,4 +89,18 @@ Tensor embedding(const Tensor& table, const Tensor& ids);
 // Rows of x [B, L, D] picked per batch: out[b] = x[b, index[b]] -> [B, D] (CLIP pooled output at EOS).
 Tensor gather_rows(const Tensor& x, std::span<const int64_t> index);
 
+// Ops made while a SideWork lives run beside the ops that follow it on `device` (Backend::begin_side), until
+// join_side(device); tensors they read must live until then.
+class SideWork {
+ public:
+  explicit SideWork(Device device);
+  ~SideWork();
+  SideWork(const SideWork&) = delete;
+  SideWork& operator=(const SideWork&) = delete;
+
+ private:
+  Device device_;
+};
+void join_side(Device device);
+
 }  // namespace sdpp::ops

@@ -43,12 +43,19 @@ Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& time_term) const {
                                               std::to_string(out_channels_) + "], got " +
                                               shape_str(time_term.shape()));
   }
+  // The shortcut projection needs only x: on a GPU it runs beside the norms and conv1, on multiprocessors the
+  // latency-bound norms leave idle (Backend::begin_side), and conv2 waits for it.
+  Tensor shortcut = x;
+  if (conv_shortcut_.weight.defined()) {
+    const ops::SideWork side(x.device());
+    shortcut = conv_shortcut_(x);
+  }
   Tensor h = norm1_(x, ops::Activation::SiLU);
   h = conv1_(h);  // [N, out, H, W]
   // diffusers: h + time_emb_proj(silu(temb))[:, :, None, None]; the sum is taken by norm2, which reads it as it reads
   // h (the only use of the sum).
   h = norm2_(h, ops::Activation::SiLU, time_term);
-  const Tensor shortcut = conv_shortcut_.weight.defined() ? conv_shortcut_(x) : x;
+  ops::join_side(x.device());
   Tensor out = conv2_(h, &shortcut);  // residual fused into conv2
   if (output_scale_factor_ != 1.0f) out = ops::scale(out, 1.0f / output_scale_factor_);
   return out;

@@ -64,6 +64,9 @@ CudaBackend::CudaBackend(int index) : index_(index) {
                 "device cuda:" + std::to_string(index) + " does not exist (" + std::to_string(count) + " visible)");
   activate();
   SDPP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  main_stream_ = stream_;
+  side_ = std::make_shared<SideQueue>(main_stream_);
+  side_enabled_ = !env_is("SDPP_CUDA_SIDE", "0");
   SDPP_CUDA_CHECK(cudaStreamCreateWithFlags(&scratch_stream_, cudaStreamNonBlocking));
   // Keep freed blocks in the pool instead of returning them to the driver at every synchronisation (the pipeline
   // returns them once per image: release_unused_memory).
@@ -141,10 +144,7 @@ std::shared_ptr<Storage> CudaBackend::allocate(size_t bytes) {
                     " MiB): " + cudaGetErrorString(status));
   }
   if (poison_) SDPP_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, stream_));
-  cudaStream_t stream = stream_;
-  std::shared_ptr<void> owner(p, [stream](void* ptr) {
-    if (cudaFreeAsync(ptr, stream) != cudaSuccess) cudaGetLastError();
-  });
+  std::shared_ptr<void> owner(p, [side = side_](void* ptr) { side->release(ptr); });
   return std::make_shared<Storage>(p, bytes, device(), std::move(owner));
 }
 
@@ -153,6 +153,7 @@ void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
   activate();
   // A recorded upload would replay the recorded values, never new ones: refuse it (see Backend::begin_recording).
   if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": copy from the host while recording");
+  join_side();
   SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be released right after we return
 }
@@ -161,6 +162,7 @@ void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": copy to the host while recording");
   activate();
+  join_side();
   SDPP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
@@ -174,7 +176,32 @@ void CudaBackend::fill_zero(void* dst, size_t bytes) {
 void CudaBackend::synchronize() {
   activate();
   if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": synchronize while recording");
+  join_side();
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::begin_side() {
+  if (!side_enabled_) return;
+  activate();
+  if (stream_ != main_stream_) throw Error(ErrorCode::Internal, device().str() + ": side work begun twice");
+  use_stream(side_->fork());
+}
+
+void CudaBackend::end_side() {
+  if (stream_ != main_stream_) use_stream(main_stream_);
+}
+
+void CudaBackend::use_stream(cudaStream_t stream) {
+  stream_ = stream;
+  // The library handles bound to a stream follow (cuDNN's convolutions run on its handle's).
+  SDPP_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
+  SDPP_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+}
+
+void CudaBackend::join_side() {
+  activate();
+  end_side();
+  side_->join();
 }
 
 MemoryStats CudaBackend::memory_stats() {
@@ -206,6 +233,8 @@ float CudaBackend::device_time_ms(const std::function<void()>& run, int repeats,
   // So the enqueueing is clocked too, and the measurement taken again behind a longer wait when it outlasted the wait
   // (the best of two runs that were covered is kept; one, when it is slower than `losing_ms`: a candidate that cannot
   // win is not measured again, which halves the timing a first image spends on GEMM candidates).
+  // Side work is timed alone: the main stream's work before the fork must not run under it.
+  if (stream_ != main_stream_) SDPP_CUDA_CHECK(cudaStreamSynchronize(main_stream_));
   float best = -1.0f;
   cudaError_t status = cudaSuccess;
   for (int attempt = 0, covered = 0; attempt < 6 && covered < 2 && status == cudaSuccess; ++attempt) {
@@ -236,6 +265,7 @@ float CudaBackend::device_time_ms(const std::function<void()>& run, int repeats,
 
 void CudaBackend::release_unused_memory() {
   activate();
+  join_side();
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
   cudaMemPool_t pool = nullptr;
   SDPP_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, index_));

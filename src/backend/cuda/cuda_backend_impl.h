@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/cudnn_sdpa.h"
 #include "backend/cuda/op_profiler.h"
+#include "backend/cuda/side_queue.h"
 
 namespace sdpp::cuda {
 
@@ -94,6 +95,11 @@ class CudaBackend final : public Backend {
   std::unique_ptr<RecordedWork> end_recording() override;
   void abort_recording() override;
 
+  // Side work on a second stream (side_queue.h); SDPP_CUDA_SIDE=0 runs it in place.
+  void begin_side() override;
+  void end_side() override;
+  void join_side() override;
+
   // Memset nodes of library calls that recordings replaced by kernels (library_capture.h), since the backend began.
   int replaced_memsets() const { return replaced_memsets_; }
 
@@ -111,6 +117,8 @@ class CudaBackend final : public Backend {
   void library_call(const std::function<void(cudaStream_t)>& call);
   // Makes this backend's device current for the calling thread (ops may come from any thread).
   void activate() const;
+  // Sends the ops that follow, and the library handles, to `stream` (the main or the side one).
+  void use_stream(cudaStream_t stream);
   Tensor empty(const Shape& shape, DType dtype, MemoryFormat format = MemoryFormat::Contiguous);
   static bool is_channels_last(const Tensor& x) { return x.ndim() == 4 && x.format() == MemoryFormat::ChannelsLast; }
   Tensor to_channels_last(const Tensor& x);
@@ -154,7 +162,10 @@ class CudaBackend final : public Backend {
   const Tensor& weight_krsc(const Tensor& w);
 
   int index_;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr;       // where ops enqueue: the main stream, or the side one between begin/end_side
+  cudaStream_t main_stream_ = nullptr;
+  std::shared_ptr<SideQueue> side_;     // shared with the deleters of the memory this backend allocates
+  bool side_enabled_ = true;
   cublasHandle_t cublas_ = nullptr;
   cublasLtHandle_t cublaslt_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;

@@ -34,6 +34,7 @@ class CudaGraphWork final : public RecordedWork {
 void CudaBackend::begin_recording() {
   if (capturing_) throw Error(ErrorCode::Internal, device().str() + ": a recording is already in progress");
   activate();
+  join_side();
   SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
   // Relaxed: cuDNN and cuBLASLt may make calls that the stricter modes forbid while capturing; the backend's own
   // rules (no uploads, downloads or synchronisation while recording) are checked by the backend instead.
@@ -44,9 +45,10 @@ void CudaBackend::begin_recording() {
 
 std::unique_ptr<RecordedWork> CudaBackend::end_recording() {
   if (!capturing_) throw Error(ErrorCode::Internal, device().str() + ": end_recording without begin_recording");
+  activate();
+  join_side();  // the side stream's work joins the graph before the capture ends
   capturing_ = false;
   profiler_.set_capturing(false);
-  activate();
   cudaGraph_t graph = nullptr;
   SDPP_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
   cudaGraphExec_t exec = nullptr;
@@ -69,6 +71,11 @@ void CudaBackend::abort_recording() {
   capturing_ = false;
   profiler_.set_capturing(false);
   activate();
+  try {
+    join_side();  // an invalidated capture may refuse the join's event: the capture ends below either way
+  } catch (const Error&) {
+    end_side();
+  }
   cudaGraph_t graph = nullptr;
   if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
   cudaGetLastError();  // an invalidated capture reports its error here; the stream is usable again

@@ -63,7 +63,11 @@ CudaBackend::CudaBackend(int index) : index_(index) {
     throw Error(ErrorCode::InvalidArgument,
                 "device cuda:" + std::to_string(index) + " does not exist (" + std::to_string(count) + " visible)");
   activate();
-  SDPP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  // The main stream outranks the side one (side_queue.h), whose work is off the critical path: where both have
+  // blocks waiting, the main stream's are scheduled first.
+  int least_priority = 0, greatest_priority = 0;
+  SDPP_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least_priority, &greatest_priority));
+  SDPP_CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, greatest_priority));
   main_stream_ = stream_;
   side_ = std::make_shared<SideQueue>(main_stream_);
   side_enabled_ = !env_is("SDPP_CUDA_SIDE", "0");

@@ -5,7 +5,9 @@
 namespace sdpp::cuda {
 
 SideQueue::SideQueue(cudaStream_t main) : main_(main) {
-  SDPP_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
+  int least_priority = 0, greatest_priority = 0;
+  SDPP_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least_priority, &greatest_priority));
+  SDPP_CUDA_CHECK(cudaStreamCreateWithPriority(&side_, cudaStreamNonBlocking, least_priority));
   SDPP_CUDA_CHECK(cudaEventCreateWithFlags(&forked_, cudaEventDisableTiming));
   SDPP_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
 }

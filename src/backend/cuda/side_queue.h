@@ -1,6 +1,8 @@
 // The cuda backend's second stream (Backend::begin_side): forked from the main stream where it stands, joined back
 // into it later, so that independent work (a resnet's shortcut GEMM beside its norms and convolutions) fills the
-// multiprocessors that latency-bound kernels leave idle. Recorded, the fork and the join become graph edges.
+// multiprocessors that latency-bound kernels leave idle. Recorded, the fork and the join become graph edges. The side
+// stream has the device's least priority (the backend's main stream its greatest), so it takes what the critical
+// path leaves.
 //
 // It also owns the release of device memory: while side work is unjoined, a block freed on the main stream could be
 // handed to the main stream's next allocation while the side stream still reads or writes it, so frees wait for the

@@ -313,7 +313,8 @@ __global__ void __launch_bounds__(kThreads) apply_kernel(const T* __restrict__ x
 #pragma unroll
       for (int k = 0; k < kSlots; ++k) {
         const int64_t r = p + int64_t(b) * rows_per_pass;
-        if (active[k] && r < p1) raw[b][k] = *reinterpret_cast<const uint4*>(xn + r * channels + (v0 + k * kThreads) * E);
+        if (active[k] && r < p1)
+          raw[b][k] = *reinterpret_cast<const uint4*>(xn + r * channels + (v0 + k * kThreads) * E);
       }
 #pragma unroll
     for (int b = 0; b < kBatch; ++b)

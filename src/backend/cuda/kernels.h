@@ -13,11 +13,10 @@
 namespace sdpp::cuda {
 
 // ---- graph nodes (fill_node.cu) ----
-// Adds to `graph` a kernel node that does what the memsets (memset nodes' parameters: 1-, 2- or 4-byte elements, rows
-// `pitch` bytes apart; 1 to kMaxFillRegions of them, over disjoint bytes, as no order among them is kept) do.
-constexpr int kMaxFillRegions = 4;
+// Adds to `graph` a kernel node that does what `memset` (a memset node's parameters: 1-, 2- or 4-byte elements, rows
+// `pitch` bytes apart) does.
 cudaError_t add_fill_node(cudaGraphNode_t* node, cudaGraph_t graph, const cudaGraphNode_t* dependencies,
-                          size_t count, const cudaMemsetParams* memsets, size_t memset_count);
+                          size_t count, const cudaMemsetParams& memset);
 
 // ---- elementwise (elementwise.cu) ----
 // Activation codes are ops::Activation's underlying values.

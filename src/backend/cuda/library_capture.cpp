@@ -1,10 +1,7 @@
 #include "backend/cuda/library_capture.h"
 
-#include <algorithm>
-#include <cstdint>
 #include <memory>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
@@ -60,68 +57,16 @@ OwnedGraph capture_alone(cudaStream_t scratch, const std::function<void(cudaStre
   return owned;
 }
 
-cudaMemsetParams memset_params(cudaGraphNode_t node) {
+// Replaces memset node `node` of `graph` (which has no allocation nodes, so nodes may go) by a fill kernel node
+// with the same dependencies and dependents.
+void replace_memset(cudaGraph_t graph, cudaGraphNode_t node) {
   cudaMemsetParams params{};
   SDPP_CUDA_CHECK(cudaGraphMemsetNodeGetParams(node, &params));
-  return params;
-}
-
-// The bytes a memset may touch, [first, last).
-std::pair<uintptr_t, uintptr_t> memset_span(const cudaMemsetParams& m) {
-  const uintptr_t first = reinterpret_cast<uintptr_t>(m.dst);
-  const size_t rows = m.height ? m.height : 1;
-  return {first, first + (rows - 1) * m.pitch + m.width * m.elementSize};
-}
-
-// The memsets as chains to merge: a memset joins the chain of the one before it where it is that one's only
-// dependent and depends on it alone (as a library's consecutive memsets are captured), its bytes are disjoint from
-// the chain's, and the chain holds fewer than kMaxFillRegions.
-std::vector<std::vector<cudaGraphNode_t>> memset_chains(const std::vector<cudaGraphNode_t>& memsets) {
-  auto is_memset = [&](cudaGraphNode_t n) { return std::find(memsets.begin(), memsets.end(), n) != memsets.end(); };
-  auto follows = [&](cudaGraphNode_t before, cudaGraphNode_t after) {
-    const std::vector<cudaGraphNode_t> out = neighbours(before, true), in = neighbours(after, false);
-    return out.size() == 1 && out[0] == after && in.size() == 1 && in[0] == before;
-  };
-  auto disjoint = [](const std::vector<cudaGraphNode_t>& chain, cudaGraphNode_t node) {
-    const auto [first, last] = memset_span(memset_params(node));
-    for (cudaGraphNode_t c : chain) {
-      const auto [f, l] = memset_span(memset_params(c));
-      if (first < l && f < last) return false;
-    }
-    return true;
-  };
-  std::vector<std::vector<cudaGraphNode_t>> chains;
-  std::vector<cudaGraphNode_t> taken;
-  for (cudaGraphNode_t head : memsets) {
-    const std::vector<cudaGraphNode_t> in = neighbours(head, false);
-    if (in.size() == 1 && is_memset(in[0]) && follows(in[0], head)) continue;  // walked to from its chain's head
-    std::vector<cudaGraphNode_t> chain{head};
-    for (;;) {
-      const std::vector<cudaGraphNode_t> out = neighbours(chain.back(), true);
-      if (out.size() != 1 || !is_memset(out[0]) || !follows(chain.back(), out[0])) break;
-      if (chain.size() == size_t(kMaxFillRegions) || !disjoint(chain, out[0])) {
-        chains.push_back(chain);  // the rest starts a chain of its own
-        chain = {out[0]};
-        continue;
-      }
-      chain.push_back(out[0]);
-    }
-    chains.push_back(chain);
-  }
-  return chains;
-}
-
-// Replaces a chain of memset nodes of `graph` (which has no allocation nodes, so nodes may go) by one fill kernel
-// node with the first's dependencies and the last's dependents.
-void replace_memsets(cudaGraph_t graph, const std::vector<cudaGraphNode_t>& chain) {
-  std::vector<cudaMemsetParams> params;
-  for (cudaGraphNode_t node : chain) params.push_back(memset_params(node));
-  const std::vector<cudaGraphNode_t> deps = neighbours(chain.front(), false),
-                                     dependents = neighbours(chain.back(), true);
+  const std::vector<cudaGraphNode_t> deps = neighbours(node, false), dependents = neighbours(node, true);
   cudaGraphNode_t fill = nullptr;
-  SDPP_CUDA_CHECK(add_fill_node(&fill, graph, deps.data(), deps.size(), params.data(), params.size()));
+  SDPP_CUDA_CHECK(add_fill_node(&fill, graph, deps.data(), deps.size(), params));
   for (cudaGraphNode_t d : dependents) SDPP_CUDA_CHECK(cudaGraphAddDependencies(graph, &fill, &d, nullptr, 1));
-  for (cudaGraphNode_t node : chain) SDPP_CUDA_CHECK(cudaGraphDestroyNode(node));
+  SDPP_CUDA_CHECK(cudaGraphDestroyNode(node));
 }
 
 }  // namespace
@@ -139,7 +84,7 @@ int record_library_call(cudaStream_t stream, cudaStream_t scratch, const std::fu
     call(stream);
     return 0;
   }
-  for (const std::vector<cudaGraphNode_t>& chain : memset_chains(memsets)) replace_memsets(alone.get(), chain);
+  for (cudaGraphNode_t node : memsets) replace_memset(alone.get(), node);
   cudaStreamCaptureStatus status{};
   cudaGraph_t graph = nullptr;
   const cudaGraphNode_t* deps = nullptr;

@@ -6,10 +6,8 @@
 // follows another after about 0.1 us, a library kernel after one of ours too. Memset nodes cannot be replaced once
 // they are in the step's graph (a graph with allocation nodes loses no nodes), and moving them onto a branch of their
 // own, beside the kernels before the call, made the step slower (the joins cost more than they saved). So the call is
-// captured alone first, on a scratch stream, into a graph of its own; there the memset nodes become fill kernels of
-// the backend's own, and that graph joins the recording as one child-graph node. Memsets captured one after another
-// over disjoint bytes become one kernel (cuDNN's attention sets two before each call; a kernel node costs the step
-// about a microsecond).
+// captured alone first, on a scratch stream, into a graph of its own; there each memset node becomes a fill kernel
+// of the backend's own, and that graph joins the recording as one child-graph node.
 #pragma once
 #include <cuda_runtime.h>
 

@@ -24,10 +24,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
@@ -69,7 +67,7 @@ template <class T, int BN>
 __global__ void __launch_bounds__(kThreads, 1)
     conv3x3_splitk_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
                           const T* __restrict__ bias, const T* __restrict__ residual, T* __restrict__ out, int m,
-                          int outputs, int channel_tiles, int images_per_block, int prefetch_tiles) {
+                          int outputs, int channel_tiles, int images_per_block) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using C = Config<BN>;
   constexpr int STAGE = C::kStageBytes, A_BYTES = C::kABytes, ROW = C::kRowFloats, kStages = C::kStages;
@@ -107,9 +105,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       };
       const int prologue = count < kStages ? count : kStages;
       for (int i = 0; i < prologue; ++i) load_weights(i);
-      // The weight tiles after those, up to prefetch_tiles, into L2 while the kernel before may still run.
-      const int prefetched = count < prologue + prefetch_tiles ? count : prologue + prefetch_tiles;
-      for (int i = prologue; i < prefetched; ++i) tma_prefetch_2d(&w_map, (t0 + i) * kBK, n0);
       wait_for_prior_kernel();  // x, the residual and the output belong to the kernels before
       for (int i = 0; i < prologue; ++i) load_x(i);
       for (int i = prologue; i < count; ++i) {
@@ -207,16 +202,6 @@ bool encode_images(CUtensorMap* map, const void* x, DType dtype, int64_t n, int6
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-// Weight tiles a block asks L2 for before waiting on the kernel before (SDPP_CUDA_CONV_PREFETCH, default 0): an
-// experiment in using the memory bandwidth the kernels before leave idle.
-int prefetch_tiles() {
-  static const int tiles = [] {
-    const char* v = std::getenv("SDPP_CUDA_CONV_PREFETCH");
-    return v ? std::max(0, std::atoi(v)) : 0;
-  }();
-  return tiles;
-}
-
 template <class T, int BN>
 void launch(const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias, const void* residual, void* out,
             int64_t m, int64_t o, int64_t c, int images, cudaStream_t stream) {
@@ -227,7 +212,7 @@ void launch(const CUtensorMap& x_map, const CUtensorMap& w_map, const void* bias
   launch_dependent_clustered(kernel, dim3(unsigned(o / BN * kSplits), unsigned((m + kBM - 1) / kBM)), kThreads, bytes,
                              dim3(kSplits, 1, 1), stream, x_map, w_map, static_cast<const T*>(bias),
                              static_cast<const T*>(residual), static_cast<T*>(out), int(m), int(o), int(c / kBK),
-                             images, prefetch_tiles());
+                             images);
 }
 
 template <class T>

@@ -5,7 +5,7 @@
 //   2. finalize: one warp per (n, group) combines the blocks' sums in double. (Done instead by the last block of each
 //      sample to finish, it made the UNet step slower: one block reducing 132 to 1024 blocks' sums is a serial tail
 //      longer than this kernel's launch.)
-//   3. apply: 16 bytes at a time, gamma/beta/activation fused, a thread's channels fixed (as in 1.).
+//   3. apply: 16 bytes per thread, gamma/beta/activation fused.
 // Small tensors (the UNet's 8x8 to 32x32 levels: a group of one sample holds at most 32768 f16 values) take one
 // kernel instead: a block per (group, sample) loads its group into registers, sums it and normalises it. There the
 // three kernels above cost their launch latencies more than their work. Where those blocks would leave
@@ -16,7 +16,6 @@
 #include <atomic>
 #include <numeric>
 #include <string>
-#include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/dependent_launch.cuh"
@@ -258,76 +257,57 @@ __global__ void finalize_kernel(const T* __restrict__ x, const T* __restrict__ a
   stats[i * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
 }
 
-// grid (splits, N): a block normalises rows [p0, p1) of sample n. As in partial_vec_kernel, a thread owns the same
-// kSlots 16-byte vectors of each row it takes, so its channels' mean, rstd * gamma, beta and added values are loaded
-// once, into registers, and no index is divided per vector (the first form, a flat grid-stride loop, divided in
-// 64 bits twice a vector). Loads of kBatch rows are issued before any is used.
-template <class T, bool kTypedAffine, int kSlots>
-__global__ void __launch_bounds__(kThreads) apply_kernel(const T* __restrict__ x, const T* __restrict__ add,
-                                                         const void* gamma, DType gt, const void* beta, DType bt,
-                                                         T* __restrict__ out, int64_t pixels, int channels, int groups,
-                                                         int64_t rows_per_block, const float* __restrict__ stats,
-                                                         int act) {
+// 16 bytes per thread. With C / G >= half a vector, a vector touches at most two groups, so its statistics are two
+// loads; gamma and beta are read as vectors too when they share x's dtype (kTypedAffine).
+template <class T, bool kTypedAffine>
+__global__ void apply_kernel(const T* __restrict__ x, const T* __restrict__ add, const void* gamma, DType gt,
+                             const void* beta, DType bt, T* __restrict__ out, int64_t vectors, int64_t pixels,
+                             int channels, int groups, const float* __restrict__ stats, int act) {
   wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
-  constexpr int kBatch = 4;
-  const int64_t n = blockIdx.y;
-  const int cpg = channels / groups, vectors = channels / E;
-  const int width = vectors >= kThreads ? kThreads : vectors;
-  const int rows_per_pass = vectors >= kThreads ? 1 : kThreads / vectors;
-  const int row = int(threadIdx.x) / width, v0 = int(threadIdx.x) % width;
-  if (row >= rows_per_pass) return;
-  const int64_t p0 = int64_t(blockIdx.x) * rows_per_block;
-  const int64_t p1 = p0 + rows_per_block < pixels ? p0 + rows_per_block : pixels;
-  const T* xn = x + n * pixels * channels;
-  T* on = out + n * pixels * channels;
-  const float* sn = stats + n * groups * 2;
-  // y = (x - (mean - added)) * (rstd * gamma) + beta, per channel of this thread's vectors.
-  float centre[kSlots][E], scale[kSlots][E], shift[kSlots][E];
-  bool active[kSlots];
+  const int cpg = channels / groups;
+  const int vectors_per_row = channels / E;
+  for (int64_t v = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; v < vectors; v += int64_t(gridDim.x) * blockDim.x) {
+    const int c0 = int(v % vectors_per_row) * E;
+    const int64_t n = v / (pixels * vectors_per_row);
+    uint4 raw = reinterpret_cast<const uint4*>(x)[v];
+    T* e = reinterpret_cast<T*>(&raw);
+    float gv[E], bv[E];
+    if (kTypedAffine) {
+      const uint4 graw = *reinterpret_cast<const uint4*>(static_cast<const T*>(gamma) + c0);
+      const uint4 braw = *reinterpret_cast<const uint4*>(static_cast<const T*>(beta) + c0);
 #pragma unroll
-  for (int k = 0; k < kSlots; ++k) {
-    const int c0 = (v0 + k * kThreads) * E;
-    active[k] = c0 < channels;
-    uint4 graw{}, braw{}, araw{};
-    if (kTypedAffine && active[k]) {
-      graw = *reinterpret_cast<const uint4*>(static_cast<const T*>(gamma) + c0);
-      braw = *reinterpret_cast<const uint4*>(static_cast<const T*>(beta) + c0);
+      for (int j = 0; j < E; ++j) {
+        gv[j] = to_f32(reinterpret_cast<const T*>(&graw)[j]);
+        bv[j] = to_f32(reinterpret_cast<const T*>(&braw)[j]);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < E; ++j) {
+        gv[j] = load_f32(gamma, gt, c0 + j);
+        bv[j] = load_f32(beta, bt, c0 + j);
+      }
     }
-    if (add && active[k]) araw = *reinterpret_cast<const uint4*>(add + n * channels + c0);
+    float av[E];
+    if (add) {
+      const uint4 araw = *reinterpret_cast<const uint4*>(add + n * channels + c0);
+#pragma unroll
+      for (int j = 0; j < E; ++j) av[j] = to_f32(reinterpret_cast<const T*>(&araw)[j]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < E; ++j) av[j] = 0.0f;
+    }
+    const int group = c0 / cpg, boundary = (group + 1) * cpg;
+    const float* sa = stats + (n * groups + group) * 2;
+    const float mean_a = sa[0], rstd_a = sa[1];
+    const float mean_b = boundary < channels ? sa[2] : 0.0f, rstd_b = boundary < channels ? sa[3] : 0.0f;
 #pragma unroll
     for (int j = 0; j < E; ++j) {
-      const int c = active[k] ? c0 + j : 0, g = c / cpg;
-      const float g_c = kTypedAffine ? to_f32(reinterpret_cast<const T*>(&graw)[j]) : load_f32(gamma, gt, c);
-      const float b_c = kTypedAffine ? to_f32(reinterpret_cast<const T*>(&braw)[j]) : load_f32(beta, bt, c);
-      const float a_c = add ? to_f32(reinterpret_cast<const T*>(&araw)[j]) : 0.0f;
-      centre[k][j] = sn[2 * g] - a_c;
-      scale[k][j] = sn[2 * g + 1] * g_c;
-      shift[k][j] = b_c;
+      const bool first = c0 + j < boundary;
+      const float y = (to_f32(e[j]) + av[j] - (first ? mean_a : mean_b)) * (first ? rstd_a : rstd_b) * gv[j] + bv[j];
+      e[j] = from_f32<T>(activate_stored<T>(y, act));
     }
-  }
-  for (int64_t p = p0 + row; p < p1; p += int64_t(kBatch) * rows_per_pass) {
-    uint4 raw[kBatch][kSlots];
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b)
-#pragma unroll
-      for (int k = 0; k < kSlots; ++k) {
-        const int64_t r = p + int64_t(b) * rows_per_pass;
-        if (active[k] && r < p1)
-          raw[b][k] = *reinterpret_cast<const uint4*>(xn + r * channels + (v0 + k * kThreads) * E);
-      }
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b)
-#pragma unroll
-      for (int k = 0; k < kSlots; ++k) {
-        const int64_t r = p + int64_t(b) * rows_per_pass;
-        if (!active[k] || r >= p1) continue;
-        T* e = reinterpret_cast<T*>(&raw[b][k]);
-#pragma unroll
-        for (int j = 0; j < E; ++j)
-          e[j] = from_f32<T>(activate_stored<T>((to_f32(e[j]) - centre[k][j]) * scale[k][j] + shift[k][j], act));
-        *reinterpret_cast<uint4*>(on + r * channels + (v0 + k * kThreads) * E) = raw[b][k];
-      }
+    reinterpret_cast<uint4*>(out)[v] = raw;
   }
 }
 
@@ -480,8 +460,10 @@ int small_threads(const GroupNormClArgs& a, int64_t pixels, int v, int held_valu
 }
 
 // How many blocks share a group under `form`: the fewest whose parts fit their registers (one, unless the form lets
-// large groups take a cluster), doubled while the grid still fits the multiprocessors once; 0 where no allowed cluster
-// holds the group.
+// large groups take a cluster), doubled while the grid still fits the multiprocessors once and each part keeps at
+// least 64 pixels; 0 where no allowed cluster holds the group. (At SD 1.5's 8x8 level, 64 pixels a group, clusters of
+// two took 5.1-5.8 us a call on an H100 against 3.7-4.4 us for one block; the 16x16 and 32x32 levels came out even
+// there and faster as clusters on an H200: docs/PERFORMANCE.md, eighteenth session.)
 int small_parts(const GroupNormClArgs& a, GroupNormKernel form, int v, int held_values) {
   int most = form == GroupNormKernel::Cluster ? 8 : form == GroupNormKernel::Small ? 4 : 1;
 #if !defined(SDPP_CUDA_SM90A)
@@ -493,7 +475,7 @@ int small_parts(const GroupNormClArgs& a, GroupNormKernel form, int v, int held_
   while (!fits(parts) && parts < most && form == GroupNormKernel::Cluster) parts *= 2;
   if (!fits(parts)) return 0;
   const int64_t blocks = int64_t(a.groups) * a.batch;
-  while (parts < most && blocks * parts * 2 <= multiprocessor_count() && a.pixels >= 16 * parts * 2 &&
+  while (parts < most && blocks * parts * 2 <= multiprocessor_count() && a.pixels >= 64 * parts * 2 &&
          fits(parts * 2))
     parts *= 2;
   return parts;
@@ -544,29 +526,11 @@ void launch_typed(const GroupNormClArgs& a, GroupNormKernel kernel, cudaStream_t
                      partial);
   launch_dependent(finalize_kernel<T>, unsigned((a.batch * a.groups + 3) / 4), 128, 0, stream, x, add, a.pixels,
                    int(a.channels), a.groups, a.batch, splits, partial, stats, a.eps);
-  // Rows a block: about four a thread.
-  const int64_t vectors = a.channels / e;
-  const int64_t rows_per_pass = vectors >= kThreads ? 1 : kThreads / vectors;
-  const int64_t rows_per_block = 4 * rows_per_pass;
-  const dim3 apply_grid{unsigned((a.pixels + rows_per_block - 1) / rows_per_block), unsigned(a.batch)};
+  const int64_t vectors = a.batch * a.pixels * a.channels / e;
   const bool typed = affine_as_vectors<T>(a.gamma, a.gamma_type, a.beta, a.beta_type);
-  auto apply = [&](auto slots) {
-    constexpr int kSlots = decltype(slots)::value;
-    launch_dependent(typed ? apply_kernel<T, true, kSlots> : apply_kernel<T, false, kSlots>, apply_grid, kThreads, 0,
-                     stream, x, add, a.gamma, a.gamma_type, a.beta, a.beta_type, static_cast<T*>(a.out), a.pixels,
-                     int(a.channels), a.groups, rows_per_block, stats, a.activation);
-  };
-  // C <= 2 * kMaxSlots * kThreads (launch_group_norm_cl): at most 2 vectors a thread in f16/bf16, 4 in f32.
-  if (vectors <= kThreads) {
-    apply(std::integral_constant<int, 1>());
-  } else if constexpr (sizeof(T) == 4) {
-    if (vectors <= 2 * kThreads)
-      apply(std::integral_constant<int, 2>());
-    else
-      apply(std::integral_constant<int, 4>());
-  } else {
-    apply(std::integral_constant<int, 2>());
-  }
+  launch_dependent(typed ? apply_kernel<T, true> : apply_kernel<T, false>, blocks_for(vectors, kThreads), kThreads, 0,
+                   stream, x, add, a.gamma, a.gamma_type, a.beta, a.beta_type, static_cast<T*>(a.out), vectors,
+                   a.pixels, int(a.channels), a.groups, stats, a.activation);
 }
 
 }  // namespace

@@ -14,8 +14,8 @@ int cuda_device_count();
 // "gemm" (im2col + cuBLASLt), "graph" (cuDNN's graph API for f16/bf16; a shape it cannot plan is an error), "own"
 // (the own split-K kernel for 3x3 convolutions of small images on Hopper where it applies, the timed choice elsewhere;
 // SDPP_CUDA_OWN_CONV=0 leaves it out of the timed choice) or "narrow" (the own kernel for 3x3 convolutions of at most
-// 8 outputs where it applies, cuDNN or im2col + cuBLASLt elsewhere; in the timed choice only with
-// SDPP_CUDA_NARROW_CONV=1). Drops cached plans. No-op without a CUDA device.
+// 8 outputs where it applies, cuDNN or im2col + cuBLASLt elsewhere; SDPP_CUDA_NARROW_CONV=0 leaves it out of the
+// timed choice). Drops cached plans. No-op without a CUDA device.
 void set_cuda_conv_path(const std::string& path);
 // For tests and benchmarks: which fused attention kernel f16/bf16 attention uses from now on: "own" (the wgmma kernel
 // on sm_90 where it covers the head dim, else the mma.sync one), "mma" (the mma.sync kernel everywhere), "timed" (per

@@ -95,11 +95,12 @@ bool own_conv_enabled() {
   return on;
 }
 
-// SDPP_CUDA_NARROW_CONV=1 adds the narrow kernel (at most 8 outputs) to the timed choice. Opt-in until its current
-// version (16-byte loads) has been timed on a GPU: the first version, which did run, lost to cuDNN on the VAE's
-// conv_out (docs/PERFORMANCE.md, seventeenth session). set_cuda_conv_path("narrow") forces it either way.
+// The narrow kernel (at most 8 outputs) is in the timed choice; SDPP_CUDA_NARROW_CONV=0 leaves it out. On an H100 the
+// SD 1.5 step took 5.258-5.267 ms with it against 5.281-5.283 ms without (the conv_out tail's channel padding gone);
+// the VAE decode 5.308-5.380 ms against 5.282-5.344 ms, within the spread of those runs (docs/PERFORMANCE.md,
+// eighteenth session). set_cuda_conv_path("narrow") forces it either way.
 bool narrow_conv_enabled() {
-  static const bool on = env_is("SDPP_CUDA_NARROW_CONV", "1");
+  static const bool on = !env_is("SDPP_CUDA_NARROW_CONV", "0");
   return on;
 }
 

@@ -43,8 +43,8 @@ Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& time_term) const {
                                               std::to_string(out_channels_) + "], got " +
                                               shape_str(time_term.shape()));
   }
-  // The shortcut projection needs only x: on a GPU it runs beside the norms and conv1, on multiprocessors the
-  // latency-bound norms leave idle (Backend::begin_side), and conv2 waits for it.
+  // The shortcut projection needs only x: it may run beside the norms and conv1 (Backend::begin_side; on the GPU only
+  // with SDPP_CUDA_SIDE=1, measured slower in the recorded step), and conv2 waits for it.
   Tensor shortcut = x;
   if (conv_shortcut_.weight.defined()) {
     const ops::SideWork side(x.device());

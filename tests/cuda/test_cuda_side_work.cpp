@@ -1,6 +1,6 @@
-// Side work (Backend::begin_side, side_queue.h): ops made under ops::SideWork run on a second stream beside what the
-// main stream does next, join_side() orders the main stream after them, eagerly and recorded; memory freed before the
-// join is released only at it.
+// Side work (Backend::begin_side, side_queue.h; opt-in with SDPP_CUDA_SIDE=1, switched on here): ops made under
+// ops::SideWork run on a second stream beside what the main stream does next, join_side() orders the main stream after
+// them, eagerly and recorded; memory freed before the join is released only at it.
 #include <gtest/gtest.h>
 
 #ifdef SDPP_WITH_CUDA
@@ -31,8 +31,23 @@ Tensor side_and_main(const Tensor& x, const Tensor& w, const Tensor& b, const Te
   return ops::add(projected, normed);
 }
 
+// Side work on (SDPP_CUDA_SIDE=1; off by default) for one test, the setting restored after it.
+class SideWorkOn {
+ public:
+  SideWorkOn() : backend_(dynamic_cast<CudaBackend&>(backend_for(Device::cuda()))), was_(backend_.side_work()) {
+    backend_.set_side_work(true);
+  }
+  ~SideWorkOn() { backend_.set_side_work(was_); }
+  CudaBackend& backend() { return backend_; }
+
+ private:
+  CudaBackend& backend_;
+  bool was_;
+};
+
 TEST(CudaSideWork, EagerAndRecordedResultsMatchTheCpu) {
   SDPP_REQUIRE_CUDA();
+  SideWorkOn on;
   Inputs in(DType::F16);
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
   const Tensor w = in.host({320, 320}), b = in.host({320}), g = in.host({320}, 0.5f, 1.5f), beta = in.host({320});
@@ -59,9 +74,8 @@ TEST(CudaSideWork, EagerAndRecordedResultsMatchTheCpu) {
 // join holds the main stream's next work (and synchronize()) until the side's is done.
 TEST(CudaSideWork, RunsBesideTheMainStreamUntilTheJoin) {
   SDPP_REQUIRE_CUDA();
-  if (std::getenv("SDPP_CUDA_SIDE") && std::string(std::getenv("SDPP_CUDA_SIDE")) == "0")
-    GTEST_SKIP() << "SDPP_CUDA_SIDE=0 runs side work in place";
-  auto& backend = dynamic_cast<CudaBackend&>(backend_for(Device::cuda()));
+  SideWorkOn on;
+  CudaBackend& backend = on.backend();
   backend.synchronize();
   const cudaStream_t main = backend.stream();
   const auto start = std::chrono::steady_clock::now();

@@ -70,7 +70,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
   SDPP_CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, greatest_priority));
   main_stream_ = stream_;
   side_ = std::make_shared<SideQueue>(main_stream_);
-  side_enabled_ = !env_is("SDPP_CUDA_SIDE", "0");
+  side_enabled_ = env_is("SDPP_CUDA_SIDE", "1");
   SDPP_CUDA_CHECK(cudaStreamCreateWithFlags(&scratch_stream_, cudaStreamNonBlocking));
   // Keep freed blocks in the pool instead of returning them to the driver at every synchronisation (the pipeline
   // returns them once per image: release_unused_memory).

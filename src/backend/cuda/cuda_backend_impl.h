@@ -95,10 +95,14 @@ class CudaBackend final : public Backend {
   std::unique_ptr<RecordedWork> end_recording() override;
   void abort_recording() override;
 
-  // Side work on a second stream (side_queue.h); SDPP_CUDA_SIDE=0 runs it in place.
+  // Side work on a second stream (side_queue.h) with SDPP_CUDA_SIDE=1 or set_side_work(true); in place otherwise
+  // (the default: in the recorded SD 1.5 step on an H100 the forks and joins cost more than the overlap gained,
+  // docs/PERFORMANCE.md, eighteenth session).
   void begin_side() override;
   void end_side() override;
   void join_side() override;
+  void set_side_work(bool on) { side_enabled_ = on; }
+  bool side_work() const { return side_enabled_; }
 
   // Memset nodes of library calls that recordings replaced by kernels (library_capture.h), since the backend began.
   int replaced_memsets() const { return replaced_memsets_; }
@@ -165,7 +169,7 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;       // where ops enqueue: the main stream, or the side one between begin/end_side
   cudaStream_t main_stream_ = nullptr;
   std::shared_ptr<SideQueue> side_;     // shared with the deleters of the memory this backend allocates
-  bool side_enabled_ = true;
+  bool side_enabled_ = false;
   cublasHandle_t cublas_ = nullptr;
   cublasLtHandle_t cublaslt_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;

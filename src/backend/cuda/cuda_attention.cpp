@@ -7,13 +7,12 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cudnn_sdpa.h"
+#include "backend/cuda/env_flag.h"
 #include "backend/cuda/kernels.h"
 
 namespace sdpp::cuda {
@@ -41,19 +40,14 @@ constexpr int64_t kCudnnMinPairs = int64_t(1) << 20;
 constexpr int64_t kCudnnMinSelfPairs = int64_t(1) << 16;
 
 AttentionKernel default_attention_kernel() {
-  static const AttentionKernel kernel = [] {
-    const char* v = std::getenv("SDPP_CUDA_CUDNN_ATTENTION");
-    return v && std::strcmp(v, "0") == 0 ? AttentionKernel::Own : AttentionKernel::Timed;
-  }();
+  static const AttentionKernel kernel =
+      env_is("SDPP_CUDA_CUDNN_ATTENTION", "0") ? AttentionKernel::Own : AttentionKernel::Timed;
   return kernel;
 }
 
 // Whether the timed choice tries cuDNN on a shape of lq queries and lk keys a head.
 bool cudnn_timed_on(int64_t lq, int64_t lk) {
-  static const bool large_only = [] {
-    const char* v = std::getenv("SDPP_CUDA_CUDNN_ATTENTION");
-    return v && std::strcmp(v, "large") == 0;
-  }();
+  static const bool large_only = env_is("SDPP_CUDA_CUDNN_ATTENTION", "large");
   return lq * lk >= kCudnnMinPairs || (!large_only && lq == lk && lq * lk >= kCudnnMinSelfPairs);
 }
 

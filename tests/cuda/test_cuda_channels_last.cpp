@@ -61,7 +61,7 @@ TEST_P(CudaChannelsLast, IdentityConvRoundTripAndViews) {
 //  - small (one block per group, group_norm_cl.cu): groups of at most 32768 values a sample (16384 in f32), in loads
 //    of 8, 4 or 2 channels (C / G = 80 or 32; 4; 10, 6 or 2), [1, 64, 64, 64] / 8 exactly at its f16 limit and
 //    [1, 64, 65, 64] / 8 just past it, [1, 264, 6, 6] / 4 not at all (33 loads a pixel: no block size is a multiple
-//    of both 32 and 33).
+//    of both 32 and 33); [1, 512, 4, 4] / 2 has more channels a group (256) than the kernel copies to shared memory.
 //  - split: the three kernels with vector sums (vectors spanning two groups at 320 / 32, two vectors per thread at
 //    2560 channels in f16/bf16) or channel-pair sums (2560 channels in f32); [2, 320, 64, 64] / 32 is SD 1.5's 64x64
 //    level, [3, 640, 13, 11] / 32 an odd number of pixels a sample, [1, 320, 180, 180] / 32 over 10 million values.
@@ -77,7 +77,7 @@ TEST_P(CudaChannelsLast, GroupNormForms) {
       {{2, 48, 5, 7}, 8},      {{2, 320, 16, 16}, 32},   {{1, 2560, 3, 3}, 32},   {{2, 320, 48, 48}, 32},
       {{1, 2560, 16, 16}, 32}, {{1, 64, 64, 64}, 8},     {{1, 64, 65, 64}, 8},    {{1, 264, 6, 6}, 4},
       {{1, 320, 64, 64}, 32},  {{1, 128, 96, 96}, 32},   {{1, 2560, 24, 24}, 32}, {{3, 640, 13, 11}, 32},
-      {{2, 320, 64, 64}, 32},  {{1, 320, 180, 180}, 32}, {{2, 640, 15, 13}, 32}};
+      {{2, 320, 64, 64}, 32},  {{1, 320, 180, 180}, 32}, {{2, 640, 15, 13}, 32},  {{1, 512, 4, 4}, 2}};
   for (const auto& [shape, groups] : cases) {
     SCOPED_TRACE(shape_str(shape));
     auto [x, cl] = make(in, shape, -2.0f, 3.0f);

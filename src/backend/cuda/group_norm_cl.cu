@@ -334,6 +334,11 @@ template <> struct Raw<16> { using type = uint4; };
 // takes pixels [z block_pixels, (z + 1) block_pixels)): where one block a group leaves multiprocessors idle (SD 1.5's
 // 32x32 to 8x8 levels have 64 groups at batch 2 for 132 of them), or where a group outgrows one block's registers. The
 // blocks add their sums up through distributed shared memory, each in rank order, so all get the same statistics.
+//
+// The group's gamma and beta (up to kSmallAffine channels) are copied to shared memory before the wait for the kernel
+// before: they are weights, which no kernel writes, so their latency passes under that kernel's tail rather than after
+// the statistics. (Held in registers instead, they spilled others.)
+constexpr int kSmallAffine = 128;
 template <class T, int V>
 __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restrict__ x, const T* __restrict__ add,
                                                              const void* gamma, DType gt, const void* beta, DType bt,
@@ -341,15 +346,21 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
                                                              int channels, int groups, float eps, int act) {
   using Vec = typename Raw<V * sizeof(T)>::type;
   constexpr int kHeld = kSmallHeldValues<T> / V;
-  wait_for_prior_kernel();
   __shared__ float partial[kSmallThreads / 32][2];
   __shared__ float stats[2];
   __shared__ double block_sums[2];  // this block's part of the sums, for the cluster's other blocks
+  __shared__ float affine[2][kSmallAffine];  // the group's gamma and beta
   const int cpg = channels / groups, per_pixel = cpg / V;
   const int first = int(blockIdx.z) * block_pixels;
   const int last = first + block_pixels < pixels ? first + block_pixels : pixels;  // this block's pixels: [first, last)
   const int p0 = first + int(threadIdx.x) / per_pixel, dp = int(blockDim.x) / per_pixel;  // first pixel, stride
   const int c_group = blockIdx.x * cpg, c = c_group + int(threadIdx.x) % per_pixel * V;  // channels in C
+  const bool shared_affine = cpg <= kSmallAffine;
+  if (shared_affine && int(threadIdx.x) < cpg) {
+    affine[0][threadIdx.x] = load_f32(gamma, gt, c_group + int(threadIdx.x));
+    affine[1][threadIdx.x] = load_f32(beta, bt, c_group + int(threadIdx.x));
+  }
+  wait_for_prior_kernel();
   const int64_t sample = int64_t(blockIdx.y) * pixels * channels;
   const T* an = add ? add + int64_t(blockIdx.y) * channels : nullptr;
   Vec held[kHeld];
@@ -428,8 +439,8 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
   const float mean = stats[0];
 #pragma unroll
   for (int j = 0; j < V; ++j) {
-    scale[j] = stats[1] * load_f32(gamma, gt, c + j);
-    shift[j] = load_f32(beta, bt, c + j);
+    scale[j] = stats[1] * (shared_affine ? affine[0][c - c_group + j] : load_f32(gamma, gt, c + j));
+    shift[j] = shared_affine ? affine[1][c - c_group + j] : load_f32(beta, bt, c + j);
   }
 #pragma unroll
   for (int k = 0; k < kHeld; ++k) {

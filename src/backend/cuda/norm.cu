@@ -132,16 +132,29 @@ __global__ void layer_norm_kernel(const void* x, DType xt, const void* gamma, DT
 
 // One warp per row, the row held in registers (one read, one write), 16-byte loads: NV vectors of 16 bytes per lane
 // cover rows of up to NV * 32 * (16 / sizeof(T)) channels. kTypedAffine: gamma and beta share x's dtype and are read
-// as 16-byte vectors too (per-element loads of a run-time dtype cost SDXL's 180 layer norms a step a third more).
+// as 16-byte vectors too (per-element loads of a run-time dtype cost SDXL's 180 layer norms a step a third more), and
+// before the wait for the kernel before: they are weights, which no kernel writes, so their latency passes under that
+// kernel's tail rather than after the row's sums.
 template <class T, int NV, bool kTypedAffine>
 __global__ void layer_norm_warp_kernel(const T* __restrict__ x, const void* gamma, DType gt, const void* beta, DType bt,
                                        T* __restrict__ out, int64_t rows, int channels, float eps) {
-  wait_for_prior_kernel();
   constexpr int E = 16 / sizeof(T);
-  const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
-  if (row >= rows) return;
   const int lane = threadIdx.x % 32;
   const int vectors = channels / E;
+  uint4 graw[NV], braw[NV];
+  if constexpr (kTypedAffine) {
+#pragma unroll
+    for (int k = 0; k < NV; ++k) {
+      const int vi = lane + 32 * k;
+      if (vi < vectors) {
+        graw[k] = reinterpret_cast<const uint4*>(gamma)[vi];
+        braw[k] = reinterpret_cast<const uint4*>(beta)[vi];
+      }
+    }
+  }
+  wait_for_prior_kernel();
+  const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= rows) return;
   const uint4* src = reinterpret_cast<const uint4*>(x + row * channels);
   float v[NV][E];
   float sum = 0.0f;
@@ -178,10 +191,8 @@ __global__ void layer_norm_warp_kernel(const T* __restrict__ x, const void* gamm
       uint4 raw;
       T* e = reinterpret_cast<T*>(&raw);
       if constexpr (kTypedAffine) {
-        const uint4 graw = reinterpret_cast<const uint4*>(gamma)[vi];
-        const uint4 braw = reinterpret_cast<const uint4*>(beta)[vi];
-        const T* g = reinterpret_cast<const T*>(&graw);
-        const T* b = reinterpret_cast<const T*>(&braw);
+        const T* g = reinterpret_cast<const T*>(&graw[k]);
+        const T* b = reinterpret_cast<const T*>(&braw[k]);
 #pragma unroll
         for (int j = 0; j < E; ++j) e[j] = from_f32<T>((v[k][j] - mean) * rstd * to_f32(g[j]) + to_f32(b[j]));
       } else {

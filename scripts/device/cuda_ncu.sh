@@ -3,6 +3,8 @@
 # Compute (no event overhead): $OUT/ncu.csv, and a table of the kernels summed by name: device time, DRAM and SM
 # throughput, and the warp instructions executed and issue slots busy (whether a kernel is bound by its instructions).
 # KERNELS limits it to kernels whose names match a regular expression.
+# DETAIL=N instead prints Nsight Compute's own report (throughput, warp stall reasons, occupancy, launch) of the first
+# N matching kernels after SKIP of them, to $OUT/ncu_detail.txt and, trimmed to its tables, stdout.
 #   ARGS="--model sd15" KERNELS="apply_kernel|small_kernel" bash scripts/device/cuda_ncu.sh
 set -uo pipefail
 source scripts/device/env.sh
@@ -10,6 +12,17 @@ OUTDIR=${OUT:-/tmp}
 sdpp_build sdpp_unet_bench || exit 1
 filter=()
 [ -n "${KERNELS:-}" ] && filter=(--kernel-name "regex:${KERNELS}")
+if [ -n "${DETAIL:-}" ]; then
+  # shellcheck disable=SC2086
+  ncu --profile-from-start off --cache-control none --clock-control none "${filter[@]}" --launch-skip "${SKIP:-0}" \
+    --launch-count "$DETAIL" --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+    --section Occupancy --section LaunchStats "$SDPP_DEVICE_BUILD/bench/sdpp_unet_bench" ${ARGS:---model sd15} --ncu \
+    --iters 1 --warmup 2 >"$OUTDIR/ncu_detail.txt" 2>&1
+  echo "ncu rc $?"
+  grep -E "^  [a-z_]+.*\(|Duration|Throughput|Busy|Stall|Warp Cycles|Issued|Occupancy|Registers|Block Size|Grid Size|Waves|Active Warps|Hit Rate" \
+    "$OUTDIR/ncu_detail.txt" | grep -v "^    ----" | head -"${DETAIL_LINES:-150}"
+  exit 0
+fi
 # shellcheck disable=SC2086
 ncu --profile-from-start off --cache-control none --clock-control none "${filter[@]}" \
   --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed,smsp__inst_executed.sum,smsp__issue_active.avg.pct_of_peak_sustained_active \

@@ -8,7 +8,7 @@ rather than written out by hand.
 """
 
 SHAPES = [48, 64, 72, 88, 128]  # given `rs`
-SS_SHAPES = [64, 80, 128]  # given `ss`
+SS_SHAPES = [64, 80, 128, 160]  # given `ss`
 TYPES = [("__half", "f16"), ("__nv_bfloat16", "bf16")]
 
 

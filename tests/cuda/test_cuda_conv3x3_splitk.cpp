@@ -1,4 +1,4 @@
-// The own split-K kernel for 3x3 convolutions of small images (conv3x3_splitk_sm90.cu) against the cpu backend: called
+// The own implicit-GEMM kernel for 3x3 convolutions (conv3x3_splitk_sm90.cu) against the cpu backend: called
 // directly in each block width, and through ops::conv2d with the backend's conv path forced to it and timed.
 #include <gtest/gtest.h>
 
@@ -24,12 +24,19 @@ struct Case {
   Shape out_shape() const { return {n, o, (h - 1) / stride + 1, (w - 1) / stride + 1}; }
 };
 
-// SD 1.5's 8x8 level at a narrower width; a single image (the copy's box reaches past the batch) with one 64-channel
-// K tile (9 tiles over 8 blocks); 4x4 images, eight a block, three of them; five 8x8 images (the last block half
-// full); 128-pixel images, one a block; stride 2 into 8x8 (SD 1.5's last downsampling), from an even and an odd size.
-const Case kCases[] = {Case{2, 640, 8, 8, 640, 1},   Case{1, 64, 8, 8, 80, 1},  Case{3, 192, 4, 4, 128, 1},
-                       Case{5, 128, 8, 8, 64, 1},    Case{2, 256, 16, 8, 128, 1}, Case{2, 128, 16, 16, 128, 2},
-                       Case{1, 64, 15, 15, 64, 2}};
+// Whole images a block: SD 1.5's 8x8 level at a narrower width; a single image (the copy's box reaches past the
+// batch) with one 64-channel K tile (9 tiles over 8 blocks); 4x4 images, eight a block, three of them; five 8x8 images
+// (the last block half full); 128-pixel images, one a block; stride 2 into 8x8 (SD 1.5's last downsampling), from an
+// even and an odd size.
+// Whole rows a block: a 16x16 image (8 rows a block, K split in eight); 32x32 into 16x16 with stride 2; two 64x64
+// images at SD 1.5's 320 outputs (2 rows a block, 128 to 320 tiles: no split) and one at 128 (K split in two at 64
+// outputs a block, in four at 128); 64x64 into 32x32 with stride 2 from an odd size (63x63) and an even one (4 rows a
+// block); a 16-pixel-wide image 24 rows high (three tiles of 8 rows).
+const Case kCases[] = {Case{2, 640, 8, 8, 640, 1},    Case{1, 64, 8, 8, 80, 1},    Case{3, 192, 4, 4, 128, 1},
+                       Case{5, 128, 8, 8, 64, 1},     Case{2, 256, 16, 8, 128, 1}, Case{2, 128, 16, 16, 128, 2},
+                       Case{1, 64, 15, 15, 64, 2},    Case{1, 128, 16, 16, 160, 1}, Case{2, 128, 32, 32, 64, 2},
+                       Case{2, 64, 64, 64, 320, 1},   Case{1, 64, 63, 63, 80, 2},  Case{1, 192, 64, 64, 64, 2},
+                       Case{1, 64, 24, 16, 128, 1},   Case{1, 64, 64, 64, 128, 1}};
 
 class CudaConv3x3SplitK : public testing::TestWithParam<DType> {
  protected:
@@ -95,13 +102,15 @@ TEST_P(CudaConv3x3SplitK, RefusesWhatItDoesNotCover) {
     int stride, outputs, misalign;  // misalign: bytes added to the input's address
   };
   for (const Refused& r : {Refused{"f32", DType::F32, 8, 8, 64, 64, 1, 64, 0},
-                           Refused{"256-pixel images are more than a block's rows", dtype, 16, 16, 64, 64, 1, 64, 0},
-                           Refused{"36 pixels do not divide 128", dtype, 6, 6, 64, 64, 1, 64, 0},
+                           Refused{"36 pixels do not divide 128, nor 6 pixels a row", dtype, 6, 6, 64, 64, 1, 64, 0},
+                           Refused{"24 pixels a row do not divide 128", dtype, 24, 24, 64, 64, 1, 64, 0},
+                           Refused{"20 rows are not whole 8-row tiles", dtype, 20, 16, 64, 64, 1, 64, 0},
+                           Refused{"256 pixels a row are more than a block's rows", dtype, 2, 256, 64, 64, 1, 64, 0},
                            Refused{"96 channels are not whole 64-channel K tiles", dtype, 8, 8, 96, 64, 1, 64, 0},
                            Refused{"96 outputs are not whole 64-output blocks", dtype, 8, 8, 64, 96, 1, 64, 0},
                            Refused{"96 is not one of the kernel's block widths", dtype, 8, 8, 64, 64, 1, 96, 0},
                            Refused{"stride 3", dtype, 8, 8, 64, 64, 3, 64, 0},
-                           Refused{"stride 2 from 32x32 makes 256-pixel images", dtype, 32, 32, 64, 64, 2, 64, 0},
+                           Refused{"stride 2 from 48x48 makes 24-pixel rows", dtype, 48, 48, 64, 64, 2, 64, 0},
                            Refused{"an input not 16-byte aligned cannot be a TMA source", dtype, 8, 8, 64, 64, 1, 64,
                                    2}})
     EXPECT_FALSE(launch_conv3x3_splitk_sm90(static_cast<char*>(p) + r.misalign, p, nullptr, nullptr, p, r.dtype, 2,
@@ -119,7 +128,7 @@ TEST_P(CudaConv3x3SplitK, ConvolutionsThroughTheBackend) {
   for (const char* path : {"own", "timed"}) {
     SCOPED_TRACE(std::string("conv path ") + path);
     set_cuda_conv_path(path);
-    for (const Case& c : {kCases[0], kCases[2], kCases[5]}) {
+    for (const Case& c : {kCases[0], kCases[2], kCases[5], kCases[8], kCases[9]}) {
       const double s = 1.0 / std::sqrt(double(9 * c.c));
       const Tensor x = in.host({c.n, c.c, c.h, c.w}), w = in.host({c.o, c.c, 3, 3}, float(-s), float(s));
       const Tensor b = in.host({c.o}), r = in.host(c.out_shape());

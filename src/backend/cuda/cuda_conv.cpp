@@ -4,7 +4,7 @@
 // 1x1 convolutions are plain GEMMs (cuBLASLt, bias and residual in the epilogue). NCHW remains the fallback when
 // cuDNN offers no NHWC algorithm (and the whole path with SDPP_CUDA_LAYOUT=nchw).
 // The algorithm is chosen once per shape, timed on the call's own buffers: cuDNN's candidates and, for NHWC, im2col +
-// cuBLASLt GEMM (conv2d_gemm), on Hopper for small images the own split-K kernel (conv3x3_splitk_sm90.cu) and,
+// cuBLASLt GEMM (conv2d_gemm), on Hopper for 3x3 the own implicit-GEMM kernel (conv3x3_splitk_sm90.cu) and,
 // opt-in, the engine configurations of cuDNN's graph API (cudnn_conv_graph.cpp); the choice is cached per shape.
 // f32 convolutions are held to FMA math so TF32 never rounds the reference-precision path. Asymmetric padding (the
 // VAE encoder's (0, 1, 0, 1) downsample) is materialised by a pad kernel, since cuDNN takes one pad per dimension.
@@ -37,7 +37,8 @@ struct ConvPlan {
   bool use_gemm = false;   // NHWC: im2col + cuBLASLt (conv2d_gemm) timed faster than cuDNN
   // NHWC: an engine configuration of cuDNN's graph API timed faster than the rest (opt-in, see graph_conv_opt_in)
   std::unique_ptr<CudnnConvGraphPlan> graph;
-  // NHWC 3x3 on Hopper: the own split-K kernel, this many outputs a block, timed faster than the rest (0: not used).
+  // NHWC 3x3 on Hopper: the own implicit-GEMM kernel, this many outputs a block, timed faster than the rest (0: not
+  // used).
   // The choice above stays as the fallback for a call the kernel refuses (an unaligned residual view).
   int own_block_outputs = 0;
   // NHWC 3x3 with at most 8 outputs: the own narrow kernel (conv3x3_narrow.cu), timed faster than the rest. It has no
@@ -238,7 +239,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     }
     // The time of the choice so far (the graph API's, or the library's), which the own kernels below must beat.
     auto choice_ms = [&] { return plan->graph ? graph_ms * 1.05f : library_ms(); };
-    // The own kernel for small images, in each block width it has; bias and residual are in its epilogue.
+    // The own implicit-GEMM kernel, in each block width it has; bias and residual are in its epilogue.
     float own_ms = -1.0f;
     const bool own_wanted = nhwc && (w.dtype() == DType::F16 || w.dtype() == DType::BF16) && w.dim(2) == 3 &&
                             w.dim(3) == 3 && pad_h == 1 && pad_w == 1 &&

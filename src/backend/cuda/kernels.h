@@ -159,18 +159,19 @@ bool launch_linear_geglu_sm90(const void* x, const void* weight, const void* bia
                               int64_t k, int64_t f, cudaStream_t stream);
 bool linear_geglu_sm90_compiled();  // whether this build has the kernel's sm_90a code
 
-// ---- small-image convolutions (conv3x3_splitk_sm90.cu) ----
+// ---- 3x3 convolutions as one implicit GEMM (conv3x3_splitk_sm90.cu) ----
 // out = conv3x3(x, w, padding 1, stride 1 or 2) + bias + residual for f16/bf16 NHWC x [n, h, w, c], KRSC weights
 // [o, 3, 3, c], bias [o] and residual [n, ho, wo, o] (either may be null), out [n, ho, wo, o], in one Hopper kernel: an
-// implicit GEMM whose K is split over a cluster of blocks, each `block_outputs` (one of
-// conv3x3_splitk_block_outputs()) output channels wide. Returns false (launching nothing) where it does not apply:
-// other dtypes or strides, output images of more than 128 pixels or whose pixel count does not divide 128, c not a
-// multiple of 64, o not a multiple of block_outputs, unaligned pointers, a build without sm_90a code; the caller checks
-// the device is sm_90.
+// implicit GEMM of 128-pixel tiles (whole output images, or whole rows of one), its K split over a cluster of blocks
+// where the tiles are few, each `block_outputs` (one of conv3x3_splitk_block_outputs()) output channels wide. Returns
+// false (launching nothing) where it does not apply: other dtypes or strides, output images whose pixel count does not
+// divide 128 and whose width does not divide 128 or whose height is not a whole number of such tiles, c not a multiple
+// of 64, o not a multiple of block_outputs, unaligned pointers, a build without sm_90a code; the caller checks the
+// device is sm_90.
 bool launch_conv3x3_splitk_sm90(const void* x, const void* weight, const void* bias, const void* residual, void* out,
                                 DType dtype, int64_t n, int64_t h, int64_t w, int64_t c, int64_t o, int stride,
                                 int block_outputs, cudaStream_t stream);
-std::array<int, 3> conv3x3_splitk_block_outputs();
+std::array<int, 4> conv3x3_splitk_block_outputs();
 
 // out [n, o, h, w] (NCHW) = conv3x3(x, w, padding 1, stride 1) + bias for f16/bf16 NHWC x [n, h, w, c], KRSC weights
 // [o, 3, 3, c] and bias [o] (or null), with at most 8 outputs (conv3x3_narrow.cu). Returns false (launching nothing)

@@ -105,7 +105,17 @@ bool narrow_conv_enabled() {
   return on;
 }
 
-// SDPP_CUDA_OWN_CONV_OUTPUTS=64|80|128 times only that block width of the own kernel (A/B runs); 0: every width.
+// The own kernel takes images of more than 128 output pixels (whole rows a block) only with SDPP_CUDA_OWN_CONV_ROWS=1
+// (or the path forced to it). On an H100 it won the choice's isolated timing at SD 1.5's 64x64 and 32x32 levels
+// (0.027 against 0.030 ms for [2, 320, 64, 64] by 320, 0.030 against 0.035 ms for [2, 640, 32, 32] by 640) and lost
+// at 16x16, but in the recorded step it took as long as cuDNN had (29-36 us a call at 64x64 and 32x32), and the step
+// 5.212 / 5.216 ms against 5.195 / 5.184 ms with the own kernel off (docs/PERFORMANCE.md, nineteenth session).
+bool own_conv_rows_opt_in() {
+  static const bool on = env_is("SDPP_CUDA_OWN_CONV_ROWS", "1");
+  return on;
+}
+
+// SDPP_CUDA_OWN_CONV_OUTPUTS=64|80|128|160 times only that block width of the own kernel (A/B runs); 0: every width.
 int own_conv_outputs_forced() {
   static const int outputs = [] {
     const char* v = std::getenv("SDPP_CUDA_OWN_CONV_OUTPUTS");
@@ -243,7 +253,8 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     float own_ms = -1.0f;
     const bool own_wanted = nhwc && (w.dtype() == DType::F16 || w.dtype() == DType::BF16) && w.dim(2) == 3 &&
                             w.dim(3) == 3 && pad_h == 1 && pad_w == 1 &&
-                            (conv_path_ == ConvPath::Own || (conv_path_ == ConvPath::Timed && own_conv_enabled())) &&
+                            (conv_path_ == ConvPath::Own || (conv_path_ == ConvPath::Timed && own_conv_enabled() &&
+                                                             (ho * wo <= 128 || own_conv_rows_opt_in()))) &&
                             compute_capability_major() == 9;
     if (own_wanted) {
       for (const int outputs : conv3x3_splitk_block_outputs()) {

@@ -167,31 +167,46 @@ __global__ void __launch_bounds__(kThreads, 1)
   else
     __syncthreads();
 
-  // This block's rows of the tile, summed over the cluster in rank order; four columns a thread at a time.
-  constexpr int VECTORS = BN / 4;
-  const int ROWS = kBM / splits;
+  // This block's rows of the tile, summed over the cluster in rank order; four columns a thread at a time, kBatch
+  // vectors at once with their bias and residual loads issued first. (One vector at a time, each waited for its
+  // residual from L2 in turn: with one split a block writes 128 x BN outputs, up to 18 such waits a thread.)
+  constexpr int VECTORS = BN / 4, kBatch = 8;
+  const int ROWS = kBM / splits, total = ROWS * VECTORS;
   const float* partial = reinterpret_cast<const float*>(smem);
-  for (int v = tid; v < ROWS * VECTORS; v += kThreads) {
-    const int r = int(rank) * ROWS + v / VECTORS, col = 4 * (v % VECTORS);
-    const int row = m0 + r;
-    if (row >= m) continue;
-    float4 sum = splits > 1 ? load_shared_cluster(partial + r * ROW + col, 0)
-                            : *reinterpret_cast<const float4*>(partial + r * ROW + col);
-    for (int peer = 1; peer < splits; ++peer) {
-      const float4 p = load_shared_cluster(partial + r * ROW + col, unsigned(peer));
-      sum.x += p.x;
-      sum.y += p.y;
-      sum.z += p.z;
-      sum.w += p.w;
-    }
-    float y[4] = {sum.x, sum.y, sum.z, sum.w};
-    const int64_t at = int64_t(row) * outputs + n0 + col;
+  for (int v0 = tid; v0 < total; v0 += kThreads * kBatch) {
+    uint2 added[kBatch][2];  // bias, residual: four values each
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      if (bias) y[e] += to_f32(bias[n0 + col + e]);
-      if (residual) y[e] += to_f32(residual[at + e]);
+    for (int u = 0; u < kBatch; ++u) {
+      const int v = v0 + u * kThreads;
+      const int r = int(rank) * ROWS + v / VECTORS, col = 4 * (v % VECTORS);
+      const bool valid = v < total && m0 + r < m;
+      added[u][0] = bias && valid ? *reinterpret_cast<const uint2*>(bias + n0 + col) : make_uint2(0u, 0u);
+      added[u][1] = residual && valid ? *reinterpret_cast<const uint2*>(residual + int64_t(m0 + r) * outputs + n0 + col)
+                                      : make_uint2(0u, 0u);
     }
-    *reinterpret_cast<uint2*>(out + at) = make_uint2(pack2<T>(y[0], y[1]), pack2<T>(y[2], y[3]));
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int v = v0 + u * kThreads;
+      const int r = int(rank) * ROWS + v / VECTORS, col = 4 * (v % VECTORS);
+      const int row = m0 + r;
+      if (v >= total || row >= m) continue;
+      float4 sum = splits > 1 ? load_shared_cluster(partial + r * ROW + col, 0)
+                              : *reinterpret_cast<const float4*>(partial + r * ROW + col);
+      for (int peer = 1; peer < splits; ++peer) {
+        const float4 p = load_shared_cluster(partial + r * ROW + col, unsigned(peer));
+        sum.x += p.x;
+        sum.y += p.y;
+        sum.z += p.z;
+        sum.w += p.w;
+      }
+      float y[4] = {sum.x, sum.y, sum.z, sum.w};
+      const T* b = reinterpret_cast<const T*>(&added[u][0]);
+      const T* res = reinterpret_cast<const T*>(&added[u][1]);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) y[e] += to_f32(b[e]) + to_f32(res[e]);  // zero bits: +0 where either is absent
+      *reinterpret_cast<uint2*>(out + int64_t(row) * outputs + n0 + col) =
+          make_uint2(pack2<T>(y[0], y[1]), pack2<T>(y[2], y[3]));
+    }
   }
   if (splits > 1) cluster_sync();  // the other blocks have read this block's partial sums: its shared memory may go
 #else
@@ -269,7 +284,7 @@ bool launch_conv3x3_splitk_sm90(const void* x, const void* weight, const void* b
       m * o > INT32_MAX)
     return false;
   if (!aligned16(x) || !aligned16(weight) || reinterpret_cast<uintptr_t>(out) % 8 != 0 ||
-      reinterpret_cast<uintptr_t>(residual) % 8 != 0)
+      reinterpret_cast<uintptr_t>(bias) % 8 != 0 || reinterpret_cast<uintptr_t>(residual) % 8 != 0)
     return false;
   Tiling t{whole_images ? int(kBM / pixels) : 1, whole_images ? 1 : int(ho / rows),
            whole_images ? 0 : int(rows) * stride, kImageSplits};

@@ -109,7 +109,7 @@ bool narrow_conv_enabled() {
 // (or the path forced to it). On an H100 it won the choice's isolated timing at SD 1.5's 64x64 and 32x32 levels
 // (0.027 against 0.030 ms for [2, 320, 64, 64] by 320, 0.030 against 0.035 ms for [2, 640, 32, 32] by 640) and lost
 // at 16x16, but in the recorded step it took as long as cuDNN had (28.9-34.8 us a call at those shapes against
-// 27.6-34.8), and the step 5.175 / 5.174 ms against 5.174 / 5.169 ms without it (docs/PERFORMANCE.md, nineteenth
+// 27.6-34.7), and the step 5.175 / 5.174 ms against 5.174 / 5.169 ms without it (docs/PERFORMANCE.md, nineteenth
 // session).
 bool own_conv_rows_opt_in() {
   static const bool on = env_is("SDPP_CUDA_OWN_CONV_ROWS", "1");

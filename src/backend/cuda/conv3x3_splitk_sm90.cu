@@ -2,7 +2,9 @@
 // where the output tiles alone would leave multiprocessors idle. Written for SD 1.x's 8x8 level at 512² ([2, 1280, 8,
 // 8] by 1280 or 2560 input channels, and the stride-2 downsampling into it), it also takes images of whole rows a
 // block (the 16x16 to 64x64 levels), where cuDNN's tiles fill the GPU unevenly: [2, 640, 32, 32] by 640 is 80 tiles of
-// 128 x 128 for 132 multiprocessors, and 128 tiles of 128 x 80 here.
+// 128 x 128 for 132 multiprocessors, and 128 tiles of 128 x 80 here. (The backend's timed choice tries whole rows only
+// with SDPP_CUDA_OWN_CONV_ROWS=1: in the recorded SD 1.5 step on an H100 they tied cuDNN, though they won its isolated
+// timings at 32x32 and 64x64; docs/PERFORMANCE.md, nineteenth session.)
 //
 // There the GEMM is [128 pixels] x [11520] x [1280 outputs]: the 29.5 MB of weights are the work, streamed once from
 // memory (about 9 us at 3.35 TB/s), and 128 rows give too few output tiles to fill the GPU unless K is split. The

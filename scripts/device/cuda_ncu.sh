@@ -19,8 +19,9 @@ if [ -n "${DETAIL:-}" ]; then
     --section Occupancy --section LaunchStats "$SDPP_DEVICE_BUILD/bench/sdpp_unet_bench" ${ARGS:---model sd15} --ncu \
     --iters 1 --warmup 2 >"$OUTDIR/ncu_detail.txt" 2>&1
   echo "ncu rc $?"
-  grep -E "^  [a-z_]+.*\(|Duration|Throughput|Busy|Stall|Warp Cycles|Issued|Occupancy|Registers|Block Size|Grid Size|Waves|Active Warps|Hit Rate" \
-    "$OUTDIR/ncu_detail.txt" | grep -v "^    ----" | head -"${DETAIL_LINES:-150}"
+  wanted="^  [a-z_]+.*\(|Duration|Throughput|Busy|Stall|Warp Cycles|Issued|Occupancy|Registers|Block Size|Grid Size"
+  grep -E "$wanted|Waves|Active Warps|Hit Rate" "$OUTDIR/ncu_detail.txt" | grep -v "^    ----" |
+    head -"${DETAIL_LINES:-150}"
   exit 0
 fi
 # shellcheck disable=SC2086

@@ -267,6 +267,11 @@ void launch_typed(int block_outputs, const CUtensorMap& x_map, const CUtensorMap
 
 std::array<int, 4> conv3x3_splitk_block_outputs() { return {64, 80, 128, 160}; }
 
+bool conv3x3_splitk_whole_images(int64_t ho, int64_t wo) {
+  const int64_t pixels = ho * wo;
+  return pixels >= 1 && pixels <= kBM && kBM % pixels == 0;
+}
+
 bool launch_conv3x3_splitk_sm90(const void* x, const void* weight, const void* bias, const void* residual, void* out,
                                 DType dtype, int64_t n, int64_t h, int64_t w, int64_t c, int64_t o, int stride,
                                 int block_outputs, cudaStream_t stream) {
@@ -278,7 +283,7 @@ bool launch_conv3x3_splitk_sm90(const void* x, const void* weight, const void* b
   // whole output tiles.
   const int64_t ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, pixels = ho * wo;
   if (n < 1 || h < 1 || w < 1 || c % kBK != 0 || c < kBK || o % block_outputs != 0) return false;
-  const bool whole_images = pixels <= kBM && kBM % pixels == 0;
+  const bool whole_images = conv3x3_splitk_whole_images(ho, wo);
   const int64_t rows = whole_images ? ho : kBM / wo;
   if (!whole_images && (kBM % wo != 0 || ho % rows != 0)) return false;
   const int64_t m = n * pixels;

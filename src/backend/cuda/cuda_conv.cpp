@@ -105,12 +105,12 @@ bool narrow_conv_enabled() {
   return on;
 }
 
-// The own kernel takes images of more than 128 output pixels (whole rows a block) only with SDPP_CUDA_OWN_CONV_ROWS=1
-// (or the path forced to it). On an H100 it won the choice's isolated timing at SD 1.5's 64x64 and 32x32 levels
-// (0.027 against 0.030 ms for [2, 320, 64, 64] by 320, 0.030 against 0.035 ms for [2, 640, 32, 32] by 640) and lost
-// at 16x16, but in the recorded step it took as long as cuDNN had (28.9-34.8 us a call at those shapes against
-// 27.6-34.7), and the step 5.175 / 5.174 ms against 5.174 / 5.169 ms without it (docs/PERFORMANCE.md, nineteenth
-// session).
+// The own kernel takes images as whole rows a block (those it does not take whole, conv3x3_splitk_whole_images) only
+// with SDPP_CUDA_OWN_CONV_ROWS=1 (or the path forced to it). On an H100 it won the choice's isolated timing at SD 1.5's
+// 64x64 and 32x32 levels (0.027 against 0.030 ms for [2, 320, 64, 64] by 320, 0.030 against 0.035 ms for [2, 640, 32,
+// 32] by 640) and lost at 16x16, but in the recorded step it took as long as cuDNN had (28.9-34.8 us a call at those
+// shapes against 27.6-34.7), and the step 5.175 / 5.174 ms against 5.174 / 5.169 ms without it (docs/PERFORMANCE.md,
+// nineteenth session).
 bool own_conv_rows_opt_in() {
   static const bool on = env_is("SDPP_CUDA_OWN_CONV_ROWS", "1");
   return on;
@@ -252,10 +252,10 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     auto choice_ms = [&] { return plan->graph ? graph_ms * 1.05f : library_ms(); };
     // The own implicit-GEMM kernel, in each block width it has; bias and residual are in its epilogue.
     float own_ms = -1.0f;
+    const bool own_timed = own_conv_enabled() && (conv3x3_splitk_whole_images(ho, wo) || own_conv_rows_opt_in());
     const bool own_wanted = nhwc && (w.dtype() == DType::F16 || w.dtype() == DType::BF16) && w.dim(2) == 3 &&
                             w.dim(3) == 3 && pad_h == 1 && pad_w == 1 &&
-                            (conv_path_ == ConvPath::Own || (conv_path_ == ConvPath::Timed && own_conv_enabled() &&
-                                                             (ho * wo <= 128 || own_conv_rows_opt_in()))) &&
+                            (conv_path_ == ConvPath::Own || (conv_path_ == ConvPath::Timed && own_timed)) &&
                             compute_capability_major() == 9;
     if (own_wanted) {
       for (const int outputs : conv3x3_splitk_block_outputs()) {

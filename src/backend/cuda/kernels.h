@@ -172,6 +172,9 @@ bool launch_conv3x3_splitk_sm90(const void* x, const void* weight, const void* b
                                 DType dtype, int64_t n, int64_t h, int64_t w, int64_t c, int64_t o, int stride,
                                 int block_outputs, cudaStream_t stream);
 std::array<int, 4> conv3x3_splitk_block_outputs();
+// Whether launch_conv3x3_splitk_sm90 takes ho x wo output images whole, several a block with K split in eight (at most
+// 128 pixels, dividing 128: the 8x8 level it was written for), rather than as whole rows.
+bool conv3x3_splitk_whole_images(int64_t ho, int64_t wo);
 
 // out [n, o, h, w] (NCHW) = conv3x3(x, w, padding 1, stride 1) + bias for f16/bf16 NHWC x [n, h, w, c], KRSC weights
 // [o, 3, 3, c] and bias [o] (or null), with at most 8 outputs (conv3x3_narrow.cu). Returns false (launching nothing)

@@ -8,12 +8,8 @@
 // median of `repeats` replays (after one warm-up) is reported per call, with the rate counting 4 * Lq * Lk * D
 // flops per head.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
-#include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -22,9 +18,13 @@
 #include "backend/ops.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "recorded_timing.h"
 
 namespace sdpp {
 namespace {
+
+using bench::random_tensor;
+using bench::recorded_ms_per_call;
 
 struct AttentionShape {
   const char* name;
@@ -42,33 +42,6 @@ constexpr AttentionShape kShapes[] = {
     {"sdxl 32x32 self", 2, 1024, 1024, 20, 64}, {"sdxl 32x32 cross", 2, 1024, 77, 20, 64},
     {"clip text causal", 2, 77, 77, 12, 64, true},
 };
-
-Tensor random_tensor(const Shape& shape, DType dtype, Device device, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  std::vector<float> values(size_t(shape_numel(shape)));
-  for (float& x : values) x = dist(rng);
-  return Tensor::from_floats(values, shape).to(dtype).to(device);
-}
-
-double time_ms(Backend& backend, int iters, int repeats, const std::function<void()>& call) {
-  call();  // plans and allocations outside the recording
-  backend.synchronize();
-  backend.begin_recording();
-  for (int i = 0; i < iters; ++i) call();
-  const std::unique_ptr<RecordedWork> graph = backend.end_recording();
-  graph->replay();
-  backend.synchronize();
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    graph->replay();
-    backend.synchronize();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters);
-  }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
-}
 
 int run(int argc, char** argv) {
   int iters = 20, repeats = 7;
@@ -99,9 +72,9 @@ int run(int argc, char** argv) {
   for (const AttentionShape& s : kShapes) {
     if (std::string(s.name).find(match) == std::string::npos) continue;
     const int64_t hd = int64_t(s.heads) * s.head_dim;
-    const Tensor q = random_tensor({s.batch, s.lq, hd}, dtype, device, 1);
-    const Tensor k = random_tensor({s.batch, s.lk, hd}, dtype, device, 2);
-    const Tensor v = random_tensor({s.batch, s.lk, hd}, dtype, device, 3);
+    const Tensor q = random_tensor({s.batch, s.lq, hd}, dtype, device, 1, 2.0f);
+    const Tensor k = random_tensor({s.batch, s.lk, hd}, dtype, device, 2, 2.0f);
+    const Tensor v = random_tensor({s.batch, s.lk, hd}, dtype, device, 3, 2.0f);
     ops::AttentionOptions o;
     o.heads = s.heads;
     o.causal = s.causal;
@@ -110,7 +83,7 @@ int run(int argc, char** argv) {
       set_cuda_attention_kernel(kernel);
       double ms = 0.0;
       try {
-        ms = time_ms(backend, iters, repeats, [&] { (void)ops::attention(q, k, v, o); });
+        ms = recorded_ms_per_call(backend, iters, repeats, [&](int) { (void)ops::attention(q, k, v, o); });
       } catch (const Error& e) {  // cuDNN without a plan for the shape
         std::printf("%-18s %-8s %s\n", s.name, kernel.c_str(), e.what());
         continue;

@@ -7,12 +7,8 @@
 // Each timing records `iters` calls into one CUDA graph and replays it (host launch gaps not timed); the median of
 // `repeats` replays after a warm-up is reported per call, with the weights' bytes over that time.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <functional>
-#include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -24,9 +20,13 @@
 #include "backend/ops.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "recorded_timing.h"
 
 namespace sdpp {
 namespace {
+
+using bench::random_tensor;
+using bench::recorded_ms_per_call;
 
 struct ConvShape {
   const char* name;
@@ -39,33 +39,6 @@ constexpr ConvShape kShapes[] = {
     {"sd15 16x16 down", 2, 1280, 16, 16, 1280, 2}, {"sd15 16x16 1280", 2, 1280, 16, 16, 1280, 1},
     {"sd15 16x16 2560", 2, 2560, 16, 16, 1280, 1}, {"sd15 32x32 640", 2, 640, 32, 32, 640, 1},
 };
-
-Tensor random_tensor(const Shape& shape, DType dtype, Device device, uint64_t seed, float scale) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> values(size_t(shape_numel(shape)));
-  for (float& x : values) x = dist(rng);
-  return Tensor::from_floats(values, shape).to(dtype).to(device);
-}
-
-double time_ms(Backend& backend, int iters, int repeats, const std::function<void(int)>& call) {
-  call(0);  // plans and allocations outside the recording
-  backend.synchronize();
-  backend.begin_recording();
-  for (int i = 0; i < iters; ++i) call(i);
-  const std::unique_ptr<RecordedWork> graph = backend.end_recording();
-  graph->replay();
-  backend.synchronize();
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    graph->replay();
-    backend.synchronize();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters);
-  }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
-}
 
 int run(int argc, char** argv) {
   int iters = 30, repeats = 7;
@@ -112,17 +85,17 @@ int run(int argc, char** argv) {
                                                 dtype, s.n, s.h, s.w, s.c, s.o, s.stride, outputs, stream);
       };
       if (!launch(0)) continue;
-      report("own " + std::to_string(outputs), time_ms(backend, iters, repeats, [&](int i) { launch(i); }));
+      report("own " + std::to_string(outputs), recorded_ms_per_call(backend, iters, repeats, [&](int i) { launch(i); }));
     }
     const ops::Conv2dOptions options = ops::Conv2dOptions::same(3, s.stride);
     for (const char* path : {"gemm", "cudnn"}) {
       set_cuda_conv_path(path);
-      report(path, time_ms(backend, iters, repeats,
+      report(path, recorded_ms_per_call(backend, iters, repeats,
                            [&](int i) { (void)ops::conv2d(x, krsc[size_t(i % copies)], bias, options); }));
     }
     set_cuda_conv_path("timed");
     Tensor scratch = Tensor::empty({s.o * k}, dtype, device);
-    const double copy_ms = time_ms(backend, iters, repeats, [&](int i) {
+    const double copy_ms = recorded_ms_per_call(backend, iters, repeats, [&](int i) {
       SDPP_CUDA_CHECK(cudaMemcpyAsync(scratch.raw(), krsc[size_t(i % copies)].raw(), size_t(weight_bytes),
                                       cudaMemcpyDeviceToDevice, stream));
     });

@@ -116,6 +116,17 @@ bool own_conv_rows_opt_in() {
   return on;
 }
 
+// SDPP_CUDA_OWN_CONV_OUTPUTS=64|80|128|160 times only that block width of the own kernel (A/B runs); 0: every width.
+int own_conv_outputs_forced() {
+  static const int outputs = [] {
+    const char* v = std::getenv("SDPP_CUDA_OWN_CONV_OUTPUTS");
+    return v ? std::atoi(v) : 0;
+  }();
+  return outputs;
+}
+
+}  // namespace
+
 // The factor within which the own kernel wins the timed choice against the library's. The choice times each candidate
 // on one weight, which then sits in L2, but in a step every weight comes from memory. Where the kernel takes whole
 // images, the weights are the work (SD 1.5's 8x8 level: 29.5 MB a call for 128 output pixels), and there it is the
@@ -131,17 +142,6 @@ float own_conv_margin(int64_t ho, int64_t wo) {
   if (forced > 0.0f) return forced;
   return conv3x3_splitk_whole_images(ho, wo) ? 1.15f : 1.0f;
 }
-
-// SDPP_CUDA_OWN_CONV_OUTPUTS=64|80|128|160 times only that block width of the own kernel (A/B runs); 0: every width.
-int own_conv_outputs_forced() {
-  static const int outputs = [] {
-    const char* v = std::getenv("SDPP_CUDA_OWN_CONV_OUTPUTS");
-    return v ? std::atoi(v) : 0;
-  }();
-  return outputs;
-}
-
-}  // namespace
 
 // x and w hold NCHW / KCRS data, or NHWC / KRSC data when `nhwc` (logical dims are the same either way).
 ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w, bool nhwc) {

@@ -85,13 +85,15 @@ int run(int argc, char** argv) {
                                                 dtype, s.n, s.h, s.w, s.c, s.o, s.stride, outputs, stream);
       };
       if (!launch(0)) continue;
-      report("own " + std::to_string(outputs), recorded_ms_per_call(backend, iters, repeats, [&](int i) { launch(i); }));
+      report("own " + std::to_string(outputs),
+             recorded_ms_per_call(backend, iters, repeats, [&](int i) { launch(i); }));
     }
     const ops::Conv2dOptions options = ops::Conv2dOptions::same(3, s.stride);
     for (const char* path : {"gemm", "cudnn"}) {
       set_cuda_conv_path(path);
-      report(path, recorded_ms_per_call(backend, iters, repeats,
-                           [&](int i) { (void)ops::conv2d(x, krsc[size_t(i % copies)], bias, options); }));
+      report(path, recorded_ms_per_call(backend, iters, repeats, [&](int i) {
+               (void)ops::conv2d(x, krsc[size_t(i % copies)], bias, options);
+             }));
     }
     set_cuda_conv_path("timed");
     Tensor scratch = Tensor::empty({s.o * k}, dtype, device);

@@ -18,7 +18,7 @@
 #include "backend/ops.h"
 #include "core/error.h"
 #include "core/tensor.h"
-#include "recorded_timing.h"
+#include "kernel_bench.h"
 
 namespace sdpp {
 namespace {
@@ -47,17 +47,15 @@ int run(int argc, char** argv) {
   int iters = 20, repeats = 7;
   DType dtype = DType::F16;
   std::string match, kernel_list = "own,mma,cudnn,timed";
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (i + 1 >= argc) throw Error(ErrorCode::InvalidArgument, k + " needs a value");
-    const std::string v = argv[++i];
+  bench::for_each_option(argc, argv, [&](const std::string& k, const std::string& v) {
     if (k == "--iters") iters = std::stoi(v);
     else if (k == "--repeats") repeats = std::stoi(v);
     else if (k == "--dtype") dtype = v == "bf16" ? DType::BF16 : DType::F16;
     else if (k == "--match") match = v;
     else if (k == "--kernels") kernel_list = v;
-    else throw Error(ErrorCode::InvalidArgument, "unknown option " + k);
-  }
+    else return false;
+    return true;
+  });
   init_backends();
   if (cuda_device_count() == 0) throw Error(ErrorCode::Unsupported, "no CUDA device");
   const Device device = Device::cuda(0);
@@ -99,10 +97,5 @@ int run(int argc, char** argv) {
 }  // namespace sdpp
 
 int main(int argc, char** argv) {
-  try {
-    return sdpp::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sdpp_attention_bench: %s\n", e.what());
-    return 2;
-  }
+  return sdpp::bench::run_reporting_errors("sdpp_attention_bench", [&] { return sdpp::run(argc, argv); });
 }

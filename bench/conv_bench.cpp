@@ -20,7 +20,7 @@
 #include "backend/ops.h"
 #include "core/error.h"
 #include "core/tensor.h"
-#include "recorded_timing.h"
+#include "kernel_bench.h"
 
 namespace sdpp {
 namespace {
@@ -44,16 +44,14 @@ int run(int argc, char** argv) {
   int iters = 30, repeats = 7;
   double min_mb = 160.0;
   std::string match;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (i + 1 >= argc) throw Error(ErrorCode::InvalidArgument, k + " needs a value");
-    const std::string v = argv[++i];
+  bench::for_each_option(argc, argv, [&](const std::string& k, const std::string& v) {
     if (k == "--iters") iters = std::stoi(v);
     else if (k == "--repeats") repeats = std::stoi(v);
     else if (k == "--min-mb") min_mb = std::stod(v);
     else if (k == "--match") match = v;
-    else throw Error(ErrorCode::InvalidArgument, "unknown option " + k);
-  }
+    else return false;
+    return true;
+  });
   init_backends();
   if (cuda_device_count() == 0) throw Error(ErrorCode::Unsupported, "no CUDA device");
   const Device device = Device::cuda(0);
@@ -112,10 +110,5 @@ int run(int argc, char** argv) {
 }  // namespace sdpp
 
 int main(int argc, char** argv) {
-  try {
-    return sdpp::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sdpp_conv_bench: %s\n", e.what());
-    return 2;
-  }
+  return sdpp::bench::run_reporting_errors("sdpp_conv_bench", [&] { return sdpp::run(argc, argv); });
 }

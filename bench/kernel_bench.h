@@ -1,17 +1,43 @@
-// Shared by the kernel benchmarks (attention_bench.cpp, conv_bench.cpp): random inputs, and the time of a call as
-// the median over replays of a recording of many calls, so host launch gaps are not timed.
+// Shared by the kernel benchmarks (attention_bench.cpp, conv_bench.cpp): their `--option value` arguments and main's
+// error report, random inputs, and the time of a call as the median over replays of a recording of many calls, so
+// host launch gaps are not timed.
 #pragma once
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace sdpp::bench {
+
+// Calls take(option, value) for each `--option value` pair of argv; take returns false for an option it does not
+// know, which is an error, as is an option without a value.
+inline void for_each_option(int argc, char** argv,
+                            const std::function<bool(const std::string&, const std::string&)>& take) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (i + 1 >= argc) throw Error(ErrorCode::InvalidArgument, k + " needs a value");
+    if (!take(k, argv[++i])) throw Error(ErrorCode::InvalidArgument, "unknown option " + k);
+  }
+}
+
+// main's body: run's exit code, or 2 with the error on stderr under the program's name.
+inline int run_reporting_errors(const char* program, const std::function<int()>& run) {
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 2;
+  }
+}
 
 // Uniform in [-scale, scale], the same values for the same seed.
 inline Tensor random_tensor(const Shape& shape, DType dtype, Device device, uint64_t seed, float scale) {

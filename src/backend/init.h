@@ -27,9 +27,11 @@ void set_cuda_attention_kernel(const std::string& kernel);
 // For tests: which forms channels-last group norm may take from now on: "small" (one kernel where a group of a sample
 // fits a block's registers, the group shared by a cluster of blocks where one block a group would leave
 // multiprocessors idle; three kernels elsewhere), "single" (as "small", one block a group only), "cluster" (as
-// "small", and larger groups over a cluster of up to 8 blocks), "split" (the three kernels everywhere) or "default"
-// ("split" with SDPP_CUDA_GN_SMALL=0, "single" with SDPP_CUDA_GN_CLUSTER=0, "cluster" with
-// SDPP_CUDA_GN_CLUSTER=large, else "small"). No-op without a CUDA build.
+// "small", and larger groups over a cluster of up to 8 blocks), "split" (the three kernels everywhere), "resident" (one
+// kernel with a grid-wide barrier wherever the tensor fits the multiprocessors' shared memory, else as "small") or
+// "default" ("split" with SDPP_CUDA_GN_SMALL=0, "resident" with SDPP_CUDA_GN_RESIDENT=all, "single" with
+// SDPP_CUDA_GN_CLUSTER=0, "cluster" with SDPP_CUDA_GN_CLUSTER=large, else "small"). All but "split" and "resident"
+// take the resident form where their own does not apply when SDPP_CUDA_GN_RESIDENT=1. No-op without a CUDA build.
 void set_cuda_group_norm_kernel(const std::string& kernel);
 // The loaded cuDNN's version (e.g. 91900) when it has the SDPA operation "cudnn" attention needs, else 0.
 int cuda_cudnn_attention_version();

@@ -65,6 +65,10 @@ TEST_P(CudaChannelsLast, IdentityConvRoundTripAndViews) {
 //  - split: the three kernels with vector sums (vectors spanning two groups at 320 / 32, two vectors per thread at
 //    2560 channels in f16/bf16) or channel-pair sums (2560 channels in f32); [2, 320, 64, 64] / 32 is SD 1.5's 64x64
 //    level, [3, 640, 13, 11] / 32 an odd number of pixels a sample, [1, 320, 180, 180] / 32 over 10 million values.
+//  - resident (one kernel, a grid-wide barrier, group_norm_resident.cu): every shape whose pieces fit the shared memory
+//    of one block a multiprocessor, from a piece of one pixel a block ([1, 96, 5, 6]) to [1, 320, 180, 180] in f16/bf16
+//    (157 KB a block); that one in f32 does not fit and takes the three kernels. Opt-in (SDPP_CUDA_GN_RESIDENT=1 puts
+//    it behind the forms above by default); its grid-wide barrier runs 60 times on one backend here.
 // The generic channels-last kernel takes [2, 64, 9, 7] / 32 in f16/bf16 and [2, 9, 3, 5] / 3 (C / G below half a
 // vector, or odd).
 TEST_P(CudaChannelsLast, GroupNormForms) {
@@ -91,7 +95,7 @@ TEST_P(CudaChannelsLast, GroupNormForms) {
     const Tensor dg = in.device(g), db = in.device(b), dt = in.device(t);
     // "small" splits the groups of [2, 320, 16, 16], [1, 2560, 16, 16] and [2, 640, 15, 13] over clusters of blocks,
     // "cluster" also those too large for one block ([1, 128, 96, 96], [2, 320, 64, 64]).
-    for (const char* kernel : {"small", "single", "cluster", "split"}) {
+    for (const char* kernel : {"small", "single", "cluster", "split", "resident"}) {
       SCOPED_TRACE(kernel);
       set_cuda_group_norm_kernel(kernel);
       SDPP_EXPECT_CLOSE(ops::group_norm(cl, groups, dg, db, 1e-5f, ops::Activation::None), want_none, tol);
@@ -118,7 +122,7 @@ TEST_P(CudaChannelsLast, GroupNormOffsetValues) {
     const Tensor dg = in.device(g), db = in.device(b);
     // "small" splits the groups of [2, 320, 16, 16], [1, 2560, 16, 16] and [2, 640, 15, 13] over clusters of blocks,
     // "cluster" also those too large for one block ([1, 128, 96, 96], [2, 320, 64, 64]).
-    for (const char* kernel : {"small", "single", "cluster", "split"}) {
+    for (const char* kernel : {"small", "single", "cluster", "split", "resident"}) {
       SCOPED_TRACE(kernel);
       set_cuda_group_norm_kernel(kernel);
       SDPP_EXPECT_CLOSE(ops::group_norm(cl, 32, dg, db, 1e-5f, ops::Activation::None), want,
@@ -126,6 +130,40 @@ TEST_P(CudaChannelsLast, GroupNormOffsetValues) {
     }
     set_cuda_group_norm_kernel("default");
   }
+}
+
+// The resident form's grid-wide barrier (one pair of counters a backend) reused by norms back to back, each started
+// while the one before ends (dependent launch), and across the replays of a recording: two norms of SD 1.5's 64x64
+// level in a row, recorded, then replayed on new values.
+TEST_P(CudaChannelsLast, GroupNormResidentRecordedTwiceInARow) {
+  SDPP_REQUIRE_CUDA();
+  if (layout_is_nchw()) GTEST_SKIP() << "the resident form is channels-last only";
+  Backend& backend = backend_for(Device::cuda());
+  ASSERT_TRUE(backend.can_record());
+  Inputs in(GetParam());
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  const Shape shape{2, 320, 64, 64};
+  const Tensor g = in.host({320}, 0.5f, 1.5f), b = in.host({320});
+  const Tensor dg = in.device(g), db = in.device(b);
+  auto twice = [](const Tensor& x, const Tensor& gamma, const Tensor& beta) {
+    return ops::group_norm(ops::group_norm(x, 32, gamma, beta, 1e-5f, ops::Activation::SiLU), 32, gamma, beta, 1e-5f,
+                           ops::Activation::None);
+  };
+  set_cuda_group_norm_kernel("resident");
+  auto [x0, cl] = make(in, shape, -2.0f, 3.0f);
+  Tensor y = twice(cl, dg, db);  // eager once; its tensor then receives the replays' results
+  SDPP_EXPECT_CLOSE(y, twice(x0, g, b), tolerance(GetParam(), true));
+  backend.begin_recording();
+  backend.convert(twice(cl, dg, db), y);
+  const std::unique_ptr<RecordedWork> work = backend.end_recording();
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE("replay " + std::to_string(round));
+    auto [x, fresh] = make(in, shape, -2.0f + round, 3.0f + 2 * round);
+    backend.convert(fresh, cl);
+    work->replay();
+    SDPP_EXPECT_CLOSE(y, twice(x, g, b), tolerance(GetParam(), true));
+  }
+  set_cuda_group_norm_kernel("default");
 }
 
 TEST_P(CudaChannelsLast, Elementwise) {

@@ -179,6 +179,9 @@ class CudaBackend final : public Backend {
   cudnnHandle_t cudnn_ = nullptr;
   void* gemm_workspace_ = nullptr;  // fixed, so captured graphs keep a valid pointer
   size_t gemm_workspace_bytes_ = 0;
+  // The resident group norm's grid-wide barrier (group_norm_resident.cu): this backend's alone, since its calls on
+  // this stream are the ones known not to overlap.
+  unsigned* grid_barrier_ = nullptr;
   bool replace_memsets_ = true;  // SDPP_CUDA_REPLACE_MEMSETS=0 records library memsets as they are (for comparison)
   int replaced_memsets_ = 0;
   cudaStream_t scratch_stream_ = nullptr;  // library calls are captured alone on it while recording

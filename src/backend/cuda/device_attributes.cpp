@@ -36,6 +36,11 @@ int multiprocessor_count() {
   return cached_attribute(cudaDevAttrMultiProcessorCount, cache);
 }
 
+int shared_memory_per_block_optin() {
+  static std::atomic<int> cache[kMaxDevices] = {};
+  return cached_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, cache);
+}
+
 int clock_rate_khz() {
   static std::atomic<int> cache[kMaxDevices] = {};
   return cached_attribute(cudaDevAttrClockRate, cache);

@@ -10,6 +10,9 @@
 // kernel instead: a block per (group, sample) loads its group into registers, sums it and normalises it. There the
 // three kernels above cost their launch latencies more than their work. Where those blocks would leave
 // multiprocessors idle, a cluster of blocks shares each group.
+// Groups too large for that but whose tensor fits the multiprocessors' shared memory may take the resident form
+// instead of the three kernels (group_norm_resident.cu: one kernel, one grid-wide barrier; opt-in, as it measured
+// slower) where the backend gave the norm a barrier.
 // An optional term [N, C] (a resnet's time embedding, added before its second norm) is added to x as it is read by
 // both kernels, so the sum is never written out.
 #include <algorithm>
@@ -63,21 +66,26 @@ int64_t splits_for(int64_t batch, int64_t pixels, int64_t channels) {
 // - `Single`: the one-kernel form with one block a group only (SDPP_CUDA_GN_CLUSTER=0);
 // - `Cluster`: as `Small`, and groups too large for one block's registers take a cluster of up to 8 blocks rather than
 //   the three kernels (SDPP_CUDA_GN_CLUSTER=large);
-// - `Split`: the three kernels only (SDPP_CUDA_GN_SMALL=0).
-enum class GroupNormKernel { Small, Single, Cluster, Split };
+// - `Split`: the three kernels only (SDPP_CUDA_GN_SMALL=0);
+// - `Resident`: the resident form wherever it applies, before `Small` (SDPP_CUDA_GN_RESIDENT=all).
+// With SDPP_CUDA_GN_RESIDENT=1, `Small`, `Single` and `Cluster` try the resident form after their own and before the
+// three kernels.
+enum class GroupNormKernel { Small, Single, Cluster, Split, Resident };
 
 GroupNormKernel parse_group_norm_kernel(const std::string& name) {
   if (name == "small") return GroupNormKernel::Small;
   if (name == "single") return GroupNormKernel::Single;
   if (name == "cluster") return GroupNormKernel::Cluster;
   if (name == "split") return GroupNormKernel::Split;
+  if (name == "resident") return GroupNormKernel::Resident;
   throw Error(ErrorCode::InvalidArgument,
-              "group norm kernel '" + name + "' (small, single, cluster, split or default)");
+              "group norm kernel '" + name + "' (small, single, cluster, split, resident or default)");
 }
 
 GroupNormKernel default_group_norm_kernel() {
   static const GroupNormKernel kernel = [] {
     if (env_is("SDPP_CUDA_GN_SMALL", "0")) return GroupNormKernel::Split;
+    if (env_is("SDPP_CUDA_GN_RESIDENT", "all")) return GroupNormKernel::Resident;
     if (env_is("SDPP_CUDA_GN_CLUSTER", "0")) return GroupNormKernel::Single;
     if (env_is("SDPP_CUDA_GN_CLUSTER", "large")) return GroupNormKernel::Cluster;
     return GroupNormKernel::Small;
@@ -519,9 +527,21 @@ bool launch_small_typed(const GroupNormClArgs& a, GroupNormKernel form, cudaStre
   return launch_small<T, 2>(a, form, stream);  // C / G is even (launch_group_norm_cl)
 }
 
+// Off by default: measured slower in the recorded step than the three kernels (docs/PERFORMANCE.md, twenty-first
+// session).
+bool resident_after_small() {
+  static const bool on = env_is("SDPP_CUDA_GN_RESIDENT", "1");
+  return on;
+}
+
 template <class T>
 void launch_typed(const GroupNormClArgs& a, GroupNormKernel kernel, cudaStream_t stream) {
-  if (kernel != GroupNormKernel::Split && launch_small_typed<T>(a, kernel, stream)) return;
+  if (kernel == GroupNormKernel::Resident) {
+    if (launch_group_norm_resident(a, stream) || launch_small_typed<T>(a, GroupNormKernel::Small, stream)) return;
+  } else if (kernel != GroupNormKernel::Split) {
+    if (launch_small_typed<T>(a, kernel, stream)) return;
+    if (resident_after_small() && launch_group_norm_resident(a, stream)) return;
+  }
   const int64_t splits = splits_for(a.batch, a.pixels, a.channels);
   float* partial = a.scratch;
   float* stats = a.scratch + a.batch * splits * a.groups * 2;
@@ -547,7 +567,8 @@ void launch_typed(const GroupNormClArgs& a, GroupNormKernel kernel, cudaStream_t
 }  // namespace
 
 int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t channels, int64_t pixels, int groups) {
-  return batch * splits_for(batch, pixels, channels) * groups * 2 + batch * groups * 2;
+  return std::max(batch * splits_for(batch, pixels, channels) * groups * 2 + batch * groups * 2,
+                  group_norm_resident_scratch_floats(groups));
 }
 
 bool launch_group_norm_cl(const GroupNormClArgs& a, cudaStream_t stream) {

@@ -60,10 +60,11 @@ void launch_geglu(const void* x, DType x_type, void* out, DType out_type, int64_
 // Floats of scratch that launch_group_norm needs for these sizes.
 int64_t group_norm_scratch_floats(int64_t batch, int64_t channels, int64_t inner, int groups);
 // x [N, C, inner] (or [N, inner, C] when `channels_last`) -> act((x - mean_g) * rstd_g * gamma[c] + beta[c]);
-// statistics in f32 per (n, group).
+// statistics in f32 per (n, group). grid_barrier: as GroupNormClArgs's.
 void launch_group_norm(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
                        DType beta_type, void* out, DType out_type, int64_t batch, int64_t channels, int64_t inner,
-                       int groups, float eps, int activation, bool channels_last, float* scratch, cudaStream_t stream);
+                       int groups, float eps, int activation, bool channels_last, float* scratch,
+                       unsigned* grid_barrier, cudaStream_t stream);
 // x [rows, C] normalised per row.
 void launch_layer_norm(const void* x, DType x_type, const void* gamma, DType gamma_type, const void* beta,
                        DType beta_type, void* out, DType out_type, int64_t rows, int64_t channels, float eps,
@@ -71,7 +72,8 @@ void launch_layer_norm(const void* x, DType x_type, const void* gamma, DType gam
 
 // Fast channels-last group norm (group_norm_cl.cu) of x [N, pixels, C], plus `add` [N, C] (x's dtype, or null) added
 // to x before normalising. Returns false (nothing launched) when x/out/add differ in dtype, are not 16-byte aligned,
-// or C / groups is odd. Scratch: group_norm_cl_scratch_floats.
+// or C / groups is odd. Scratch: group_norm_cl_scratch_floats. grid_barrier: two words, zeroed once, of the backend
+// whose stream the norm runs on, for the resident form's grid-wide barrier (null: no resident form).
 struct GroupNormClArgs {
   const void* x;
   DType x_type;
@@ -87,11 +89,17 @@ struct GroupNormClArgs {
   float eps;
   int activation;
   float* scratch;
+  unsigned* grid_barrier;
 };
 int64_t group_norm_cl_scratch_floats(int64_t batch, int64_t channels, int64_t pixels, int groups);
 bool launch_group_norm_cl(const GroupNormClArgs& args, cudaStream_t stream);
-// Process-wide: the forms channels-last group norm may take, "small", "single", "cluster" or "split", or "default"
-// (group_norm_cl.cu; backend/init.h says what each is).
+// The resident form alone (group_norm_resident.cu), for the same arguments once launch_group_norm_cl has checked
+// them: false (nothing launched) where the tensor does not fit the multiprocessors' shared memory, the device is older
+// than compute capability 8.0 or there is no grid_barrier.
+bool launch_group_norm_resident(const GroupNormClArgs& args, cudaStream_t stream);
+int64_t group_norm_resident_scratch_floats(int groups);
+// Process-wide: the forms channels-last group norm may take, "small", "single", "cluster", "split" or "resident", or
+// "default" (group_norm_cl.cu; backend/init.h says what each is).
 void set_group_norm_kernel(const std::string& kernel);
 
 // ---- layout (layout.cu); element size in bytes is 2, 4 or 8 ----

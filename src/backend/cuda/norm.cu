@@ -250,7 +250,7 @@ int64_t group_norm_scratch_floats(int64_t batch, int64_t channels, int64_t inner
 
 void launch_group_norm(const void* x, DType xt, const void* gamma, DType gt, const void* beta, DType bt, void* out,
                        DType ot, int64_t batch, int64_t channels, int64_t inner, int groups, float eps, int act,
-                       bool channels_last, float* scratch, cudaStream_t stream) {
+                       bool channels_last, float* scratch, unsigned* grid_barrier, cudaStream_t stream) {
   const int64_t n = batch * channels * inner;
   if (n == 0) return;
   const int64_t cpg = channels / groups;
@@ -262,7 +262,7 @@ void launch_group_norm(const void* x, DType xt, const void* gamma, DType gt, con
   const dim3 grid{unsigned(splits), unsigned(groups_total)};
   const unsigned finalize_blocks = unsigned((groups_total + 127) / 128);
   if (channels_last && launch_group_norm_cl({x, xt, nullptr, gamma, gt, beta, bt, out, ot, batch, channels, inner,
-                                             groups, eps, act, scratch},
+                                             groups, eps, act, scratch, grid_barrier},
                                             stream))
     return;
   if (channels_last) {

@@ -5,8 +5,6 @@
 #ifdef SDPP_WITH_CUDA
 #include <cuda_runtime.h>
 
-#include <cstdlib>
-
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/device_attributes.h"
 #include "backend/cuda/kernels.h"
@@ -144,17 +142,6 @@ TEST_P(CudaConv3x3SplitK, ConvolutionsThroughTheBackend) {
                         tolerance(dtype, true));
     }
   }
-}
-
-// The plan's timings leave the weights in L2 while a step reads them from memory, so the own kernel wins within 15%
-// where it takes whole images (its weights are the work) and must be faster where it takes whole rows.
-TEST(CudaConvPlan, OwnKernelMarginWhereItTakesWholeImages) {
-  if (std::getenv("SDPP_CUDA_OWN_CONV_MARGIN")) GTEST_SKIP() << "SDPP_CUDA_OWN_CONV_MARGIN sets the margin";
-  EXPECT_FLOAT_EQ(own_conv_margin(8, 8), 1.15f);  // SD 1.5's 8x8 level
-  EXPECT_FLOAT_EQ(own_conv_margin(4, 4), 1.15f);
-  EXPECT_FLOAT_EQ(own_conv_margin(16, 16), 1.0f);  // whole rows
-  EXPECT_FLOAT_EQ(own_conv_margin(64, 64), 1.0f);
-  EXPECT_FLOAT_EQ(own_conv_margin(6, 6), 1.0f);  // 36 pixels: not whole images for the kernel
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaConv3x3SplitK, testing::Values(DType::F32, DType::F16, DType::BF16),

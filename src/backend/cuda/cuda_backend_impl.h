@@ -24,10 +24,6 @@ namespace sdpp::cuda {
 struct LinearPlan;
 struct ConvPlan;
 
-// The factor within which the own 3x3 kernel wins the convolution plan's timed choice for ho x wo output images (1.15
-// where it takes them whole, 1 elsewhere; SDPP_CUDA_OWN_CONV_MARGIN overrides it).
-float own_conv_margin(int64_t ho, int64_t wo);
-
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int index);

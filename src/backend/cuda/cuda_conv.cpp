@@ -127,22 +127,6 @@ int own_conv_outputs_forced() {
 
 }  // namespace
 
-// The factor within which the own kernel wins the timed choice against the library's. The choice times each candidate
-// on one weight, which then sits in L2, but in a step every weight comes from memory. Where the kernel takes whole
-// images, the weights are the work (SD 1.5's 8x8 level: 29.5 MB a call for 128 output pixels), and there it is the
-// faster with its weights from memory although hot they tie: on an H100, sdpp_conv_bench (each call on another copy of
-// the weights) measured 0.0183 ms against 0.0190 for im2col + cuBLASLt at [2, 1280, 8, 8] by 1280, where the choice
-// timed 0.017 against 0.016 and took the library (docs/PERFORMANCE.md, twentieth session). So 1.15 there, 1 for whole
-// rows; SDPP_CUDA_OWN_CONV_MARGIN=f sets it everywhere (A/B runs).
-float own_conv_margin(int64_t ho, int64_t wo) {
-  static const float forced = [] {
-    const char* v = std::getenv("SDPP_CUDA_OWN_CONV_MARGIN");
-    return v ? float(std::atof(v)) : 0.0f;
-  }();
-  if (forced > 0.0f) return forced;
-  return conv3x3_splitk_whole_images(ho, wo) ? 1.15f : 1.0f;
-}
-
 // x and w hold NCHW / KCRS data, or NHWC / KRSC data when `nhwc` (logical dims are the same either way).
 ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, int pad_h, int pad_w, bool nhwc) {
   const auto key = std::make_tuple(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), stride, pad_h,
@@ -287,8 +271,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
           plan->own_block_outputs = outputs;
         }
       }
-      if (conv_path_ != ConvPath::Own && !(own_ms < choice_ms() * own_conv_margin(ho, wo)))
-        plan->own_block_outputs = 0;
+      if (conv_path_ != ConvPath::Own && !(own_ms < choice_ms())) plan->own_block_outputs = 0;
     }
     // At most 8 outputs: the narrow kernel, against the library's choice.
     float narrow_ms = -1.0f;

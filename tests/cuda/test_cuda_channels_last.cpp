@@ -68,7 +68,7 @@ TEST_P(CudaChannelsLast, IdentityConvRoundTripAndViews) {
 //  - resident (one kernel, a grid-wide barrier, group_norm_resident.cu): every shape whose pieces fit the shared memory
 //    of one block a multiprocessor, from a piece of one pixel a block ([1, 96, 5, 6]) to [1, 320, 180, 180] in f16/bf16
 //    (157 KB a block); that one in f32 does not fit and takes the three kernels. Opt-in (SDPP_CUDA_GN_RESIDENT=1 puts
-//    it behind the forms above by default); its grid-wide barrier runs 60 times on one backend here.
+//    it behind the forms above); its grid-wide barrier runs three times a shape on one backend here.
 // The generic channels-last kernel takes [2, 64, 9, 7] / 32 in f16/bf16 and [2, 9, 3, 5] / 3 (C / G below half a
 // vector, or odd).
 TEST_P(CudaChannelsLast, GroupNormForms) {
@@ -132,9 +132,8 @@ TEST_P(CudaChannelsLast, GroupNormOffsetValues) {
   }
 }
 
-// The resident form's grid-wide barrier (one pair of counters a backend) reused by norms back to back, each started
-// while the one before ends (dependent launch), and across the replays of a recording: two norms of SD 1.5's 64x64
-// level in a row, recorded, then replayed on new values.
+// The resident form's grid-wide barrier (one pair of counters a backend) reused by norms back to back and across the
+// replays of a recording: two norms of SD 1.5's 64x64 level in a row, recorded, then replayed on new values.
 TEST_P(CudaChannelsLast, GroupNormResidentRecordedTwiceInARow) {
   SDPP_REQUIRE_CUDA();
   if (layout_is_nchw()) GTEST_SKIP() << "the resident form is channels-last only";

@@ -214,9 +214,12 @@ bool launch_typed(const GroupNormClArgs& a, cudaStream_t stream) {
   if (bytes > limit) return false;
   static std::atomic<uint64_t> configured{0};
   allow_dynamic_shared_memory(resident_kernel<T>, limit, configured);
+  // SDPP_CUDA_GN_COOPERATIVE=0 (comparisons only: without it nothing guarantees the blocks' residency) measured the
+  // same step.
   static const bool cooperative = !env_is("SDPP_CUDA_GN_COOPERATIVE", "0");
   // Not scheduled early by dependent launch unless SDPP_CUDA_GN_RESIDENT_PDL=1: its blocks, each taking most of a
-  // multiprocessor, would wait there for the kernel before and keep that kernel's later blocks off it.
+  // multiprocessor, would wait there for the kernel before and keep that kernel's later blocks off it (an H100
+  // measured the same step either way).
   static const bool pdl = env_is("SDPP_CUDA_GN_RESIDENT_PDL", "1");
   cudaLaunchAttribute attributes[2]{};
   attributes[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;

@@ -37,6 +37,13 @@ template <> __device__ __forceinline__ float from_f32<float>(float v) { return v
 template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
+// x[c] of one sample (xn) plus an added term's value there (an: that sample's row of the term, or null): what the
+// group norms normalise, a resnet's time embedding added as x is read.
+template <class T>
+__device__ __forceinline__ float value_plus_added(const T* xn, const T* an, int c) {
+  return to_f32(xn[c]) + (an ? to_f32(an[c]) : 0.0f);
+}
+
 // Codes match ops::Activation: None, SiLU, GELU (erf), GELUTanh, QuickGELU, ReLU, Tanh. Full-precision expf/erff so
 // f32 results match the cpu reference closely.
 __device__ __forceinline__ float activate(float x, int act) {

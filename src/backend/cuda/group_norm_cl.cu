@@ -98,12 +98,6 @@ std::atomic<GroupNormKernel>& group_norm_kernel() {
   return kernel;
 }
 
-// x[c] of sample n (xn) plus the added term's value (an: its row for n, or null).
-template <class T>
-__device__ __forceinline__ float first_value(const T* xn, const T* an, int c) {
-  return to_f32(xn[c]) + (an ? to_f32(an[c]) : 0.0f);
-}
-
 // grid (splits, N): partial[((n * splits + s) * G + g) * 2 + {0, 1}] = shifted sum, sum of squares
 template <class T>
 __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__ x, const T* __restrict__ add,
@@ -122,7 +116,7 @@ __global__ void __launch_bounds__(kThreads) partial_kernel(const T* __restrict__
 #pragma unroll
   for (int k = 0; k < kMaxSlots; ++k) {
     const int c = 2 * (int(threadIdx.x) + k * kThreads);
-    const float centre = c < channels ? first_value(xn, an, (c / cpg) * cpg) : 0.0f;
+    const float centre = c < channels ? value_plus_added(xn, an, (c / cpg) * cpg) : 0.0f;
     shift_x[k] = centre - (an && c < channels ? to_f32(an[c]) : 0.0f);
     shift_y[k] = centre - (an && c < channels ? to_f32(an[c + 1]) : 0.0f);
     s1[k] = s2[k] = 0.0f;
@@ -188,8 +182,8 @@ __global__ void __launch_bounds__(kThreads) partial_vec_kernel(const T* __restri
     const int c0 = v * E;
     group_a[k] = c0 / cpg;
     boundary[k] = (group_a[k] + 1) * cpg;
-    shift_a[k] = active[k] ? first_value(xn, an, group_a[k] * cpg) : 0.0f;
-    shift_b[k] = active[k] && boundary[k] < channels ? first_value(xn, an, boundary[k]) : 0.0f;
+    shift_a[k] = active[k] ? value_plus_added(xn, an, group_a[k] * cpg) : 0.0f;
+    shift_b[k] = active[k] && boundary[k] < channels ? value_plus_added(xn, an, boundary[k]) : 0.0f;
 #pragma unroll
     for (int j = 0; j < E; ++j) added[k][j] = an && active[k] ? to_f32(an[c0 + j]) : 0.0f;
     a1[k] = a2[k] = b1[k] = b2[k] = 0.0f;
@@ -261,7 +255,7 @@ __global__ void finalize_kernel(const T* __restrict__ x, const T* __restrict__ a
   double var = s2 / m - shifted_mean * shifted_mean;
   if (var < 0.0) var = 0.0;
   const T* an = add ? add + n * channels : nullptr;
-  stats[i * 2] = float(double(first_value(x + n * pixels * channels, an, int(g * cpg))) + shifted_mean);
+  stats[i * 2] = float(double(value_plus_added(x + n * pixels * channels, an, int(g * cpg))) + shifted_mean);
   stats[i * 2 + 1] = float(1.0 / sqrt(var + double(eps)));
 }
 
@@ -381,7 +375,7 @@ __global__ void __launch_bounds__(kSmallThreads) small_kernel(const T* __restric
 #pragma unroll
   for (int j = 0; j < V; ++j) added[j] = an ? to_f32(an[c + j]) : 0.0f;
   // The sums are taken around the group's first value.
-  const float centre = to_f32(x[sample + c_group]) + (an ? to_f32(an[c_group]) : 0.0f);
+  const float centre = value_plus_added(x + sample, an, c_group);
   float s1 = 0.0f, s2 = 0.0f;
 #pragma unroll
   for (int k = 0; k < kHeld; ++k) {

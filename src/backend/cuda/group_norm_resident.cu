@@ -13,8 +13,9 @@
 // (docs/PERFORMANCE.md, nineteenth session), about 15 us a call for 5.2 MB.
 //
 // Measured on an H100 (docs/PERFORMANCE.md, twenty-first session), it lost to the three kernels: 20-23 us a call for
-// 5 to 10 MB, 27 us for 16 MB, and about as long on the smallest tensors, so it is opt-in (SDPP_CUDA_GN_RESIDENT=1, or =all to take it before the one-block
-// form too). Not scheduled early by dependent launch unless SDPP_CUDA_GN_RESIDENT_PDL=1.
+// 5 to 10 MB, 27 us for 16 MB and about 16 us on the smallest tensors, so it is opt-in (SDPP_CUDA_GN_RESIDENT=1, or
+// =all to take it before the one-block form too). Not scheduled early by dependent launch unless
+// SDPP_CUDA_GN_RESIDENT_PDL=1.
 //
 // The grid-wide barrier needs every block resident at once: the grid is at most one block per multiprocessor and is
 // launched cooperative (the driver then starts it only whole). Its two counters belong to one backend (one stream), so
@@ -37,12 +38,6 @@ namespace {
 constexpr int kThreads = 1024;
 constexpr int kMaxGroups = 64;
 constexpr int kStaticSharedBytes = 5 * kMaxGroups * int(sizeof(float));  // sums, stats and centres below
-
-// x[c] of sample n (xn) plus the added term's value (an: its row for n, or null).
-template <class T>
-__device__ __forceinline__ float first_value(const T* xn, const T* an, int c) {
-  return to_f32(xn[c]) + (an ? to_f32(an[c]) : 0.0f);
-}
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 __device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
@@ -113,7 +108,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   float added[E];
 #pragma unroll
   for (int j = 0; j < E; ++j) added[j] = an ? to_f32(an[c0 + j]) : 0.0f;
-  for (int gi = int(threadIdx.x); gi < groups; gi += kThreads) centres[gi] = first_value(x + sample, an, gi * cpg);
+  for (int gi = int(threadIdx.x); gi < groups; gi += kThreads) centres[gi] = value_plus_added(x + sample, an, gi * cpg);
   const int ga = c0 / cpg, boundary = (ga + 1) * cpg;
   const bool two = boundary < c0 + E;  // the vector reaches into group ga + 1
   cp_async_wait<0>();

@@ -56,9 +56,7 @@ int run(int argc, char** argv) {
     else return false;
     return true;
   });
-  init_backends();
-  if (cuda_device_count() == 0) throw Error(ErrorCode::Unsupported, "no CUDA device");
-  const Device device = Device::cuda(0);
+  const Device device = bench::first_cuda_device();
   Backend& backend = backend_for(device);
   std::vector<std::string> kernels;
   for (size_t start = 0; start <= kernel_list.size();) {

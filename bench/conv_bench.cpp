@@ -52,9 +52,7 @@ int run(int argc, char** argv) {
     else return false;
     return true;
   });
-  init_backends();
-  if (cuda_device_count() == 0) throw Error(ErrorCode::Unsupported, "no CUDA device");
-  const Device device = Device::cuda(0);
+  const Device device = bench::first_cuda_device();
   auto& backend = dynamic_cast<cuda::CudaBackend&>(backend_for(device));
   const cudaStream_t stream = backend.stream();  // where the backend enqueues and records
   const DType dtype = DType::F16;

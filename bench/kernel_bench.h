@@ -1,6 +1,6 @@
-// Shared by the kernel benchmarks (attention_bench.cpp, conv_bench.cpp): their `--option value` arguments and main's
-// error report, random inputs, and the time of a call as the median over replays of a recording of many calls, so
-// host launch gaps are not timed.
+// Shared by the kernel benchmarks (attention_bench.cpp, conv_bench.cpp): their `--option value` arguments, the device
+// and main's error report, random inputs, and the time of a call as the median over replays of a recording of many
+// calls, so host launch gaps are not timed.
 #pragma once
 #include <algorithm>
 #include <chrono>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/init.h"
 #include "core/error.h"
 #include "core/tensor.h"
 
@@ -37,6 +38,13 @@ inline int run_reporting_errors(const char* program, const std::function<int()>&
     std::fprintf(stderr, "%s: %s\n", program, e.what());
     return 2;
   }
+}
+
+// The first CUDA device, with the backends initialised; Unsupported where none is visible.
+inline Device first_cuda_device() {
+  init_backends();
+  if (cuda_device_count() == 0) throw Error(ErrorCode::Unsupported, "no CUDA device");
+  return Device::cuda(0);
 }
 
 // Uniform in [-scale, scale], the same values for the same seed.

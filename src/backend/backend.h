@@ -80,6 +80,10 @@ class Backend {
   virtual Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
                             ops::Activation act, const Tensor& add) = 0;
   virtual Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) = 0;
+  // Default: linear(), then layer_norm() of its output.
+  virtual ops::LinearAndNorm linear_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                               const ops::LinearOptions& o, const Tensor& norm_gamma,
+                                               const Tensor& norm_beta, float eps);
   virtual Tensor activation(const Tensor& x, ops::Activation act) = 0;
   virtual Tensor geglu(const Tensor& x) = 0;
   // Default: geglu(linear(x, weight, bias)).

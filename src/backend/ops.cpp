@@ -57,6 +57,24 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
   return backend_of(x, "layer_norm").layer_norm(x, gamma, beta, eps);
 }
 
+LinearAndNorm linear_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const LinearOptions& options,
+                                const Tensor& norm_gamma, const Tensor& norm_beta, float eps) {
+  same_device(x, weight, "linear_layer_norm");
+  same_device(x, bias, "linear_layer_norm");
+  same_device(x, norm_gamma, "linear_layer_norm");
+  same_device(x, norm_beta, "linear_layer_norm");
+  if (x.ndim() < 1 || weight.ndim() != 2 || x.dim(-1) != weight.dim(1))
+    throw Error(ErrorCode::ShapeMismatch,
+                "linear_layer_norm: input " + shape_str(x.shape()) + " vs weight " + shape_str(weight.shape()));
+  if (norm_gamma.numel() != weight.dim(0) || norm_beta.numel() != weight.dim(0))
+    throw Error(ErrorCode::ShapeMismatch, "linear_layer_norm: norm gamma " + shape_str(norm_gamma.shape()) +
+                                              " / beta " + shape_str(norm_beta.shape()) + " for " +
+                                              std::to_string(weight.dim(0)) + " outputs");
+  if (options.activation != Activation::None)
+    throw Error(ErrorCode::InvalidArgument, "linear_layer_norm: an activation before the norm is not supported");
+  return backend_of(x, "linear_layer_norm").linear_layer_norm(x, weight, bias, options, norm_gamma, norm_beta, eps);
+}
+
 Tensor activation(const Tensor& x, Activation act) {
   if (act == Activation::None) return x;
   return backend_of(x, "activation").activation(x, act);

@@ -41,6 +41,14 @@ Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor
                   Activation activation = Activation::None, const Tensor& add = {});
 // x [..., C] normalised over the last dim; gamma/beta [C].
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
+// out = linear(x, weight, bias, options) and normed = layer_norm(out, norm_gamma, norm_beta, eps): a transformer
+// block's residual stream and the next sublayer's input. Backends may make both in one pass, so the norm does not read
+// back what the projection wrote. Activations are not taken (options.activation must be None).
+struct LinearAndNorm {
+  Tensor out, normed;
+};
+LinearAndNorm linear_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const LinearOptions& options,
+                                const Tensor& norm_gamma, const Tensor& norm_beta, float eps);
 
 Tensor activation(const Tensor& x, Activation activation);
 // x [..., 2F] -> [..., F]: hidden * gelu(gate) where hidden = x[..., :F], gate = x[..., F:] (diffusers GEGLU).

@@ -1,6 +1,7 @@
 #include <array>
 #include <map>
 #include <mutex>
+#include <utility>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
@@ -33,6 +34,14 @@ std::unique_ptr<RecordedWork> Backend::end_recording() {
 
 Tensor Backend::linear_geglu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return geglu(linear(x, weight, bias, {}));
+}
+
+ops::LinearAndNorm Backend::linear_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                              const ops::LinearOptions& o, const Tensor& norm_gamma,
+                                              const Tensor& norm_beta, float eps) {
+  Tensor out = linear(x, weight, bias, o);
+  Tensor normed = layer_norm(out, norm_gamma, norm_beta, eps);
+  return {std::move(out), std::move(normed)};
 }
 
 Tensor Backend::attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o) {

@@ -19,18 +19,46 @@ Attention::Attention(const WeightLoader& w, const AttentionConfig& c) : config(c
   to_out = Linear(w.sub("to_out.0"), inner, c.query_dim, true);
 }
 
+namespace {
+
+ops::LinearOptions adding(const Tensor* residual) {
+  ops::LinearOptions options;
+  options.residual = residual;
+  return options;
+}
+
+}  // namespace
+
 Tensor Attention::operator()(const Tensor& x, const Tensor& context, const Tensor* residual) const {
-  // Cross-attention takes keys and values from the context (from x itself when none is given).
-  if (config.cross_attention_dim) return attend(to_q(x), to_kv(context.defined() ? context : x), residual);
-  if (context.defined()) throw Error(ErrorCode::Internal, "Attention: a context was given to a self-attention layer");
-  return attend(to_qkv(x), Tensor(), residual);
+  return to_out(heads(x, context), adding(residual));
 }
 
 Tensor Attention::operator()(const Tensor& x, const CrossContext& context, const Tensor* residual) const {
+  return to_out(heads(x, context), adding(residual));
+}
+
+ops::LinearAndNorm Attention::operator()(const Tensor& x, const Tensor& context, const Tensor* residual,
+                                         const LayerNorm& norm_after) const {
+  return to_out.then_norm(heads(x, context), adding(residual), norm_after);
+}
+
+ops::LinearAndNorm Attention::operator()(const Tensor& x, const CrossContext& context, const Tensor* residual,
+                                         const LayerNorm& norm_after) const {
+  return to_out.then_norm(heads(x, context), adding(residual), norm_after);
+}
+
+Tensor Attention::heads(const Tensor& x, const Tensor& context) const {
+  // Cross-attention takes keys and values from the context (from x itself when none is given).
+  if (config.cross_attention_dim) return attend(to_q(x), to_kv(context.defined() ? context : x));
+  if (context.defined()) throw Error(ErrorCode::Internal, "Attention: a context was given to a self-attention layer");
+  return attend(to_qkv(x), Tensor());
+}
+
+Tensor Attention::heads(const Tensor& x, const CrossContext& context) const {
   if (!config.cross_attention_dim)
     throw Error(ErrorCode::Internal, "Attention: a cross-attention context was given to a self-attention layer");
   const Tensor* kv = context.projected ? context.projected->find(this) : nullptr;
-  return attend(to_q(x), kv ? *kv : to_kv(context.hidden_states), residual);
+  return attend(to_q(x), kv ? *kv : to_kv(context.hidden_states));
 }
 
 Tensor Attention::project_context(const Tensor& context) const {
@@ -39,13 +67,11 @@ Tensor Attention::project_context(const Tensor& context) const {
   return to_kv(context);
 }
 
-Tensor Attention::attend(const Tensor& q, const Tensor& kv, const Tensor* residual) const {
+Tensor Attention::attend(const Tensor& q, const Tensor& kv) const {
   ops::AttentionOptions options;
   options.heads = config.heads;
   options.upcast = config.upcast_attention;
-  ops::LinearOptions projection;
-  projection.residual = residual;
-  return to_out(ops::attention_packed(q, kv, options), projection);
+  return ops::attention_packed(q, kv, options);
 }
 
 }  // namespace sdpp::nn

@@ -28,12 +28,21 @@ struct Attention {
   Tensor operator()(const Tensor& x, const Tensor& context = {}, const Tensor* residual = nullptr) const;
   // Cross-attention layers: the same, taking this layer's keys and values from context.projected where it has them.
   Tensor operator()(const Tensor& x, const CrossContext& context, const Tensor* residual = nullptr) const;
+  // Both of the above with the output's layer norm made alongside it (Linear::then_norm): the residual stream and
+  // the next sublayer's input, as a transformer block uses them.
+  ops::LinearAndNorm operator()(const Tensor& x, const Tensor& context, const Tensor* residual,
+                                const LayerNorm& norm_after) const;
+  ops::LinearAndNorm operator()(const Tensor& x, const CrossContext& context, const Tensor* residual,
+                                const LayerNorm& norm_after) const;
   // Cross-attention layers: the stacked key/value projection of a context, as ProjectedContext holds it.
   Tensor project_context(const Tensor& context) const;
 
  private:
+  // The heads' output before to_out [B, L, H*D].
+  Tensor heads(const Tensor& x, const Tensor& context) const;
+  Tensor heads(const Tensor& x, const CrossContext& context) const;
   // q [B, L, H*D] with kv [B, Lk, 2*H*D], or, for self-attention, qkv [B, L, 3*H*D] and kv undefined.
-  Tensor attend(const Tensor& q, const Tensor& kv, const Tensor* residual) const;
+  Tensor attend(const Tensor& q, const Tensor& kv) const;
 };
 
 }  // namespace sdpp::nn

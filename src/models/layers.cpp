@@ -32,6 +32,10 @@ Conv2d::Conv2d(const WeightLoader& w, int64_t in, int64_t out, int kernel, int s
 GroupNorm::GroupNorm(const WeightLoader& w, int groups_, int64_t channels, float eps_)
     : weight(w.get("weight", {channels})), bias(w.get("bias", {channels})), groups(groups_), eps(eps_) {}
 
+ops::LinearAndNorm Linear::then_norm(const Tensor& x, const ops::LinearOptions& options, const LayerNorm& norm) const {
+  return ops::linear_layer_norm(x, weight, bias, options, norm.weight, norm.bias, norm.eps);
+}
+
 LayerNorm::LayerNorm(const WeightLoader& w, int64_t channels, float eps_)
     : weight(w.get("weight", {channels})), bias(w.get("bias", {channels})), eps(eps_) {}
 

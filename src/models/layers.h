@@ -8,6 +8,8 @@
 
 namespace sdpp::nn {
 
+struct LayerNorm;
+
 struct Linear {
   Tensor weight;  // [out, in]
   Tensor bias;    // [out] or undefined
@@ -18,6 +20,8 @@ struct Linear {
   Tensor operator()(const Tensor& x, const ops::LinearOptions& options = {}) const {
     return ops::linear(x, weight, bias, options);
   }
+  // The output and `norm` of it (ops::linear_layer_norm): a residual stream and the next sublayer's input.
+  ops::LinearAndNorm then_norm(const Tensor& x, const ops::LinearOptions& options, const LayerNorm& norm) const;
 };
 
 struct Conv2d {

@@ -33,12 +33,17 @@ BasicTransformerBlock::BasicTransformerBlock(const WeightLoader& w, const Transf
   ff_out_ = Linear(w.sub("ff.net.2"), inner, dim);
 }
 
-Tensor BasicTransformerBlock::forward(const Tensor& x, const CrossContext& context) const {
-  Tensor h = only_cross_attention_ ? attn1_(norm1_(x), context, &x) : attn1_(norm1_(x), Tensor(), &x);
-  h = attn2_(norm2_(h), context, &h);
+// Each norm is made by the projection before it (Linear::then_norm), which a backend may fuse into one kernel.
+ops::LinearAndNorm BasicTransformerBlock::forward(const Tensor& x, const Tensor& x_normed, const CrossContext& context,
+                                                  const LayerNorm* next_norm1) const {
+  const ops::LinearAndNorm attended =
+      only_cross_attention_ ? attn1_(x_normed, context, &x, norm2_) : attn1_(x_normed, Tensor(), &x, norm2_);
+  const ops::LinearAndNorm crossed = attn2_(attended.normed, context, &attended.out, norm3_);
   ops::LinearOptions add_h;
-  add_h.residual = &h;
-  return ff_out_(ops::linear_geglu(norm3_(h), ff_proj_.weight, ff_proj_.bias), add_h);
+  add_h.residual = &crossed.out;
+  const Tensor hidden = ops::linear_geglu(crossed.normed, ff_proj_.weight, ff_proj_.bias);
+  if (next_norm1) return ff_out_.then_norm(hidden, add_h, *next_norm1);
+  return {ff_out_(hidden, add_h), Tensor()};
 }
 
 void BasicTransformerBlock::project_context(const Tensor& context, ProjectedContext& out) const {
@@ -79,12 +84,16 @@ Tensor Transformer2DModel::forward(const Tensor& x, const CrossContext& context)
                                               ", H, W], got " + shape_str(x.shape()));
   }
   const int64_t height = x.dim(2), width = x.dim(3);
-  Tensor h = ops::to_tokens(norm_(x));                       // [B, HW, C]
-  h = ops::linear(h, proj_in_weight_, proj_in_bias_);        // [B, HW, inner]
-  for (const BasicTransformerBlock& block : transformer_blocks_) h = block.forward(h, context);
+  const LayerNorm& norm1 = transformer_blocks_.front().norm1();
+  ops::LinearAndNorm h = ops::linear_layer_norm(ops::to_tokens(norm_(x)), proj_in_weight_, proj_in_bias_, {},
+                                                norm1.weight, norm1.bias, norm1.eps);  // [B, HW, inner]
+  for (size_t i = 0; i < transformer_blocks_.size(); ++i) {
+    const LayerNorm* next = i + 1 < transformer_blocks_.size() ? &transformer_blocks_[i + 1].norm1() : nullptr;
+    h = transformer_blocks_[i].forward(h.out, h.normed, context, next);
+  }
   ops::Conv2dOptions add_x;
   add_x.residual = &x;
-  return ops::conv2d(ops::from_tokens(h, height, width), proj_out_weight_, proj_out_bias_, add_x);  // [B, C, H, W]
+  return ops::conv2d(ops::from_tokens(h.out, height, width), proj_out_weight_, proj_out_bias_, add_x);  // [B, C, H, W]
 }
 
 }  // namespace sdpp::nn

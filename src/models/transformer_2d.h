@@ -26,8 +26,12 @@ class BasicTransformerBlock {
   BasicTransformerBlock() = default;
   // `w` is the block's prefix, e.g. "down_blocks.0.attentions.1.transformer_blocks.0".
   BasicTransformerBlock(const WeightLoader& w, const TransformerConfig& config);
-  // x [B, L, dim], context [B, Lk, cross_attention_dim] -> [B, L, dim]
-  Tensor forward(const Tensor& x, const CrossContext& context) const;
+  // x [B, L, dim] and x_normed, its norm1 (which whoever made x made alongside it, ops::linear_layer_norm), context
+  // [B, Lk, cross_attention_dim] -> out [B, L, dim], and, where next_norm1 (the following block's norm1) is given,
+  // normed = next_norm1(out).
+  ops::LinearAndNorm forward(const Tensor& x, const Tensor& x_normed, const CrossContext& context,
+                             const LayerNorm* next_norm1) const;
+  const LayerNorm& norm1() const { return norm1_; }
   // Adds the key/value projections of `context` by this block's cross-attention layers to `out`.
   void project_context(const Tensor& context, ProjectedContext& out) const;
 

@@ -1,4 +1,4 @@
-// group_norm, layer_norm, activations and geglu against naive double-precision loops.
+// group_norm, layer_norm (and linear_layer_norm), activations and geglu against naive double-precision loops.
 #include <gtest/gtest.h>
 
 #include "backend/ops.h"
@@ -10,6 +10,7 @@ namespace {
 
 using test::act_ref;
 using test::all_close;
+using test::all_equal;
 using test::random_tensor;
 
 struct GroupNormCase {
@@ -116,6 +117,29 @@ TEST(LayerNorm, MatchesNaive) {
   }
   std::mt19937 rng(2);
   EXPECT_THROW(ops::layer_norm(random_tensor({2, 8}, rng), random_tensor({7}, rng), random_tensor({8}, rng), 1e-5f), Error);
+}
+
+// The op's two results are linear() and layer_norm() of it (the cpu backend composes them; the cuda backend's fused
+// kernel is held to this in tests/cuda), with or without a residual; what it cannot take is refused by name.
+TEST(LinearLayerNorm, IsTheLinearThenItsNorm) {
+  std::mt19937 rng(12);
+  const Tensor x = random_tensor({2, 9, 24}, rng), w = random_tensor({16, 24}, rng), b = random_tensor({16}, rng);
+  const Tensor residual = random_tensor({2, 9, 16}, rng, 2.0f, 4.0f);
+  const Tensor gamma = random_tensor({16}, rng, 0.5f, 1.5f), beta = random_tensor({16}, rng);
+  for (const Tensor* r : {&residual, static_cast<const Tensor*>(nullptr)}) {
+    ops::LinearOptions options;
+    options.residual = r;
+    const ops::LinearAndNorm got = ops::linear_layer_norm(x, w, b, options, gamma, beta, 1e-5f);
+    const Tensor out = ops::linear(x, w, b, options);
+    const std::vector<float> linear = out.to_floats(), normed = ops::layer_norm(out, gamma, beta, 1e-5f).to_floats();
+    EXPECT_TRUE(all_equal(got.out, std::vector<double>(linear.begin(), linear.end())));
+    EXPECT_TRUE(all_equal(got.normed, std::vector<double>(normed.begin(), normed.end())));
+  }
+  ops::LinearOptions gelu;
+  gelu.activation = ops::Activation::GELU;
+  EXPECT_THROW(ops::linear_layer_norm(x, w, b, gelu, gamma, beta, 1e-5f), Error);
+  EXPECT_THROW(ops::linear_layer_norm(x, w, b, {}, random_tensor({15}, rng), beta, 1e-5f), Error);
+  EXPECT_THROW(ops::linear_layer_norm(x, random_tensor({16, 23}, rng), b, {}, gamma, beta, 1e-5f), Error);
 }
 
 TEST(Activation, AllKindsMatchNaive) {

@@ -20,7 +20,7 @@ using cuda_test::tolerance;
 class CudaLinearGeglu : public testing::TestWithParam<DType> {
  protected:
   void TearDown() override {
-    if (cuda_device_count() > 0) backend().set_geglu_path(CudaBackend::GegluPath::Timed);
+    if (cuda_device_count() > 0) backend().set_geglu_path(CudaBackend::FusedPath::Timed);
   }
   static CudaBackend& backend() { return dynamic_cast<CudaBackend&>(backend_for(Device::cuda())); }
 };
@@ -39,8 +39,8 @@ TEST_P(CudaLinearGeglu, EveryPathMatchesTheCpu) {
   SDPP_REQUIRE_CUDA();
   Inputs in(GetParam());
   SCOPED_TRACE("seed " + std::to_string(in.seed()));
-  for (CudaBackend::GegluPath path :
-       {CudaBackend::GegluPath::Fused, CudaBackend::GegluPath::Library, CudaBackend::GegluPath::Timed}) {
+  for (CudaBackend::FusedPath path :
+       {CudaBackend::FusedPath::Fused, CudaBackend::FusedPath::Library, CudaBackend::FusedPath::Timed}) {
     backend().set_geglu_path(path);
     for (const Case& c : kCases) {
       SCOPED_TRACE("path " + std::to_string(int(path)) + " x " + shape_str(c.x) + " f " + std::to_string(c.f));

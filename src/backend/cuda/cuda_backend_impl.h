@@ -55,6 +55,10 @@ class CudaBackend final : public Backend {
   // The fused Hopper kernel (launch_linear_geglu_sm90) where it applies and, under Timed, was faster than cuBLASLt's
   // projection followed by geglu() on the shape's first call.
   Tensor linear_geglu(const Tensor& x, const Tensor& weight, const Tensor& bias) override;
+  // Likewise the fused Hopper kernel (launch_linear_layer_norm_sm90) against cuBLASLt's GEMM and layer_norm().
+  ops::LinearAndNorm linear_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                       const ops::LinearOptions& o, const Tensor& norm_gamma, const Tensor& norm_beta,
+                                       float eps) override;
   Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionOptions& o) override;
   // The fused kernel reads the packed parts in place (row strides); other cases slice them out.
   Tensor attention_packed(const Tensor& packed, const Tensor& kv, const ops::AttentionOptions& o) override;
@@ -80,10 +84,12 @@ class CudaBackend final : public Backend {
   enum class ConvPath { Timed, Cudnn, Gemm, Graph, Own, Narrow };
   void set_conv_path(ConvPath path);
   bool channels_last() const { return channels_last_; }  // activations kept NHWC (SDPP_CUDA_LAYOUT=nchw: not)
-  // How linear_geglu runs: Timed (default; SDPP_CUDA_GEGLU=fused|library forces one), Fused where the kernel
-  // applies, Library always as two ops.
-  enum class GegluPath { Timed, Fused, Library };
-  void set_geglu_path(GegluPath path);
+  // How an op with a fused kernel runs: Timed (default: the faster of the two on each shape's first call), Fused
+  // where the kernel applies, Library always as separate ops. SDPP_CUDA_GEGLU and SDPP_CUDA_LINEAR_NORM
+  // (timed|fused|library) set it for linear_geglu and linear_layer_norm.
+  enum class FusedPath { Timed, Fused, Library };
+  void set_geglu_path(FusedPath path);
+  void set_linear_norm_path(FusedPath path);
   // Per-op device times since the last report (SDPP_CUDA_PROFILE=1; empty otherwise). Synchronises.
   std::string profile_report() override { return profiler_.enabled() ? profiler_.report() : std::string(); }
   cudaStream_t stream() const { return stream_; }
@@ -189,9 +195,17 @@ class CudaBackend final : public Backend {
   // turns this off, for comparison).
   bool channels_last_ = true;
   ConvPath conv_path_ = ConvPath::Timed;
-  static GegluPath default_geglu_path();
-  GegluPath geglu_path_ = default_geglu_path();
-  std::map<std::tuple<int64_t, int64_t, int64_t, int>, bool> geglu_fused_faster_;  // (M, K, F, dtype) timed
+  static FusedPath fused_path_from_env(const char* variable);
+  using FusedKey = std::tuple<int64_t, int64_t, int64_t, int>;  // (M, K, N, a code of the dtype and variant)
+  // Whether a fused kernel runs for this shape under `path`; on a shape's first call under Timed, `fused` (which
+  // returns false where it does not apply) and `library` are timed on the call's operands. Inside a recording
+  // nothing can be timed and the fused kernel is taken untimed (a recorded forward has run eagerly first).
+  bool fused_is_faster(std::map<FusedKey, bool>& decided, const FusedKey& key, FusedPath path,
+                       const std::function<bool()>& fused, const std::function<void()>& library, const char* op);
+  FusedPath geglu_path_ = fused_path_from_env("SDPP_CUDA_GEGLU");
+  std::map<FusedKey, bool> geglu_fused_faster_;
+  FusedPath linear_norm_path_ = fused_path_from_env("SDPP_CUDA_LINEAR_NORM");
+  std::map<FusedKey, bool> linear_norm_fused_faster_;
   std::map<const void*, std::pair<std::weak_ptr<Storage>, Tensor>> krsc_weights_;
   OpProfiler profiler_;
   std::map<std::tuple<int64_t, int64_t, int64_t, int, int, int, int>, std::shared_ptr<LinearPlan>> linear_plans_;  // shared_ptr: LinearPlan is incomplete here

@@ -182,18 +182,48 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
   return x_in.dtype() == dtype ? out : out.to(x_in.dtype());
 }
 
-CudaBackend::GegluPath CudaBackend::default_geglu_path() {
-  const char* v = std::getenv("SDPP_CUDA_GEGLU");
+CudaBackend::FusedPath CudaBackend::fused_path_from_env(const char* variable) {
+  const char* v = std::getenv(variable);
   const std::string name = v ? v : "";
-  if (name.empty() || name == "timed") return GegluPath::Timed;
-  if (name == "fused") return GegluPath::Fused;
-  if (name == "library") return GegluPath::Library;
-  throw Error(ErrorCode::InvalidArgument, "SDPP_CUDA_GEGLU='" + name + "' (timed, fused or library)");
+  if (name.empty() || name == "timed") return FusedPath::Timed;
+  if (name == "fused") return FusedPath::Fused;
+  if (name == "library") return FusedPath::Library;
+  throw Error(ErrorCode::InvalidArgument, std::string(variable) + "='" + name + "' (timed, fused or library)");
 }
 
-void CudaBackend::set_geglu_path(GegluPath path) {
+void CudaBackend::set_geglu_path(FusedPath path) {
   geglu_path_ = path;
   geglu_fused_faster_.clear();
+}
+
+void CudaBackend::set_linear_norm_path(FusedPath path) {
+  linear_norm_path_ = path;
+  linear_norm_fused_faster_.clear();
+}
+
+bool CudaBackend::fused_is_faster(std::map<FusedKey, bool>& decided, const FusedKey& key, FusedPath path,
+                                  const std::function<bool()>& fused, const std::function<void()>& library,
+                                  const char* op) {
+  if (path == FusedPath::Library) return false;
+  auto it = decided.find(key);
+  if (it != decided.end()) return it->second;
+  bool faster = true;
+  if (path == FusedPath::Timed && !capturing_) {
+    library();  // plans the library's kernels (and warms them up)
+    if (!fused()) {  // a shape the kernel does not take: the library from now on, untimed
+      decided.emplace(key, false);
+      return false;
+    }
+    const float library_ms = device_time_ms(library, 5, 200);
+    const float fused_ms = device_time_ms([&] { fused(); }, 5, 200);
+    faster = fused_ms < library_ms;
+    if (verbose_)
+      std::fprintf(stderr, "sdpp cuda: %s [%lld, %lld] -> %lld (%d): fused %.4f ms, library %.4f ms\n", op,
+                   (long long)std::get<0>(key), (long long)std::get<1>(key), (long long)std::get<2>(key),
+                   std::get<3>(key), fused_ms, library_ms);
+  }
+  decided.emplace(key, faster);
+  return faster;
 }
 
 Tensor CudaBackend::linear_geglu(const Tensor& x_in, const Tensor& weight, const Tensor& bias_in) {
@@ -204,7 +234,7 @@ Tensor CudaBackend::linear_geglu(const Tensor& x_in, const Tensor& weight, const
   if (bias_in.defined() && bias_in.numel() != 2 * F)
     throw Error(ErrorCode::ShapeMismatch, "linear_geglu: bias " + shape_str(bias_in.shape()) + " for " +
                                               std::to_string(2 * F) + " outputs");
-  const bool may_fuse = geglu_path_ != GegluPath::Library && (dtype == DType::F16 || dtype == DType::BF16) &&
+  const bool may_fuse = geglu_path_ != FusedPath::Library && (dtype == DType::F16 || dtype == DType::BF16) &&
                         M > 0 && K > 0 && compute_capability_major() == 9;
   if (!may_fuse) return Backend::linear_geglu(x_in, weight, bias_in);
   activate();
@@ -217,35 +247,61 @@ Tensor CudaBackend::linear_geglu(const Tensor& x_in, const Tensor& weight, const
     return launch_linear_geglu_sm90(x.raw(), weight.raw(), bias.defined() ? bias.raw() : nullptr, out.raw(), dtype, M,
                                     K, F, stream_);
   };
-  const auto key = std::make_tuple(M, K, F, int(dtype));
-  auto it = geglu_fused_faster_.find(key);
-  if (it == geglu_fused_faster_.end()) {
-    // The fused kernel against the projection and geglu() on this call's operands. Inside a recording nothing can
-    // be timed and the fused kernel is taken untimed (a recorded forward has run eagerly first, so this is rare).
-    bool fused_faster = true;
-    if (geglu_path_ == GegluPath::Timed && !capturing_) {
-      const Tensor reference = Backend::linear_geglu(x, weight, bias);  // plans the GEMM (and warms it up)
-      if (!fused()) {  // a shape the kernel does not take: the library from now on, untimed
-        geglu_fused_faster_.emplace(key, false);
-        return reference;
-      }
-      const float library_ms = device_time_ms([&] { (void)Backend::linear_geglu(x, weight, bias); }, 5, 200);
-      const float fused_ms = device_time_ms([&] { fused(); }, 5, 200);
-      fused_faster = fused_ms < library_ms;
-      if (verbose_)
-        std::fprintf(stderr, "sdpp cuda: linear_geglu [%lld, %lld] -> %lld %s: fused %.4f ms, library %.4f ms\n",
-                     (long long)M, (long long)K, (long long)F, dtype_name(dtype), fused_ms, library_ms);
-      if (!fused_faster) {  // the result is already at hand
-        geglu_fused_faster_.emplace(key, false);
-        return reference;
-      }
-    }
-    it = geglu_fused_faster_.emplace(key, fused_faster).first;
-  }
-  if (!it->second) return Backend::linear_geglu(x_in, weight, bias_in);
+  if (!fused_is_faster(geglu_fused_faster_, FusedKey(M, K, F, int(dtype)), geglu_path_, fused,
+                       [&] { (void)Backend::linear_geglu(x, weight, bias); }, "linear_geglu"))
+    return Backend::linear_geglu(x_in, weight, bias_in);
   auto scope = profiler_.begin("linear_geglu", x_in, &weight);
   if (!fused()) return Backend::linear_geglu(x_in, weight, bias_in);
   return x_in.dtype() == dtype ? out : out.to(x_in.dtype());
+}
+
+ops::LinearAndNorm CudaBackend::linear_layer_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias_in,
+                                                  const ops::LinearOptions& o, const Tensor& norm_gamma,
+                                                  const Tensor& norm_beta, float eps) {
+  check_input(x_in, "linear_layer_norm");
+  check_input(weight, "linear_layer_norm");
+  const DType dtype = weight.dtype();
+  const int64_t K = weight.dim(1), N = weight.dim(0), M = K ? x_in.numel() / K : 0;
+  const Tensor* residual_in = o.residual && o.residual->defined() ? o.residual : nullptr;
+  // What the kernel does not take (other widths, activations, mixed dtypes) goes to the library untimed; so do
+  // shapes the checks of linear() and layer_norm() would refuse, which they then report.
+  const bool may_fuse = linear_norm_path_ != FusedPath::Library && o.activation == ops::Activation::None &&
+                        x_in.dtype() == dtype && compute_capability_major() == 9 &&
+                        linear_layer_norm_sm90_takes(dtype, M, K, N) &&
+                        (!bias_in.defined() || bias_in.numel() == N) &&
+                        (!residual_in || (residual_in->dtype() == dtype && residual_in->numel() == M * N));
+  if (!may_fuse) return Backend::linear_layer_norm(x_in, weight, bias_in, o, norm_gamma, norm_beta, eps);
+  check_input(norm_gamma, "linear_layer_norm");
+  check_input(norm_beta, "linear_layer_norm");
+  Shape out_shape = x_in.shape();
+  out_shape.back() = N;
+  if (residual_in && residual_in->shape() != out_shape)
+    throw Error(ErrorCode::ShapeMismatch, "linear_layer_norm: residual " + shape_str(residual_in->shape()) +
+                                              " vs output " + shape_str(out_shape));
+  activate();
+  const Tensor x = contiguous(x_in);
+  const Tensor bias = bias_in.defined() ? as_dtype(bias_in, dtype) : Tensor();
+  const Tensor residual = residual_in ? contiguous(*residual_in) : Tensor();
+  const Tensor gamma = as_dtype(norm_gamma, dtype), beta = as_dtype(norm_beta, dtype);
+  Tensor out = empty(out_shape, dtype), normed = empty(out_shape, dtype);
+  LinearLayerNormArgs args;
+  args.x = x.raw();
+  args.weight = weight.raw();
+  args.bias = bias.defined() ? bias.raw() : nullptr;
+  args.residual = residual.defined() ? residual.raw() : nullptr;
+  args.gamma = gamma.raw();
+  args.beta = beta.raw();
+  args.out = out.raw();
+  args.normed = normed.raw();
+  args.m = M, args.k = K, args.n = N, args.eps = eps;
+  auto fused = [&] { return launch_linear_layer_norm_sm90(args, dtype, stream_); };
+  auto library = [&] { (void)Backend::linear_layer_norm(x, weight, bias, o, gamma, beta, eps); };
+  if (!fused_is_faster(linear_norm_fused_faster_, FusedKey(M, K, N, 2 * int(dtype) + (residual_in ? 1 : 0)),
+                       linear_norm_path_, fused, library, "linear_layer_norm"))
+    return Backend::linear_layer_norm(x_in, weight, bias_in, o, norm_gamma, norm_beta, eps);
+  auto scope = profiler_.begin("linear_layer_norm", x_in, &weight);
+  if (!fused()) return Backend::linear_layer_norm(x_in, weight, bias_in, o, norm_gamma, norm_beta, eps);
+  return {std::move(out), std::move(normed)};
 }
 
 }  // namespace sdpp::cuda

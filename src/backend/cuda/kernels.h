@@ -167,6 +167,28 @@ bool launch_linear_geglu_sm90(const void* x, const void* weight, const void* bia
                               int64_t k, int64_t f, cudaStream_t stream);
 bool linear_geglu_sm90_compiled();  // whether this build has the kernel's sm_90a code
 
+// ---- a projection and the layer norm after it (linear_layer_norm_sm90.cu) ----
+// out [M, N] = x W^T + b (+ residual) and normed = layer_norm(out) * gamma + beta over each row, for f16/bf16 x [M, K],
+// W [N, K], b, gamma, beta [N] (bias and residual may be null; all of one dtype), in one Hopper kernel.
+struct LinearLayerNormArgs {
+  const void* x = nullptr;
+  const void* weight = nullptr;
+  const void* bias = nullptr;
+  const void* residual = nullptr;
+  const void* gamma = nullptr;
+  const void* beta = nullptr;
+  void* out = nullptr;
+  void* normed = nullptr;
+  int64_t m = 0, k = 0, n = 0;
+  float eps = 1e-5f;
+};
+// Whether the kernel has a tiling for this shape and dtype in this build (N 320 or 640, K a multiple of 8, sm_90a
+// code compiled); the caller checks the device is sm_90.
+bool linear_layer_norm_sm90_takes(DType dtype, int64_t m, int64_t k, int64_t n);
+// Returns false (launching nothing) where it does not apply: a shape linear_layer_norm_sm90_takes refuses, unaligned
+// pointers, no gamma or beta, a driver that cannot describe the operands as TMA tensor maps.
+bool launch_linear_layer_norm_sm90(const LinearLayerNormArgs& args, DType dtype, cudaStream_t stream);
+
 // ---- 3x3 convolutions as one implicit GEMM (conv3x3_splitk_sm90.cu) ----
 // out = conv3x3(x, w, padding 1, stride 1 or 2) + bias + residual for f16/bf16 NHWC x [n, h, w, c], KRSC weights
 // [o, 3, 3, c], bias [o] and residual [n, ho, wo, o] (either may be null), out [n, ho, wo, o], in one Hopper kernel: an

@@ -64,6 +64,20 @@ __device__ __forceinline__ void tma_load_4d(void* dst, const CUtensorMap* map, u
       "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(c), "r"(x), "r"(y), "r"(n)
       : "memory");
 }
+// One box of shared memory to a 2-d tensor map at (element, row); the parts of a box past the tensor's end are not
+// written. The issuing thread commits its stores as one bulk group (tma_store_commit) and, before the block may leave
+// or reuse the memory, waits until they have read it (tma_store_wait_read). Threads that wrote the box fence their
+// writes for the async proxy (fence_async_shared in wgmma_sync.cuh) before the barrier that precedes the store.
+__device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, const void* src, int x, int y) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(smem_addr(src)), "r"(x), "r"(y)
+               : "memory");
+}
+__device__ __forceinline__ void tma_store_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void tma_store_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
 
 // Descriptor of a K-major operand tile stored as TMA writes it with the 128-byte swizzle: rows of 128 bytes, 8-row
 // groups 1024 bytes apart (the stride-dimension offset); the leading-dimension offset is unused for this layout.

@@ -13,7 +13,9 @@
 // issued before the wait for it (dependent launch).
 //
 // Whole rows rather than cuBLASLt's tiles also read less: at SD 1.5's 64x64 level (M 8192, N = K = 320) a block
-// reads its 40 KB of x and all 200 KB of W once, where 64 x 192 tiles read x twice and W 1.4 times over.
+// reads its 40 KB of x and all 200 KB of W once, where 64 x 192 tiles read x twice and W 1.4 times over. Measured
+// slower and not kept (docs/PERFORMANCE.md, twenty-second session): pairs of row blocks in a cluster, each loading
+// half of every weight stage and multicasting it to both (0.0137 against 0.0088 ms at that shape, H100).
 //
 // The epilogue goes through shared memory both ways: the residual tile arrives by TMA while the products run, and both
 // outputs are staged in the then idle stages and leave as TMA stores. (Each thread's fragment spans 8 rows, so direct

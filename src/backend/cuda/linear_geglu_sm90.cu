@@ -30,8 +30,7 @@
 #include "backend/cuda/flash_attention_common.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/tma_ops.cuh"
-#include "backend/cuda/wgmma_ops.cuh"
-#include "backend/cuda/wgmma_sync.cuh"
+#include "backend/cuda/wgmma_k_loop.cuh"
 
 namespace sdpp::cuda {
 namespace {
@@ -99,30 +98,10 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
   for (int i = 0; i < BN; ++i) acc[i] = 0.0f;
   const uint64_t a_desc0 = sw128_desc(smem + wg * 64 * 128);
   const uint64_t b_desc0 = sw128_desc(smem + A_BYTES);
-  for (int t = 0; t < k_tiles; ++t) {
-    const int stage = t % STAGES;
-    mbarrier_wait(&full[stage], unsigned(t / STAGES) & 1u);
-    const uint64_t offset = uint64_t(stage * (STAGE >> 4));
-    wgmma_fence();
-#pragma unroll
-    for (int ks = 0; ks < kBK / 16; ++ks)
-      Wgmma<T, 2 * BN>::ss(acc, a_desc0 + offset + 2 * ks, b_desc0 + offset + 2 * ks, t > 0 || ks > 0);
-    wgmma_commit();
-    wgmma_wait<1>();  // tile t - 1's products are done; tile t's run on
-    fence_registers(acc);
-    if (t > 0) {
-      const int done = t - 1, next = done + STAGES;
-      if (lane == 0) mbarrier_arrive(&empty[done % STAGES]);
-      if (tid == 0 && next < k_tiles) {
-        mbarrier_wait(&empty[done % STAGES], unsigned(done / STAGES) & 1u);
-        load_weights(next);
-        load_x(next);
-      }
-      __syncwarp();
-    }
-  }
-  wgmma_wait<0>();
-  fence_registers(acc);
+  wgmma_k_loop<T, 2 * BN, STAGES, STAGE>(acc, a_desc0, b_desc0, full, empty, k_tiles, tid, lane, [&](int next) {
+    load_weights(next);
+    load_x(next);
+  });
 
   // acc[4 j + 2 r + e]: row warp * 16 + g + 8 r, column 8 j + 2 tq + e of the 2 BN (hidden, then gate).
   const int row0 = m0 + wg * 64 + warp * 16 + g;

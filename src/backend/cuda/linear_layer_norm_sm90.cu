@@ -33,7 +33,7 @@
 #include "backend/cuda/flash_attention_common.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/tma_ops.cuh"
-#include "backend/cuda/wgmma_ops.cuh"
+#include "backend/cuda/wgmma_k_loop.cuh"
 #include "backend/cuda/wgmma_sync.cuh"
 
 namespace sdpp::cuda {
@@ -69,17 +69,6 @@ __device__ __forceinline__ float2 unpack2(unsigned v) {
   const T* p = reinterpret_cast<const T*>(&v);
   return make_float2(to_f32(p[0]), to_f32(p[1]));
 }
-
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// The float at `p`'s offset in the shared memory of the cluster's block `rank`.
-__device__ __forceinline__ float load_shared_cluster_f32(const float* p, unsigned rank) {
-  unsigned remote;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(p)), "r"(rank));
-  float v;
-  asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(remote) : "memory");
-  return v;
-}
-#endif
 
 template <class T, int BN, int CLUSTER, int STAGES>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -151,30 +140,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int i = 0; i < WN / 2; ++i) acc[i] = 0.0f;
   const uint64_t a_desc0 = sw128_desc(smem);
   const uint64_t b_desc0 = sw128_desc(smem + A_BYTES + wg * WN * 128);
-  for (int t = 0; t < k_tiles; ++t) {
-    const int stage = t % STAGES;
-    mbarrier_wait(&full[stage], unsigned(t / STAGES) & 1u);
-    const uint64_t offset = uint64_t(stage * (STAGE >> 4));
-    wgmma_fence();
-#pragma unroll
-    for (int ks = 0; ks < kBK / 16; ++ks)
-      Wgmma<T, WN>::ss(acc, a_desc0 + offset + 2 * ks, b_desc0 + offset + 2 * ks, t > 0 || ks > 0);
-    wgmma_commit();
-    wgmma_wait<1>();  // tile t - 1's products are done; tile t's run on
-    fence_registers(acc);
-    if (t > 0) {
-      const int done = t - 1, next = done + STAGES;
-      if (lane == 0) mbarrier_arrive(&empty[done % STAGES]);
-      if (tid == 0 && next < k_tiles) {
-        mbarrier_wait(&empty[done % STAGES], unsigned(done / STAGES) & 1u);
-        load_weights(next);
-        load_x(next);
-      }
-      __syncwarp();
-    }
-  }
-  wgmma_wait<0>();
-  fence_registers(acc);
+  wgmma_k_loop<T, WN, STAGES, STAGE>(acc, a_desc0, b_desc0, full, empty, k_tiles, tid, lane, [&](int next) {
+    load_weights(next);
+    load_x(next);
+  });
 
   // acc[4 j + 2 r + e]: row warp * 16 + g + 8 r of the block's 64, column 8 j + 2 tq + e of the warpgroup's WN.
   const int local_row[2] = {warp * 16 + g, warp * 16 + g + 8};

@@ -1,7 +1,8 @@
 // Hopper's asynchronous copies (the tensor memory accelerator) and the shared-memory mbarriers they complete, the
 // wgmma descriptor of the tiles they write with the 128-byte swizzle, and the cluster's barrier and shared-memory
-// loads, for the own sm_90a kernels (flash_attention_sm90.cu, linear_geglu_sm90.cu, conv3x3_splitk_sm90.cu); and, host
-// side, the driver's tensor-map encoder and the map of the own GEMMs' swizzled operand rows.
+// loads, for the own sm_90a kernels (flash_attention_sm90.cu, linear_geglu_sm90.cu, linear_layer_norm_sm90.cu,
+// conv3x3_splitk_sm90.cu); and, host side, the driver's tensor-map encoder and the map of the own GEMMs' swizzled
+// operand rows.
 #pragma once
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -97,10 +98,15 @@ __device__ __forceinline__ unsigned cluster_rank() {
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
 }
-// Four floats at `p`'s offset in the shared memory of the cluster's block `rank` (possibly this one).
-__device__ __forceinline__ float4 load_shared_cluster(const float* p, unsigned rank) {
+// The address of `p`'s offset in the shared memory of the cluster's block `rank` (possibly this one).
+__device__ __forceinline__ unsigned cluster_shared_address(const void* p, unsigned rank) {
   unsigned remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(p)), "r"(rank));
+  return remote;
+}
+// Four floats at `p`'s offset in the shared memory of the cluster's block `rank` (possibly this one).
+__device__ __forceinline__ float4 load_shared_cluster(const float* p, unsigned rank) {
+  const unsigned remote = cluster_shared_address(p, rank);
   float4 v;
   asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
                : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
@@ -110,10 +116,14 @@ __device__ __forceinline__ float4 load_shared_cluster(const float* p, unsigned r
 }
 // The double at `p`'s offset in the shared memory of the cluster's block `rank`.
 __device__ __forceinline__ double load_shared_cluster(const double* p, unsigned rank) {
-  unsigned remote;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(p)), "r"(rank));
   double v;
-  asm volatile("ld.shared::cluster.f64 %0, [%1];\n" : "=d"(v) : "r"(remote) : "memory");
+  asm volatile("ld.shared::cluster.f64 %0, [%1];\n" : "=d"(v) : "r"(cluster_shared_address(p, rank)) : "memory");
+  return v;
+}
+// The float at `p`'s offset in the shared memory of the cluster's block `rank`.
+__device__ __forceinline__ float load_shared_cluster_f32(const float* p, unsigned rank) {
+  float v;
+  asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(cluster_shared_address(p, rank)) : "memory");
   return v;
 }
 #endif

@@ -48,7 +48,8 @@ constexpr int kBoxRows = 160;  // weight rows a TMA box (a box spans at most 256
 constexpr int kTileBox = 32;
 constexpr int kTileBoxBytes = kBM * kTileBox * 2;
 
-// BN columns a block, CLUSTER blocks a row (N = BN * CLUSTER), STAGES stages; one block a multiprocessor.
+// BN columns a block, CLUSTER blocks a row (N = BN * CLUSTER), STAGES stages (launch_for_width: one block a
+// multiprocessor at N 320, two fit at 640).
 template <int BN, int CLUSTER, int STAGES>
 struct Shape {
   static constexpr int kWgColumns = BN / 2;

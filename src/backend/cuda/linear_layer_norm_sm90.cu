@@ -247,19 +247,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// A row-major [M, N] f16/bf16 tensor as a 2-d tensor map of [64 rows][32 columns] boxes with the 64-byte swizzle: the
-// residual and output tiles as the epilogue stages them.
+// The residual and output tiles' map: [64 rows][32 columns] boxes with the 64-byte swizzle, as the epilogue stages
+// them.
 bool encode_tile_map(CUtensorMap* map, const void* base, DType dtype, int64_t m, int64_t n) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
-  if (!encode) return false;
-  const cuuint64_t dims[2] = {cuuint64_t(n), cuuint64_t(m)};
-  const cuuint64_t strides[1] = {cuuint64_t(n) * 2};
-  const cuuint32_t box[2] = {cuuint32_t(kTileBox), cuuint32_t(kBM)};
-  const cuuint32_t element_strides[2] = {1, 1};
-  return encode(map, dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
-                const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return encode_row_boxes(map, base, dtype, m, n, kTileBox, kBM, CU_TENSOR_MAP_SWIZZLE_64B);
 }
 
 struct Maps {

@@ -144,20 +144,27 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   return encode;
 }
 
-// A row-major [rows, cols] f16/bf16 matrix as a 2-d tensor map whose box is 64 columns (128 bytes: the 128-byte
-// swizzle's width, as the own GEMMs' K-major tiles are stored) of `box_rows` rows; rows past the end and columns past
-// cols read as zeros. False where the driver has no encoder or refuses the map.
-inline bool encode_swizzled_rows(CUtensorMap* map, const void* base, DType dtype, int64_t rows, int64_t cols,
-                                 int box_rows, CUtensorMapL2promotion promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_128B) {
+// A row-major [rows, cols] f16/bf16 matrix as a 2-d tensor map of boxes [box_rows][box_cols] with `swizzle` (the box's
+// row, box_cols * 2 bytes, at most the swizzle's width); rows past the end and columns past cols read as zeros and are
+// not written. False where the driver has no encoder or refuses the map.
+inline bool encode_row_boxes(CUtensorMap* map, const void* base, DType dtype, int64_t rows, int64_t cols, int box_cols,
+                             int box_rows, CUtensorMapSwizzle swizzle,
+                             CUtensorMapL2promotion promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_128B) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
   if (!encode) return false;
   const cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
   const cuuint64_t strides[1] = {cuuint64_t(cols) * 2};
-  const cuuint32_t box[2] = {64, cuuint32_t(box_rows)};
+  const cuuint32_t box[2] = {cuuint32_t(box_cols), cuuint32_t(box_rows)};
   const cuuint32_t element_strides[2] = {1, 1};
   return encode(map, dtype == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
-                const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, promotion, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+                const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+                promotion, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// The own GEMMs' K-major operand rows: boxes of 64 columns (128 bytes, the 128-byte swizzle's width) by `box_rows`.
+inline bool encode_swizzled_rows(CUtensorMap* map, const void* base, DType dtype, int64_t rows, int64_t cols,
+                                 int box_rows, CUtensorMapL2promotion promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_128B) {
+  return encode_row_boxes(map, base, dtype, rows, cols, 64, box_rows, CU_TENSOR_MAP_SWIZZLE_128B, promotion);
 }
 
 }  // namespace sdpp::cuda

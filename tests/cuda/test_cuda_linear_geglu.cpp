@@ -31,9 +31,12 @@ struct Case {
 };
 
 // SD 1.5's 32x32 feed-forward width over a few rows; row counts that leave the last 128-row block partial; K that
-// leaves the last 64-wide K tile partial (72) or is one tile (64); a single row.
+// leaves the last 64-wide K tile partial (72) or is one tile (64); a single row. The last two have more output tiles
+// (660, 320) than an H100's 264 persistent blocks, so blocks compute several in a row: SD 1.5's 64x64 width with a
+// partial last row block, and K tiles fewer than the stages, so a block's first copies span two output tiles.
 const Case kCases[] = {Case{{2, 150, 640}, 2560}, Case{{1, 77, 320}, 1280}, Case{{3, 41, 72}, 128},
-                       Case{{1, 1, 64}, 64}, Case{{2, 130, 1280}, 192}};
+                       Case{{1, 1, 64}, 64},      Case{{2, 130, 1280}, 192}, Case{{2, 2050, 320}, 1280},
+                       Case{{1, 2000, 72}, 1280}};
 
 TEST_P(CudaLinearGeglu, EveryPathMatchesTheCpu) {
   SDPP_REQUIRE_CUDA();

@@ -141,7 +141,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int i = 0; i < WN / 2; ++i) acc[i] = 0.0f;
   const uint64_t a_desc0 = sw128_desc(smem);
   const uint64_t b_desc0 = sw128_desc(smem + A_BYTES + wg * WN * 128);
-  wgmma_k_loop<T, WN, STAGES, STAGE>(acc, a_desc0, b_desc0, full, empty, k_tiles, tid, lane, [&](int next) {
+  wgmma_k_loop<T, WN, STAGES, STAGE>(acc, a_desc0, b_desc0, full, empty, 0, k_tiles, k_tiles, tid, lane, [&](int next) {
     load_weights(next);
     load_x(next);
   });

@@ -17,9 +17,9 @@ namespace sdpp::cuda {
 // operands' descriptors in stage 0), and once tile q - 1's products are done, release its stage; thread 0 then waits
 // for every warp's release and calls refill(q - 1 + STAGES) when that is below refill_limit (tid: the thread's index in
 // the block, lane: in its warp). Tile q's products run on meanwhile. refill_limit is the number of tiles the block
-// loads, or one more where the caller fills the first stage left idle with other data. RELEASE_LAST also releases
-// the last tile's stage (and refills it) before returning, so that the next output tile's copies run under this
-// one's epilogue; otherwise the caller's next call releases it. Returns with every product done.
+// loads over its run. RELEASE_LAST also releases the last tile's stage (and refills it) before returning, so that the
+// next output tile's copies run under this one's epilogue; without it that stage stays held, as a kernel computing one
+// output tile needs no more copies. Returns with every product done.
 template <class T, int N, int STAGES, int STAGE_BYTES, bool RELEASE_LAST = false, class Refill>
 __device__ __forceinline__ void wgmma_k_loop(float (&acc)[N / 2], uint64_t a_desc0, uint64_t b_desc0, uint64_t* full,
                                              uint64_t* empty, int q0, int k_tiles, int refill_limit, int tid,

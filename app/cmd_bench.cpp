@@ -146,10 +146,14 @@ void run_bench(const BenchArgs& a) {
     // Whole images first, right after loading, so the memory figures below are those of loading and generating
     // alone. The first image pays every one-time cost (algorithm choices, recordings).
     const auto first_start = std::chrono::steady_clock::now();
-    run_pipeline(c, params, control);
+    const PipelineOutput first = run_pipeline(c, params, control);
     backend.synchronize();
     const double first_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - first_start).count();
     std::printf("first_image       %9.3f s   (load + first image: %.3f s)\n", first_s, load_s + first_s);
+    // Which phase pays the one-time costs: the text encoder's, the UNet's (its first eager step times the step's
+    // choices, later ones record it) or the VAE decoder's.
+    std::printf("first_image_phases encode %.2f ms, denoise %.2f ms, decode %.2f ms\n", first.encode_seconds * 1e3,
+                first.denoise_seconds * 1e3, first.decode_seconds * 1e3);
     const MemoryStats first_memory = backend.memory_stats();
     backend.reset_memory_peak();
     std::vector<PipelineOutput> outputs;

@@ -7,7 +7,7 @@
 # ROUNDS (default 2) alternations; REPEATS (default 20) passed to `sdpp bench --repeats`; ARCH sd15 (default) or sdxl
 # (1024x1024, 30 steps); TARGETS (default sdpp) what to build of the working tree, e.g. "sdpp test_cuda" so that
 # cuda_test.sh run next finds it built. The base builds beside the working tree, at the same time.
-# Prints one line per run: first image, end to end, memory, text encoder, UNet step, VAE.
+# Prints one line per run: load, first image (and its phases), end to end, memory, text encoder, UNet step, VAE.
 set -uo pipefail
 OUTDIR=${OUT:-/tmp}
 CK=${CKPT_ROOT:-/tmp/peers}
@@ -33,7 +33,8 @@ size=512 steps=20
 bench() {
   timeout 300 "$@" bench --model "$CK/$ARCH" --device cuda --width $size --height $size --steps $steps \
     --repeats "${REPEATS:-20}" 2>&1 |
-    grep -E '^(unet_step |end_to_end|vae_decode |text_encoder|first_image|device_memory)' | sed -E 's/  +/ /g; s/\([^)]*\)//g; s/in use at most, sampled every ms while loading and generating //' |
+    grep -E '^(model |unet_step |end_to_end|vae_decode |text_encoder|first_image|device_memory)' |
+    sed -E 's/^model .* (load [0-9.]+ s)/\1/; s/  +/ /g; s/\([^)]*\)//g; s/in use at most, sampled every ms while loading and generating //' |
     tr '\n' ';'
 }
 for round in $(seq "${ROUNDS:-2}"); do

@@ -145,15 +145,17 @@ void run_bench(const BenchArgs& a) {
   if (!a.skip_e2e && !a.profile) {
     // Whole images first, right after loading, so the memory figures below are those of loading and generating
     // alone. The first image pays every one-time cost (algorithm choices, recordings).
+    const int64_t timed_before = backend.timed_choices();
     const auto first_start = std::chrono::steady_clock::now();
     const PipelineOutput first = run_pipeline(c, params, control);
     backend.synchronize();
     const double first_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - first_start).count();
     std::printf("first_image       %9.3f s   (load + first image: %.3f s)\n", first_s, load_s + first_s);
     // Which phase pays the one-time costs: the text encoder's, the UNet's (its first eager step times the step's
-    // choices, later ones record it) or the VAE decoder's.
-    std::printf("first_image_phases encode %.2f ms, denoise %.2f ms, decode %.2f ms\n", first.encode_seconds * 1e3,
-                first.denoise_seconds * 1e3, first.decode_seconds * 1e3);
+    // choices, later ones record it) or the VAE decoder's; and how many choices the backend timed.
+    std::printf("first_image_phases encode %.2f ms, denoise %.2f ms, decode %.2f ms; %lld choices timed\n",
+                first.encode_seconds * 1e3, first.denoise_seconds * 1e3, first.decode_seconds * 1e3,
+                (long long)(backend.timed_choices() - timed_before));
     const MemoryStats first_memory = backend.memory_stats();
     backend.reset_memory_peak();
     std::vector<PipelineOutput> outputs;

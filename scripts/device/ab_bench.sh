@@ -6,7 +6,9 @@
 #   (AB_VALUES, default "0 1", lists the switch's values)
 # ROUNDS (default 2) alternations; REPEATS (default 20) passed to `sdpp bench --repeats`; ARCH sd15 (default) or sdxl
 # (1024x1024, 30 steps); TARGETS (default sdpp) what to build of the working tree, e.g. "sdpp test_cuda" so that
-# cuda_test.sh run next finds it built. The base builds beside the working tree, at the same time.
+# cuda_test.sh run next finds it built. The base builds beside the working tree, at the same time. SINGLE_FILE=1 (sd15)
+# benches the original-layout fp16 single file that diffusers' conversion script makes of the folder, as peer_bench.sh
+# does (load to first image from a local single file).
 # Prints one line per run: load, first image (and its phases), end to end, memory, text encoder, UNet step, VAE.
 set -uo pipefail
 OUTDIR=${OUT:-/tmp}
@@ -30,8 +32,15 @@ wait $CKP
 [ -f "$CK/$ARCH/model_index.json" ] || { echo "checkpoint failed"; tail -20 "$OUTDIR/ckpt.log"; exit 1; }
 size=512 steps=20
 [ "$ARCH" = sdxl ] && size=1024 steps=30
+model=("$CK/$ARCH")
+if [ "${SINGLE_FILE:-0}" = 1 ]; then
+  [ -f "$CK/$ARCH.safetensors" ] || python3 "$CK/scripts/convert_diffusers_to_original_stable_diffusion.py" \
+    --model_path "$CK/$ARCH" --checkpoint_path "$CK/$ARCH.safetensors" --half --use_safetensors >"$OUTDIR/convert.log" 2>&1 ||
+    { echo "single-file conversion failed"; tail -20 "$OUTDIR/convert.log"; exit 1; }
+  model=("$CK/$ARCH.safetensors" --tokenizer .peers/clip-vocab)
+fi
 bench() {
-  timeout 300 "$@" bench --model "$CK/$ARCH" --device cuda --width $size --height $size --steps $steps \
+  timeout 300 "$@" bench --model "${model[@]}" --device cuda --width $size --height $size --steps $steps \
     --repeats "${REPEATS:-20}" 2>&1 |
     grep -E '^(model |unet_step |end_to_end|vae_decode |text_encoder|first_image|device_memory)' |
     sed -E 's/^model .* (load [0-9.]+ s)/\1/; s/  +/ /g; s/\([^)]*\)//g; s/in use at most, sampled every ms while loading and generating //' |

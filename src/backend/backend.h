@@ -74,6 +74,15 @@ class Backend {
   // backend repacks to channels-last so no second copy lives beside the original). conv2d accepts either form.
   virtual Tensor prepare_conv_weight(const Tensor& weight) { return weight; }
 
+  // One-off work whose speed does not matter (the approximate preview's colour fit decodes an 8x8 latent once per
+  // model): while a scope is open, a backend that times candidates on a shape's first call (cuda) takes its untimed
+  // default for shapes it has not timed, and forgets those choices when the last scope closes, so the shapes are
+  // timed when work that repeats meets them. UntimedChoices (below) opens one for its lifetime.
+  virtual void begin_untimed_choices() {}
+  virtual void end_untimed_choices() {}
+  // How many choices this backend has timed since it began (one per timed op's new shape); 0 where nothing is timed.
+  virtual int64_t timed_choices() const { return 0; }
+
   virtual Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::LinearOptions& o) = 0;
   virtual Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ops::Conv2dOptions& o) = 0;
   // `add` [N, C] or undefined (see ops::group_norm)
@@ -105,6 +114,18 @@ class Backend {
   virtual Tensor lincomb(std::span<const Tensor> xs, std::span<const double> coeffs) = 0;
   virtual Tensor embedding(const Tensor& table, const Tensor& ids) = 0;
   virtual Tensor gather_rows(const Tensor& x, std::span<const int64_t> index) = 0;
+};
+
+// Backend::begin_untimed_choices() for this object's lifetime.
+class UntimedChoices {
+ public:
+  explicit UntimedChoices(Backend& backend) : backend_(backend) { backend_.begin_untimed_choices(); }
+  ~UntimedChoices() { backend_.end_untimed_choices(); }
+  UntimedChoices(const UntimedChoices&) = delete;
+  UntimedChoices& operator=(const UntimedChoices&) = delete;
+
+ private:
+  Backend& backend_;
 };
 
 // The backend for a device. The cpu backend always exists; cuda ones exist once register_backend_factory()

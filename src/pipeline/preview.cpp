@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 
+#include "backend/backend.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "image/image_tensor.h"
@@ -42,6 +43,8 @@ LatentRgbProjection fit_projection(const Components& c) {
   auto generator = make_cpu_generator(20240611);
   const Tensor z = generator->randn({1, channels, side, side});
   const Tensor latents = ops::scale(z.to(c.device).to(c.vae_in_use_dtype()), 1.0f / c.vae->config().scaling_factor);
+  // Once per model, at shapes no image meets: timing their candidates (0.7 s of an H100's first image) buys nothing.
+  const UntimedChoices untimed(backend_for(c.device));
   const Tensor image = c.vae_in_use().decode(latents).cpu_f32();
   const int64_t width = side * f, n = channels + 1, pixels = side * side;
   std::vector<double> ata(size_t(n * n), 0.0);

@@ -105,8 +105,10 @@ CudaBackend::~CudaBackend() {
   cudaSetDevice(index_);
   cudaStreamSynchronize(stream_);
   linear_plans_.clear();
+  untimed_linear_plans_.clear();
   krsc_weights_.clear();
   conv_plans_.clear();
+  untimed_conv_plans_.clear();
   if (cudnn_) cudnnDestroy(cudnn_);
   if (cublaslt_) cublasLtDestroy(cublaslt_);
   if (cublas_) cublasDestroy(cublas_);
@@ -269,6 +271,16 @@ float CudaBackend::device_time_ms(const std::function<void()>& run, int repeats,
   cudaEventDestroy(stop);
   SDPP_CUDA_CHECK(status);
   return best / float(repeats);
+}
+
+void CudaBackend::end_untimed_choices() {
+  if (untimed_depth_ == 0) throw Error(ErrorCode::Internal, "end_untimed_choices without begin_untimed_choices");
+  if (--untimed_depth_ > 0) return;
+  // The plans' descriptors may still be named by enqueued work.
+  activate();
+  SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  untimed_linear_plans_.clear();
+  untimed_conv_plans_.clear();
 }
 
 void CudaBackend::release_unused_memory() {

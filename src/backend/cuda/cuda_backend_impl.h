@@ -116,6 +116,13 @@ class CudaBackend final : public Backend {
   // 3x3 (and larger) kernels become channels-last [O, kh, kw, C] data when activations are channels-last.
   Tensor prepare_conv_weight(const Tensor& weight) override;
 
+  // Untimed: a new shape's GEMM takes cuBLASLt's first heuristic, its convolution cuDNN's first usable heuristic
+  // (else im2col + GEMM), attention the own kernel and a fused op the library's path; those GEMM and convolution plans
+  // live in their own maps until the last scope closes. Forced paths (set_conv_path and the like) stay as they are.
+  void begin_untimed_choices() override { ++untimed_depth_; }
+  void end_untimed_choices() override;
+  int64_t timed_choices() const override { return timed_choices_; }
+
  private:
   // Mean device time of `run` over `repeats` back-to-back calls, enqueued behind a busy-wait of at least `spin_us`
   // (lengthened until it outlasts the host's enqueueing) so that host launch overhead does not count: what the call
@@ -213,6 +220,10 @@ class CudaBackend final : public Backend {
            std::shared_ptr<ConvPlan>>
       conv_plans_;
   std::map<decltype(SdpaShape().key()), SdpaChoice> sdpa_plans_;
+  int untimed_depth_ = 0;  // open UntimedChoices scopes
+  decltype(linear_plans_) untimed_linear_plans_;  // plans made untimed, dropped when the last scope closes
+  decltype(conv_plans_) untimed_conv_plans_;
+  int64_t timed_choices_ = 0;
 };
 
 }  // namespace sdpp::cuda

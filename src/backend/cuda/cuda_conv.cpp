@@ -132,8 +132,11 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
   const auto key = std::make_tuple(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), stride, pad_h,
                                    pad_w, int(w.dtype()) | (nhwc ? 0x100 : 0));
   const cudnnTensorFormat_t format = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
-  auto it = conv_plans_.find(key);
-  if (it != conv_plans_.end()) return *it->second;
+  // A shape never timed takes its untimed plan from a map of its own inside an UntimedChoices scope.
+  const bool untimed = untimed_depth_ && conv_path_ == ConvPath::Timed && !conv_plans_.count(key);
+  auto& plans = untimed ? untimed_conv_plans_ : conv_plans_;
+  auto it = plans.find(key);
+  if (it != plans.end()) return *it->second;
   // Choosing an algorithm times candidates on the device, which a recording cannot do: record a forward that ran
   // eagerly first.
   if (capturing_)
@@ -171,9 +174,14 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     // algorithm wins ties within 10%: it alone fuses the bias/residual epilogue, which saves a pass over the output.
     int chosen = -1;
     float chosen_ms = 0.0f, gemm_ms = -1.0f;
+    if (!untimed) ++timed_choices_;
     for (int i = 0, timed = 0; status == CUDNN_STATUS_SUCCESS && i < returned && timed < 4; ++i) {
       if (results[i].status != CUDNN_STATUS_SUCCESS || results[i].memory > kCandidateWorkspaceBytes) continue;
       if (w.dtype() == DType::F32 && results[i].mathType != CUDNN_FMA_MATH) continue;
+      if (untimed) {  // the heuristic's first that fits
+        chosen = i;
+        break;
+      }
       ++timed;
       SDPP_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, results[i].mathType));
       const float alpha = 1.0f, beta = 0.0f;
@@ -200,7 +208,9 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     const bool gemm_fits = nhwc && (x.dim(1) * int64_t(dtype_size(w.dtype()))) % 16 == 0 &&
                            size_t(x.dim(0) * ho * wo * x.dim(1) * w.dim(2) * w.dim(3)) * dtype_size(w.dtype()) <=
                                kGemmColumnBytes;
-    if (gemm_fits && conv_path_ != ConvPath::Cudnn) {
+    if (gemm_fits && untimed) {
+      plan->use_gemm = chosen < 0;
+    } else if (gemm_fits && conv_path_ != ConvPath::Cudnn) {
       const Shape out_shape{x.dim(0), w.dim(0), ho, wo};
       auto run = [&] { conv2d_gemm(x, w, Tensor(), Tensor(), stride, pad_h, pad_w, out_shape); };
       run();  // makes the GEMM's own plan (cuBLASLt candidates timed)
@@ -217,7 +227,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     };
     // cuDNN's graph API (its bias and residual a pass of their own).
     float graph_ms = -1.0f;
-    const bool graph_wanted = nhwc && w.dtype() != DType::F32 &&
+    const bool graph_wanted = nhwc && w.dtype() != DType::F32 && !untimed &&
                               (conv_path_ == ConvPath::Graph || (conv_path_ == ConvPath::Timed && graph_conv_opt_in()));
     if (graph_wanted) {
       const ConvGraphShape shape{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), ho, wo,
@@ -253,7 +263,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     // The own implicit-GEMM kernel, in each block width it has; bias and residual are in its epilogue.
     float own_ms = -1.0f;
     const bool own_timed = own_conv_enabled() && (conv3x3_splitk_whole_images(ho, wo) || own_conv_rows_opt_in());
-    const bool own_wanted = nhwc && (w.dtype() == DType::F16 || w.dtype() == DType::BF16) && w.dim(2) == 3 &&
+    const bool own_wanted = nhwc && !untimed && (w.dtype() == DType::F16 || w.dtype() == DType::BF16) && w.dim(2) == 3 &&
                             w.dim(3) == 3 && pad_h == 1 && pad_w == 1 &&
                             (conv_path_ == ConvPath::Own || (conv_path_ == ConvPath::Timed && own_timed)) &&
                             compute_capability_major() == 9;
@@ -276,7 +286,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
     // At most 8 outputs: the narrow kernel, against the library's choice.
     float narrow_ms = -1.0f;
     const bool narrow_wanted = conv_path_ == ConvPath::Narrow || (conv_path_ == ConvPath::Timed && narrow_conv_enabled());
-    if (nhwc && narrow_wanted && w.dim(0) <= 8 && w.dim(2) == 3 && w.dim(3) == 3 && stride == 1 && pad_h == 1 &&
+    if (nhwc && !untimed && narrow_wanted && w.dim(0) <= 8 && w.dim(2) == 3 && w.dim(3) == 3 && stride == 1 && pad_h == 1 &&
         pad_w == 1) {
       auto run = [&] {
         return launch_conv3x3_narrow(x.raw(), w.raw(), nullptr, y.raw(), w.dtype(), x.dim(0), x.dim(2), x.dim(3),
@@ -301,7 +311,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
             cudnnSetActivationDescriptor(plan->identity, CUDNN_ACTIVATION_IDENTITY, CUDNN_NOT_PROPAGATE_NAN, 0.0));
       }
     }
-    if (verbose_)
+    if (verbose_ && !untimed)
       std::fprintf(stderr,
                    "sdpp cuda: conv %s x %s %s stride %d pad %d,%d: %s algo %d (%.3f ms, %zu B workspace%s; "
                    "im2col+GEMM %.3f ms; graph API %.3f ms; own split-K %.3f ms%s; narrow %.3f ms%s)\n",
@@ -312,7 +322,7 @@ ConvPlan& CudaBackend::conv_plan(const Tensor& x, const Tensor& w, int stride, i
                    gemm_ms, graph_ms, own_ms, plan->own_block_outputs ? ", taken" : "", narrow_ms,
                    plan->narrow ? ", taken" : "");
   }
-  return *conv_plans_.emplace(key, std::move(plan)).first->second;
+  return *plans.emplace(key, std::move(plan)).first->second;
 }
 
 Tensor CudaBackend::prepare_conv_weight(const Tensor& w) {

@@ -7,6 +7,7 @@
 // Plans (descriptors + the fastest of the heuristic's candidates, timed once) are cached per shape, dtype, epilogue
 // and pointer alignment.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -94,8 +95,10 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
     int align = std::min({alignment(x.raw()), alignment(weight.raw()), alignment(out.raw()),
                           residual_in_c ? alignment(residual.raw()) : 16});
     auto key = std::make_tuple(M, N, K, int(dtype), int(epilogue), int(residual_in_c), align);
-    auto it = linear_plans_.find(key);
-    if (it == linear_plans_.end()) {
+    // A shape never timed takes its untimed plan from a map of its own inside an UntimedChoices scope.
+    auto& plans = untimed_depth_ && !linear_plans_.count(key) ? untimed_linear_plans_ : linear_plans_;
+    auto it = plans.find(key);
+    if (it == plans.end()) {
       auto plan = std::make_shared<LinearPlan>();
       const cudaDataType_t t = cuda_type(dtype);
       SDPP_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -115,6 +118,7 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof(al));
       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof(al));
       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof(al));
+      const auto choice_start = std::chrono::steady_clock::now();
       cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
       int found = 0;
       const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(cublaslt_, plan->op, plan->a, plan->b, plan->c,
@@ -127,7 +131,8 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
       plan->algo = results[0].algo;
       // The heuristic's first choice is often not the fastest for the UNet's narrow shapes (N = 320, 640): time the
       // candidates once on the call's own operands (outside graph capture, where timing is impossible).
-      if (found > 1 && !capturing_) {
+      if (found > 1 && !capturing_ && !untimed_depth_) {
+        ++timed_choices_;
         const void* bias_ptr = bias.defined() ? bias.raw() : nullptr;
         if (bias_ptr)
           SDPP_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr,
@@ -149,10 +154,13 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
           }
         }
         if (verbose_)
-          std::fprintf(stderr, "sdpp cuda: linear [%lld, %lld] x [%lld, %lld]^T %s: %d candidates, first %.4f ms, best %.4f ms\n",
-                       (long long)M, (long long)K, (long long)N, (long long)K, dtype_name(dtype), found, first, best);
+          std::fprintf(stderr,
+                       "sdpp cuda: linear [%lld, %lld] x [%lld, %lld]^T %s: %d candidates, first %.4f ms, best %.4f ms "
+                       "(%.1f ms to choose)\n",
+                       (long long)M, (long long)K, (long long)N, (long long)K, dtype_name(dtype), found, first, best,
+                       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - choice_start).count());
       }
-      it = linear_plans_.emplace(key, std::move(plan)).first;
+      it = plans.emplace(key, std::move(plan)).first;
     }
     LinearPlan& plan = *it->second;
     if (bias.defined()) {
@@ -207,6 +215,7 @@ bool CudaBackend::fused_is_faster(std::map<FusedKey, bool>& decided, const Fused
   if (path == FusedPath::Library) return false;
   auto it = decided.find(key);
   if (it != decided.end()) return it->second;
+  if (path == FusedPath::Timed && untimed_depth_) return false;  // the library's path, decided later
   bool faster = true;
   if (path == FusedPath::Timed && !capturing_) {
     library();  // plans the library's kernels (and warms them up)
@@ -214,6 +223,7 @@ bool CudaBackend::fused_is_faster(std::map<FusedKey, bool>& decided, const Fused
       decided.emplace(key, false);
       return false;
     }
+    ++timed_choices_;
     const float library_ms = device_time_ms(library, 5, 200);
     const float fused_ms = device_time_ms([&] { fused(); }, 5, 200);
     faster = fused_ms < library_ms;

@@ -21,6 +21,8 @@ struct Work {
 
 Work draw(Inputs& in) {
   Work h;
+  // 0.53 GFLOP: enough work for the GEMM's candidates to be timed (cuda_linear.cpp's kTimedGemmFlops), unlike
+  // [37, 136] x [200, 136].
   h.x = in.host({608, 520});
   h.w = in.host({840, 520});
   h.b = in.host({840});
@@ -97,6 +99,18 @@ TEST(CudaUntimedChoices, NewShapesRunUntimedInsideAndAreTimedAfter) {
     EXPECT_EQ(backend.timed_choices(), timed);
   }
   set_cuda_attention_kernel("auto");
+}
+
+TEST(CudaUntimedChoices, SmallGemmsAreNeverTimed) {
+  SDPP_REQUIRE_CUDA();
+  Backend& backend = backend_for(Device::cuda());
+  Inputs in(DType::F16);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  const Work h = draw(in), d = on_device(in, h);
+  const int64_t before = backend.timed_choices();
+  SDPP_EXPECT_CLOSE(ops::linear(d.small_x, d.small_w, Tensor()), ops::linear(h.small_x, h.small_w, Tensor()),
+                    cuda_test::tolerance(DType::F16));
+  EXPECT_EQ(backend.timed_choices(), before);
 }
 
 }  // namespace

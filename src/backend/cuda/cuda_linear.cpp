@@ -35,6 +35,11 @@ namespace {
 
 // Heuristic results timed per new GEMM shape: 32 rather than 8 took the SD 1.5 step from 6.76 to 6.59 ms (H100).
 constexpr int kCandidates = 32;
+// GEMMs of less work take the heuristic's first candidate untimed. Below 0.5 GFLOP (under a microsecond at the
+// tensor-core rate, against 4-5 us a launch) the fastest candidate gained at most 0.2 us over the first in SD 1.5's
+// first image, while each shape's timing cost 2-35 ms, mostly loading the candidates' kernels (0.3 s over its shapes,
+// H100, twenty-fourth session).
+constexpr double kTimedGemmFlops = 0.5e9;
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
@@ -131,7 +136,7 @@ Tensor CudaBackend::linear(const Tensor& x_in, const Tensor& weight, const Tenso
       plan->algo = results[0].algo;
       // The heuristic's first choice is often not the fastest for the UNet's narrow shapes (N = 320, 640): time the
       // candidates once on the call's own operands (outside graph capture, where timing is impossible).
-      if (found > 1 && !capturing_ && !untimed_depth_) {
+      if (found > 1 && !capturing_ && !untimed_depth_ && 2.0 * double(M) * double(N) * double(K) >= kTimedGemmFlops) {
         ++timed_choices_;
         const void* bias_ptr = bias.defined() ? bias.raw() : nullptr;
         if (bias_ptr)

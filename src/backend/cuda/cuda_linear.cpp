@@ -37,8 +37,9 @@ namespace {
 constexpr int kCandidates = 32;
 // GEMMs of less work take the heuristic's first candidate untimed. Below 0.5 GFLOP (under a microsecond at the
 // tensor-core rate, against 4-5 us a launch) the fastest candidate gained at most 0.2 us over the first in SD 1.5's
-// first image, while each shape's timing cost 2-35 ms, mostly loading the candidates' kernels (0.3 s over its shapes,
-// H100, twenty-fourth session).
+// first image, bar conv_out's GEMM candidate (1.3 us; the narrow kernel beats it) and a batch-2 time-embedding shape
+// that the pipeline computes for all steps at once (0.6 us), while each shape's timing cost 2-35 ms, mostly loading
+// the candidates' kernels (0.42 s over those shapes; H100, twenty-fourth session).
 constexpr double kTimedGemmFlops = 0.5e9;
 
 cudaDataType_t cuda_type(DType t) {

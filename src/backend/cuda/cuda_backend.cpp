@@ -276,9 +276,8 @@ float CudaBackend::device_time_ms(const std::function<void()>& run, int repeats,
 void CudaBackend::end_untimed_choices() {
   if (untimed_depth_ == 0) throw Error(ErrorCode::Internal, "end_untimed_choices without begin_untimed_choices");
   if (--untimed_depth_ > 0) return;
-  // The plans' descriptors may still be named by enqueued work.
-  activate();
-  SDPP_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  // No synchronisation (this runs in UntimedChoices' destructor, also while an error unwinds): the plans hold host
+  // descriptors that the libraries read when a call is enqueued, not when it runs.
   untimed_linear_plans_.clear();
   untimed_conv_plans_.clear();
 }

@@ -2,6 +2,7 @@
 // checkpoint is needed:
 //   sdpp_unet_bench [--model sd15|sd21|sdxl] [--batch 2] [--latent 64] [--dtype f16|bf16|f32] [--iters 20]
 //                   [--warmup 3] [--graph] [--profile] [--nchw] [--ncu] [--trace FILE.csv] [--device cuda:0] [--vae]
+//                   [--pair]
 // The forward is a denoising step's: time terms and cross-attention keys/values are made once, before timing.
 // --graph captures the forward once into a CUDA graph and times its replays (inputs fixed at capture time).
 // --profile prints per-op device times of one forward (SDPP_CUDA_PROFILE): eager, or one graph replay with --graph
@@ -10,6 +11,8 @@
 // --trace (with --graph) records every kernel of 5 more replays through CUPTI, at the clocks they really run at: it
 // prints the replays' span, their kernels' summed time and the time between kernels, and writes one row per kernel
 // to FILE.csv (scripts/device/trace_summary.py sums it by kind).
+// --pair gives the UNet one latent for the batch's two contexts, as a guided step of the denoising loop does
+// (models/guidance_pair.h: the layers before the first cross-attention run once); without it, --batch distinct latents.
 // --vae times the model's VAE decode instead (AutoencoderKL, decoder only, the SD config: SDXL's VAE has the same
 // shapes) of --batch latents of --latent size, e.g. --vae --batch 1 --latent 64 for a 512x512 image.
 // The weight shapes are discovered from the model code itself: a source that records the shape WeightLoader expects
@@ -45,7 +48,7 @@ struct Args {
   std::string model = "sd15", dtype = "f16", device = "cuda:0", trace;
   int64_t batch = 2, latent = 64;
   int iters = 20, warmup = 3;
-  bool graph = false, profile = false, nchw = false, ncu = false, vae = false;
+  bool graph = false, profile = false, nchw = false, ncu = false, vae = false, pair = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -68,10 +71,13 @@ Args parse(int argc, char** argv) {
     else if (k == "--nchw") a.nchw = true;
     else if (k == "--ncu") a.ncu = true;
     else if (k == "--vae") a.vae = true;
+    else if (k == "--pair") a.pair = true;
     else if (k == "--trace") a.trace = value();
     else throw Error(ErrorCode::InvalidArgument, "unknown argument '" + k + "'");
   }
   if (!a.trace.empty() && !a.graph) throw Error(ErrorCode::InvalidArgument, "--trace needs --graph");
+  if (a.pair && (a.vae || a.batch % 2 != 0))
+    throw Error(ErrorCode::InvalidArgument, "--pair needs a UNet and an even --batch");
   return a;
 }
 
@@ -259,7 +265,7 @@ int run(const Args& a) {
   std::printf("model %s%s: %zu tensors, %.1f M parameters, built in %.1f s on %s\n", a.model.c_str(),
               a.vae ? " vae decoder" : "", shapes.size(), double(params) / 1e6, load_s, backend.name().c_str());
 
-  const Shape sample_shape{a.batch, a.vae ? vae_config.latent_channels : config.in_channels, a.latent, a.latent};
+  const Shape sample_shape{a.pair ? a.batch / 2 : a.batch, a.vae ? vae_config.latent_channels : config.in_channels, a.latent, a.latent};
   const Tensor sample = random_input(sample_shape, dtype, device, 1);
   const Tensor timestep = Tensor::from_floats(std::vector<float>{500.0f}, {1});
   const Tensor context = random_input({a.batch, 77, config.cross_attention_dim}, dtype, device, 2);
@@ -341,9 +347,10 @@ int run(const Args& a) {
     sum += v;
     sum_sq += double(v) * v;
   }
-  std::printf("%s %s %s batch %lld latent %lldx%lld %s: median %.3f ms, min %.3f ms over %d iters "
+  std::printf("%s %s %s batch %lld%s latent %lldx%lld %s: median %.3f ms, min %.3f ms over %d iters "
               "(output mean %.4f rms %.4f, %zu non-finite; first forward %.2f s)\n",
-              a.vae ? "vae" : "unet", a.model.c_str(), a.dtype.c_str(), (long long)a.batch, (long long)a.latent, (long long)a.latent,
+              a.vae ? "vae" : "unet", a.model.c_str(), a.dtype.c_str(), (long long)a.batch, a.pair ? " (pair)" : "",
+              (long long)a.latent, (long long)a.latent,
               a.graph ? "graph" : "eager", median(ms), *std::min_element(ms.begin(), ms.end()), a.iters,
               sum / double(values.size()), std::sqrt(sum_sq / double(values.size())), bad, first_s);
   return bad == 0 ? 0 : 1;

@@ -1,6 +1,7 @@
 #include "models/attention.h"
 
 #include "core/error.h"
+#include "models/guidance_pair.h"
 
 namespace sdpp::nn {
 
@@ -57,8 +58,10 @@ Tensor Attention::heads(const Tensor& x, const Tensor& context) const {
 Tensor Attention::heads(const Tensor& x, const CrossContext& context) const {
   if (!config.cross_attention_dim)
     throw Error(ErrorCode::Internal, "Attention: a cross-attention context was given to a self-attention layer");
-  const Tensor* kv = context.projected ? context.projected->find(this) : nullptr;
-  return attend(to_q(x), kv ? *kv : to_kv(context.hidden_states));
+  const Tensor* projected = context.projected ? context.projected->find(this) : nullptr;
+  const Tensor kv = projected ? *projected : to_kv(context.hidden_states);
+  // x may be a guidance pair's shared half (models/guidance_pair.h): so are its queries, which serve both contexts.
+  return attend(to_pair_batch(to_q(x), kv.dim(0)), kv);
 }
 
 Tensor Attention::project_context(const Tensor& context) const {

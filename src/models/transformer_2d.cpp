@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "models/guidance_pair.h"
 
 namespace sdpp::nn {
 namespace {
@@ -38,8 +39,18 @@ ops::LinearAndNorm BasicTransformerBlock::forward(const Tensor& x, const Tensor&
                                                   const LayerNorm* next_norm1) const {
   // Each result is released as soon as its last reader has run, as the unfused chain's temporaries were: at SD 1.5's
   // 64x64 level a norm's output is 5 MB, and the feed-forward's hidden state beside it 21 MB.
-  ops::LinearAndNorm attended =
-      only_cross_attention_ ? attn1_(x_normed, context, &x, norm2_) : attn1_(x_normed, Tensor(), &x, norm2_);
+  // A guidance pair's shared half (models/guidance_pair.h) parts where the context is first read: at attn2, or at
+  // attn1 where that attends to the context too. The cross-attention repeats its queries for both halves, and the
+  // residual its output adds to is repeated here.
+  const int64_t batch = context.hidden_states.dim(0);
+  ops::LinearAndNorm attended;
+  if (only_cross_attention_) {
+    const Tensor residual = to_pair_batch(x, batch);
+    attended = attn1_(x_normed, context, &residual, norm2_);
+  } else {
+    attended = attn1_(x_normed, Tensor(), &x, norm2_);
+    attended.out = to_pair_batch(attended.out, batch);
+  }
   ops::LinearAndNorm crossed = attn2_(attended.normed, context, &attended.out, norm3_);
   attended = {};
   ops::LinearOptions add_h;
@@ -96,7 +107,8 @@ Tensor Transformer2DModel::forward(const Tensor& x, const CrossContext& context)
     h = transformer_blocks_[i].forward(h.out, h.normed, context, next);
   }
   ops::Conv2dOptions add_x;
-  add_x.residual = &x;
+  const Tensor residual = to_pair_batch(x, h.out.dim(0));  // x may be a guidance pair's shared half
+  add_x.residual = &residual;
   return ops::conv2d(ops::from_tokens(h.out, height, width), proj_out_weight_, proj_out_bias_, add_x);  // [B, C, H, W]
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "models/guidance_pair.h"
 
 namespace sdpp::nn {
 namespace {
@@ -65,7 +66,7 @@ Tensor UNetDownBlock2D::forward(const Tensor& x, std::span<const Tensor> time_te
   check_time_terms(time_terms, resnets_.size(), "UNetDownBlock2D");
   Tensor h = x;
   for (size_t i = 0; i < resnets_.size(); ++i) {
-    h = resnets_[i](h, time_terms[i]);
+    h = resnets_[i](h, time_term_rows(time_terms[i], h));
     if (!attentions_.empty()) h = attentions_[i].forward(h, context);
     skips.push_back(h);
   }
@@ -94,10 +95,10 @@ UNetMidBlock2DCrossAttn::UNetMidBlock2DCrossAttn(const WeightLoader& w, const UN
 Tensor UNetMidBlock2DCrossAttn::forward(const Tensor& x, std::span<const Tensor> time_terms,
                                         const CrossContext& context) const {
   check_time_terms(time_terms, resnets_.size(), "UNetMidBlock2DCrossAttn");
-  Tensor h = resnets_[0](x, time_terms[0]);
+  Tensor h = resnets_[0](x, time_term_rows(time_terms[0], x));
   for (size_t i = 0; i < attentions_.size(); ++i) {
     h = attentions_[i].forward(h, context);
-    h = resnets_[i + 1](h, time_terms[i + 1]);
+    h = resnets_[i + 1](h, time_term_rows(time_terms[i + 1], h));
   }
   return h;
 }
@@ -125,9 +126,11 @@ Tensor UNetUpBlock2D::forward(const Tensor& x, std::span<const Tensor> time_term
   Tensor h = x;
   for (size_t i = 0; i < resnets_.size(); ++i) {
     if (skips.empty()) throw Error(ErrorCode::Internal, "UNetUpBlock2D: ran out of skip connections");
-    const std::array<Tensor, 2> pair{h, skips.back()};
+    // A skip from a guidance pair's shared prefix (models/guidance_pair.h) holds one half where h holds both.
+    const std::array<Tensor, 2> pair{h, to_pair_batch(skips.back(), h.dim(0))};
     skips.pop_back();
-    h = resnets_[i](ops::concat(pair, 1), time_terms[i]);  // cat([x, skip], dim=1)
+    const Tensor joined = ops::concat(pair, 1);  // cat([x, skip], dim=1)
+    h = resnets_[i](joined, time_term_rows(time_terms[i], joined));
     if (!attentions_.empty()) h = attentions_[i].forward(h, context);
   }
   if (upsampler_) h = (*upsampler_)(h, upsample_h, upsample_w);

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "core/error.h"
+#include "models/guidance_pair.h"
 
 namespace sdpp::nn {
 namespace {
@@ -189,7 +190,24 @@ Tensor UNet2DConditionModel::time_embed(const UNetTimeInputs& time, int64_t rows
 Tensor UNet2DConditionModel::forward(const Tensor& sample, const Tensor& timesteps,
                                      const Tensor& encoder_hidden_states, const UNetAddedCond* added) const {
   check_sample(sample);
-  return forward(sample, project_time(timesteps, sample.dim(0), added), encoder_hidden_states, added);
+  return forward(sample, project_time(timesteps, call_batch(sample, encoder_hidden_states), added),
+                 encoder_hidden_states, added);
+}
+
+int64_t UNet2DConditionModel::call_batch(const Tensor& sample, const Tensor& encoder_hidden_states) const {
+  check_context(encoder_hidden_states, 0);
+  const int64_t batch = encoder_hidden_states.dim(0);
+  if (sample.dim(0) != batch && 2 * sample.dim(0) != batch) {
+    throw Error(ErrorCode::ShapeMismatch, "UNet: a sample of batch " + std::to_string(sample.dim(0)) +
+                                              " for encoder_hidden_states of batch " + std::to_string(batch) +
+                                              " (expected " + std::to_string(batch) + ", or " +
+                                              std::to_string(batch / 2) + " for a guidance pair)");
+  }
+  return batch;
+}
+
+bool UNet2DConditionModel::time_terms_follow_the_timestep() const {
+  return !add_embedding_.linear_1.weight.defined() && !time_embedding_.cond_proj.weight.defined();
 }
 
 void UNet2DConditionModel::check_context(const Tensor& encoder_hidden_states, int64_t batch) const {
@@ -248,7 +266,7 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeInputs&
                                      const Tensor& encoder_hidden_states, const UNetAddedCond* added,
                                      const ProjectedContext* projected) const {
   check_sample(sample);
-  const int64_t batch = sample.dim(0);
+  const int64_t batch = call_batch(sample, encoder_hidden_states);
   if (time.t_proj.defined() && time.t_proj.dim(0) != batch) {
     throw Error(ErrorCode::ShapeMismatch, "UNet: timestep projection " + shape_str(time.t_proj.shape()) +
                                               " for a batch of " + std::to_string(batch));
@@ -259,8 +277,7 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeInputs&
 Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeTerms& terms,
                                      const Tensor& encoder_hidden_states, const ProjectedContext* projected) const {
   check_sample(sample);
-  const int64_t batch = sample.dim(0);
-  check_context(encoder_hidden_states, batch);
+  const int64_t batch = call_batch(sample, encoder_hidden_states);
   const std::vector<const ResnetBlock2D*> all_resnets = resnets();
   int64_t per_call = 0;
   for (const ResnetBlock2D* r : all_resnets) per_call += batch * r->out_channels();
@@ -287,7 +304,9 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeTerms& 
   };
   const CrossContext context(encoder_hidden_states, projected);
 
-  Tensor h = conv_in_(sample);
+  // A sample of half the batch is a guidance pair's (models/guidance_pair.h): its shared prefix runs once, on the
+  // half batch, unless the time terms differ between the halves (SDXL's pooled text, LCM's guidance embedding).
+  Tensor h = conv_in_(time_terms_follow_the_timestep() ? sample : to_pair_batch(sample, batch));
   std::vector<Tensor> skips{h};
   for (const UNetDownBlock2D& block : down_blocks_) h = block.forward(h, take(block.resnets().size()), context, skips);
   if (mid_block_) h = mid_block_->forward(h, take(mid_block_->resnets().size()), context);
@@ -306,7 +325,8 @@ Tensor UNet2DConditionModel::forward(const Tensor& sample, const UNetTimeTerms& 
   }
   if (!skips.empty())
     throw Error(ErrorCode::Internal, "UNet: " + std::to_string(skips.size()) + " skip connections left unused");
-  return conv_out_(conv_norm_out_(h, ops::Activation::SiLU));
+  // h holds both halves by now unless no layer read the context (a UNet without cross-attention).
+  return to_pair_batch(conv_out_(conv_norm_out_(h, ops::Activation::SiLU)), batch);
 }
 
 Tensor unet_forward_named(const UNet2DConditionModel& unet, const std::map<std::string, Tensor>& inputs) {

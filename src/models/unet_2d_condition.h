@@ -48,6 +48,8 @@ class UNet2DConditionModel {
 
   // sample [B, in_channels, h, w] on the model's device; timesteps [1] (broadcast) or [B], values read on the host;
   // encoder_hidden_states [B, L, cross_attention_dim] -> [B, out_channels, h, w] (the noise / v prediction).
+  // Every forward also takes a sample of B / 2 as a guidance pair (models/guidance_pair.h): the call on [sample;
+  // sample], whose time terms must have equal halves (as one timestep for the whole call gives).
   Tensor forward(const Tensor& sample, const Tensor& timesteps, const Tensor& encoder_hidden_states,
                  const UNetAddedCond* added = nullptr) const;
   // The same forward in three parts: project_time (host work and uploads), time_terms (the time embedding and every
@@ -73,6 +75,10 @@ class UNet2DConditionModel {
  private:
   void check_sample(const Tensor& sample) const;
   void check_context(const Tensor& encoder_hidden_states, int64_t batch) const;
+  // The call's batch, the context's; the sample's is that or, for a guidance pair (models/guidance_pair.h), half.
+  int64_t call_batch(const Tensor& sample, const Tensor& encoder_hidden_states) const;
+  // Whether the resnets' time terms depend on the timestep alone, so a guidance pair's halves have equal ones.
+  bool time_terms_follow_the_timestep() const;
   Tensor time_embed(const UNetTimeInputs& time, int64_t rows, const UNetAddedCond* added) const;  // [rows, 4 * ch0]
   std::vector<const ResnetBlock2D*> resnets() const;  // every block's, in the order of the forward
 

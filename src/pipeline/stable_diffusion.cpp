@@ -194,9 +194,9 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
   }
   const int64_t model_batch = cfg ? 2 * n : n;
   Tensor unet_mask, unet_masked_latents, blend_mask;
-  if (inpaint && nine_channel) {
-    unet_mask = expand_mask(mask_latent, model_batch, 1).to(c.device).to(c.dtype);
-    unet_masked_latents = (cfg ? cat_batch(masked_image_latents, masked_image_latents) : masked_image_latents).to(c.dtype);
+  if (inpaint && nine_channel) {  // per latent: a guidance pair shares them as it shares the latents
+    unet_mask = expand_mask(mask_latent, n, 1).to(c.device).to(c.dtype);
+    unet_masked_latents = masked_image_latents.to(c.dtype);
   } else if (inpaint) {
     blend_mask = expand_mask(mask_latent, n, latent_channels).to(c.device);
   }
@@ -229,7 +229,9 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
     const double t = scheduler->timesteps()[size_t(i)];
     const Tensor scaled = scheduler->scale_model_input(latents, i);
     const Tensor scaled_model = scaled.to(c.dtype);
-    Tensor model_input = cfg ? cat_batch(scaled_model, scaled_model) : scaled_model;
+    // With guidance the call is a pair (models/guidance_pair.h): the latents once, for both halves of the context's
+    // batch, whose first layers then run once.
+    Tensor model_input = scaled_model;
     if (unet_mask.defined()) {
       const Tensor parts[] = {model_input, unet_mask, unet_masked_latents};
       model_input = ops::concat(parts, 1);

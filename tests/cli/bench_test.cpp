@@ -33,7 +33,7 @@ TEST(BenchCli, PrintsEveryComponentAndWholeImages) {
     EXPECT_NE(run.output.find("size 64x64"), std::string::npos) << run.output;
     const std::pair<const char*, const char*> lines[] = {
         {"first_image", "s"},        {"end_to_end", "ms"},       {"text_encoder", "ms"},
-        {"unet_step", "ms"},         {"unet_step_eager", "ms"},  {"vae_decode", "ms"},
+        {"unet_step", "ms"},         {"unet_step_eager", "ms"},  {"unet_batch2", "ms"}, {"vae_decode", "ms"},
         {"vae_decode_eager", "ms"},  {"preview_approx", "ms"},   {"preview_taesd", "ms"}};
     for (const auto& [line, unit] : lines) {
       const double value = reported(run.output, line, unit);

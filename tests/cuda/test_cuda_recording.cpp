@@ -1,6 +1,8 @@
 // Recording (CUDA graphs) and load-time weight preparation: a replay must compute what eager execution computes
 // with whatever the input buffers hold at replay time, and a prepared (channels-last) convolution weight must give
 // the plain weight's result.
+#include <array>
+
 #include "../models/fixture_case.h"
 #include "backend/backend.h"
 #include "cuda_test_util.h"
@@ -188,6 +190,34 @@ TEST_P(CudaRecordedUNet, EveryCallEqualsTheEagerForward) {
   for (int call = 0; call < 3; ++call)
     EXPECT_EQ(rel_l2(recorded.forward(small, terms, context), unet.forward(small, terms, context)), 0.0);
   EXPECT_EQ(recorded.recordings(), 2u);
+}
+
+// A guided step's call (models/guidance_pair.h): one latent for both contexts. Recorded, it equals the eager pair
+// exactly (the same kernels), and both are the forward on the latent repeated, within f16 parity's tolerance (the
+// shared prefix runs its kernels at half the batch, which may choose other GEMM and convolution kernels).
+TEST_P(CudaRecordedUNet, GuidancePairEqualsTheRepeatedLatent) {
+  const nn::UNet2DConditionModel& unet = *unet_;
+  RecordedUNet recorded(unet);
+  Inputs in(DType::F16);
+  SCOPED_TRACE("seed " + std::to_string(in.seed()));
+  nn::UNetAddedCond added;
+  if (sdxl()) {
+    added.text_embeds = text_embeds(in, 2);
+    added.time_ids = Tensor::from_floats(std::vector<float>{128, 96, 0, 0, 128, 96, 128, 96, 0, 0, 128, 96}, {2, 6});
+  }
+  const nn::UNetTimeTerms terms = unet.time_terms(unet.project_time(Tensor::full({1}, 500.0f), 2, &added), 2, &added);
+  for (int call = 0; call < 3; ++call) {
+    const Tensor latent = in.device(in.host({1, 4, 16, 12}));
+    const std::array<Tensor, 2> halves{latent, latent};
+    const Tensor context = in.device(in.host({2, 77, unet.config().cross_attention_dim}));
+    const Tensor pair = recorded.forward(latent, terms, context);
+    ASSERT_EQ(pair.shape(), (Shape{2, 4, 16, 12}));
+    EXPECT_EQ(rel_l2(pair, unet.forward(latent, terms, context)), 0.0) << "call " << call;
+    const Tensor repeated = unet.forward(ops::concat(halves, 0), terms, context);
+    EXPECT_LE(rel_l2(pair, repeated), 1e-2) << "call " << call;
+    EXPECT_GT(rel_l2(pair.narrow0(0, 1), pair.narrow0(1, 1)), 1e-2) << "call " << call;  // the contexts matter
+  }
+  EXPECT_EQ(recorded.replays(), 2);
 }
 
 // The loop's time terms (every step's at once), for each call's timesteps and, for SDXL, pooled text and size

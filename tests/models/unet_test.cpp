@@ -3,6 +3,7 @@
 // 9-channel inpainting UNet, LCM's timestep_cond, and the errors for bad configs and inputs.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -12,6 +13,7 @@
 #include "core/error.h"
 #include "fixture_case.h"
 #include "models/embeddings.h"
+#include "models/guidance_pair.h"
 #include "models/unet_2d_condition.h"
 #include "models/upsampling.h"
 #include "pipeline/recorded_unet.h"
@@ -306,6 +308,66 @@ TEST(UNet, ProjectedContextForwardIsTheForward) {
     for (int call = 0; call < 2; ++call) EXPECT_EQ(max_diff(recorded.forward(sample, terms, context), plain), 0.0);
     EXPECT_THROW(unet.project_context(ramp({2, 77, 64})), Error);  // wrong context width
   }
+}
+
+// A guided step gives the UNet one latent for both contexts (models/guidance_pair.h): that must be the forward on the
+// latent repeated, whether the shared prefix runs once (SD: the time terms follow the timestep) or the pair parts at
+// once (SDXL: the pooled text differs between the halves), in every forward form and recorded.
+TEST(UNet, GuidancePairIsTheForwardOnRepeatedLatents) {
+  for (const char* model : {"sd15", "sdxl", "sd15_inpaint"}) {
+    SCOPED_TRACE(model);
+    const LoadedUNet loaded = load_unet(model);
+    const nn::UNet2DConditionModel& unet = *loaded.unet;
+    nn::UNetAddedCond added;
+    added.text_embeds = ramp({4, 128}, 0.02f, -1.0f);
+    added.time_ids = Tensor::from_floats(std::vector<float>(24, 64.0f), {4, 6});
+    const nn::UNetAddedCond* cond = std::string(model) == "sdxl" ? &added : nullptr;
+    const Tensor latent = ramp({2, unet.config().in_channels, 8, 8}, 0.01f, -0.5f);
+    const std::array<Tensor, 2> halves{latent, latent};
+    const Tensor repeated = ops::concat(halves, 0);
+    const Tensor context = context_for(unet, 4);
+    const Tensor t = Tensor::full({1}, 500.0f);
+    const Tensor plain = unet.forward(repeated, t, context, cond);
+    ASSERT_EQ(plain.shape(), (Shape{4, 4, 8, 8}));
+    const Tensor pair = unet.forward(latent, t, context, cond);
+    ASSERT_EQ(pair.shape(), plain.shape());
+    // f32 rounding only: GEMMs over half the rows block their sums otherwise, and this tiny random UNet amplifies
+    // that (the same latent and context run at batch 2 instead of 4 moved the inpainting UNet's output by 8e-5 of its
+    // largest value). A wrong half or time term moves it by far more: the halves differ by over 1e-3.
+    const double tolerance = 1e-4 * max_abs(plain);
+    EXPECT_LT(max_diff(pair, plain), tolerance);
+    EXPECT_GT(max_diff(plain.narrow0(0, 2), plain.narrow0(2, 2)), 1e-3);  // the contexts matter
+    const nn::UNetTimeInputs time = unet.project_time(t, 4, cond);
+    const nn::UNetTimeTerms terms = unet.time_terms(time, 4, cond);
+    EXPECT_LT(max_diff(unet.forward(latent, time, context, cond), plain), tolerance);
+    const nn::ProjectedContext projected = unet.project_context(context);
+    EXPECT_LT(max_diff(unet.forward(latent, terms, context, &projected), plain), tolerance);
+    RecordedUNet recorded(unet);
+    EXPECT_LT(max_diff(recorded.forward(latent, terms, context), plain), tolerance);
+    // A sample batch that is neither the context's nor half of it is refused, naming both.
+    try {
+      unet.forward(ramp({3, unet.config().in_channels, 8, 8}), t, context, cond);
+      FAIL() << "a sample of batch 3 was taken for a context of batch 4";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::ShapeMismatch);
+      EXPECT_NE(std::string(e.what()).find("guidance pair"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(GuidancePair, RepeatsHalvesAndTakesTheFirstRowsOfTerms) {
+  const Tensor x = ramp({2, 3});
+  EXPECT_TRUE(nn::to_pair_batch(x, 2).same_as(x));
+  const Tensor both = nn::to_pair_batch(x, 4);
+  ASSERT_EQ(both.shape(), (Shape{4, 3}));
+  EXPECT_EQ(max_diff(both.narrow0(0, 2), x), 0.0);
+  EXPECT_EQ(max_diff(both.narrow0(2, 2), x), 0.0);
+  EXPECT_THROW(nn::to_pair_batch(x, 3), Error);
+  const Tensor term = ramp({4, 5});
+  EXPECT_EQ(max_diff(nn::time_term_rows(term, x), term.narrow0(0, 2)), 0.0);
+  EXPECT_TRUE(nn::time_term_rows(term, ramp({4, 1})).same_as(term));
+  EXPECT_FALSE(nn::time_term_rows(Tensor(), x).defined());
+  EXPECT_THROW(nn::time_term_rows(term, ramp({3, 1})), Error);
 }
 
 TEST(UNet, InpaintingUNetTakesNineChannels) {

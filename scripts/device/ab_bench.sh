@@ -42,7 +42,7 @@ fi
 bench() {
   timeout 300 "$@" bench --model "${model[@]}" --device cuda --width $size --height $size --steps $steps \
     --repeats "${REPEATS:-20}" 2>&1 |
-    grep -E '^(model |unet_step |end_to_end|vae_decode |text_encoder|first_image|device_memory)' |
+    grep -E '^(model |unet_step |unet_batch2 |end_to_end|vae_decode |text_encoder|first_image|device_memory)' |
     sed -E 's/^model .* (load [0-9.]+ s)/\1/; s/  +/ /g; s/\([^)]*\)//g; s/in use at most, sampled every ms while loading and generating //' |
     tr '\n' ';'
 }

@@ -3,8 +3,8 @@
 #include <array>
 #include <string>
 
-#include "core/error.h"
 #include "backend/ops.h"
+#include "core/error.h"
 
 namespace sdpp::nn {
 

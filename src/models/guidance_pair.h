@@ -1,6 +1,6 @@
 // A classifier-free-guidance call runs the UNet on one latent twice, once per context (the negative prompt's, then the
 // prompt's). Until the first layer that reads the context, both halves of that batch compute the same values: in SD
-// 1.x and 2.x that is conv_in, the first resnet and the first transformer's self-attention, about 2% of a 512² step.
+// 1.x and 2.x that is conv_in, the first resnet and the first transformer's self-attention.
 // So UNet2DConditionModel::forward takes a sample of half the context's batch as such a pair: it runs that shared
 // prefix once, on the half batch, and repeats its values for both halves where they part (before a cross-attention,
 // and for the skip connections the up blocks read). SDXL's time terms differ between the halves (the pooled text is

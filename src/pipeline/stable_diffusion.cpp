@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "backend/backend.h"
 #include "core/error.h"
@@ -22,6 +24,13 @@ Tensor repeat_batch(const Tensor& x, int64_t n) {
   if (n == 1) return x;
   std::vector<Tensor> copies(size_t(n), x);
   return ops::concat(copies, 0);
+}
+
+// Guided calls give the UNet their latents once, as a guidance pair (models/guidance_pair.h); SDPP_GUIDANCE_PAIR=0
+// gives them twice, as diffusers does (no shared prefix), to compare the two.
+bool guidance_pair_enabled() {
+  const char* env = std::getenv("SDPP_GUIDANCE_PAIR");
+  return !env || std::strcmp(env, "0") != 0;
 }
 
 Tensor cat_batch(const Tensor& a, const Tensor& b) {
@@ -193,10 +202,12 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
     mask_latent = downsample_mask_nearest(p.mask, h, w);
   }
   const int64_t model_batch = cfg ? 2 * n : n;
+  // The UNet's sample rows: one per latent for a guidance pair (or no guidance), else the latents twice.
+  const int64_t sample_copies = cfg && !guidance_pair_enabled() ? 2 : 1;
   Tensor unet_mask, unet_masked_latents, blend_mask;
   if (inpaint && nine_channel) {  // per latent: a guidance pair shares them as it shares the latents
-    unet_mask = expand_mask(mask_latent, n, 1).to(c.device).to(c.dtype);
-    unet_masked_latents = masked_image_latents.to(c.dtype);
+    unet_mask = expand_mask(mask_latent, sample_copies * n, 1).to(c.device).to(c.dtype);
+    unet_masked_latents = repeat_batch(masked_image_latents, sample_copies).to(c.dtype);
   } else if (inpaint) {
     blend_mask = expand_mask(mask_latent, n, latent_channels).to(c.device);
   }
@@ -231,7 +242,7 @@ PipelineOutput run_pipeline(const Components& c, const PipelineParams& p, const 
     const Tensor scaled_model = scaled.to(c.dtype);
     // With guidance the call is a pair (models/guidance_pair.h): the latents once, for both halves of the context's
     // batch, whose first layers then run once.
-    Tensor model_input = scaled_model;
+    Tensor model_input = repeat_batch(scaled_model, sample_copies);
     if (unet_mask.defined()) {
       const Tensor parts[] = {model_input, unet_mask, unet_masked_latents};
       model_input = ops::concat(parts, 1);

@@ -175,6 +175,14 @@ Tensor context_for(const nn::UNet2DConditionModel& unet, int64_t batch) {
   return ramp({batch, 77, unet.config().cross_attention_dim}, 0.01f, -0.4f);
 }
 
+// SDXL's pooled text embedding and size conditioning for `rows` rows.
+nn::UNetAddedCond sdxl_added(int64_t rows) {
+  nn::UNetAddedCond added;
+  added.text_embeds = ramp({rows, 128}, 0.02f, -1.0f);
+  added.time_ids = Tensor::from_floats(std::vector<float>(size_t(6 * rows), 64.0f), {rows, 6});
+  return added;
+}
+
 // diffusers passes upsample_size when h or w is not a multiple of 8; 13x7 and 9x31 go through every odd path.
 TEST(UNet, LatentsNotMultipleOfEight) {
   for (const char* model : {"sd15", "sdxl"}) {
@@ -286,9 +294,7 @@ TEST(UNet, ProjectedContextForwardIsTheForward) {
     SCOPED_TRACE(model);
     const LoadedUNet loaded = load_unet(model);
     const nn::UNet2DConditionModel& unet = *loaded.unet;
-    nn::UNetAddedCond added;
-    added.text_embeds = ramp({2, 128}, 0.02f, -1.0f);
-    added.time_ids = Tensor::from_floats(std::vector<float>(12, 64.0f), {2, 6});
+    const nn::UNetAddedCond added = sdxl_added(2);
     const Tensor sample = ramp({2, 4, 8, 8}, 0.01f, -0.5f);
     const nn::UNetTimeInputs time = unet.project_time(Tensor::full({1}, 500.0f), 2, &added);
     const nn::UNetTimeTerms terms = unet.time_terms(time, 2, &added);
@@ -318,9 +324,7 @@ TEST(UNet, GuidancePairIsTheForwardOnRepeatedLatents) {
     SCOPED_TRACE(model);
     const LoadedUNet loaded = load_unet(model);
     const nn::UNet2DConditionModel& unet = *loaded.unet;
-    nn::UNetAddedCond added;
-    added.text_embeds = ramp({4, 128}, 0.02f, -1.0f);
-    added.time_ids = Tensor::from_floats(std::vector<float>(24, 64.0f), {4, 6});
+    const nn::UNetAddedCond added = sdxl_added(4);
     const nn::UNetAddedCond* cond = std::string(model) == "sdxl" ? &added : nullptr;
     const Tensor latent = ramp({2, unet.config().in_channels, 8, 8}, 0.01f, -0.5f);
     const std::array<Tensor, 2> halves{latent, latent};

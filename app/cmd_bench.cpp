@@ -259,7 +259,8 @@ void run_bench(const BenchArgs& a) {
 
   std::printf("text_encoder      %9.3f ms  (prompt + negative: CFG pair)\n", text_s * 1e3);
   std::printf("unet_step         %9.3f ms  (batch 2: one latent, both contexts; %lldx%lld latent, %s)\n",
-              unet_s * 1e3, (long long)h, (long long)w, c.recorded_unet->enabled() ? "recorded forward replayed" : "eager");
+              unet_s * 1e3, (long long)h, (long long)w,
+              c.recorded_unet->enabled() ? "recorded forward replayed" : "eager");
   std::printf("unet_step_eager   %9.3f ms\n", unet_eager_s * 1e3);
   std::printf("unet_batch2       %9.3f ms  (two distinct latents: no shared prefix)\n", unet_distinct_s * 1e3);
   std::printf("vae_decode        %9.3f ms  (%s)\n", decode_s * 1e3,

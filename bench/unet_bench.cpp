@@ -265,7 +265,8 @@ int run(const Args& a) {
   std::printf("model %s%s: %zu tensors, %.1f M parameters, built in %.1f s on %s\n", a.model.c_str(),
               a.vae ? " vae decoder" : "", shapes.size(), double(params) / 1e6, load_s, backend.name().c_str());
 
-  const Shape sample_shape{a.pair ? a.batch / 2 : a.batch, a.vae ? vae_config.latent_channels : config.in_channels, a.latent, a.latent};
+  const Shape sample_shape{a.pair ? a.batch / 2 : a.batch, a.vae ? vae_config.latent_channels : config.in_channels,
+                           a.latent, a.latent};
   const Tensor sample = random_input(sample_shape, dtype, device, 1);
   const Tensor timestep = Tensor::from_floats(std::vector<float>{500.0f}, {1});
   const Tensor context = random_input({a.batch, 77, config.cross_attention_dim}, dtype, device, 2);

@@ -1,11 +1,15 @@
 // conv2d as GEMM: out[n] [O, Ho*Wo] = W [O, C*kh*kw] · cols [C*kh*kw, Ho*Wo]. A 1x1 stride-1 unpadded
 // convolution needs no column matrix (the input already is [C, H*W]); otherwise im2col builds it for a band of
-// output rows at a time. Large images: each thread takes whole bands (im2col + single-threaded GEMM) with a
-// column buffer that stays in its cache. Small images (too few bands to share): one band at a time with the
-// column build and the GEMM each split over the threads. Either way the column memory is bounded.
+// output rows at a time. Large images: each thread takes whole bands (im2col + single-threaded GEMM). Small images
+// (too few bands to share): one band at a time with the column build and the GEMM each split over the threads.
+// Either way the column memory is bounded.
+// A band is at least kMinBandPixels output pixels: every GEMM call packs the whole weight [O, C*kh*kw] for the BLAS
+// kernel, up to 59 MB for SD's 1280-channel 3x3 convolutions, so a band must be wide enough to amortise that. (Bands
+// sized for the column buffer to stay in a core's L2 were 32-128 pixels at the UNet's levels; packing the weight
+// then took a fifth of the SD 1.5 UNet's time: docs/PERFORMANCE.md, CPU section.)
 #include <algorithm>
 #include <cstring>
-#include <vector>
+#include <memory>
 
 #include "backend/cpu/cpu_common.h"
 #include "backend/cpu/cpu_ops.h"
@@ -14,8 +18,9 @@
 namespace sdpp::cpu {
 namespace {
 
-constexpr int64_t kMaxColumnBytes = int64_t(256) << 20;  // shared column buffer cap
-constexpr int64_t kCacheColumnBytes = int64_t(2) << 20;  // per-thread band target (about one core's L2)
+constexpr int64_t kMaxColumnBytes = int64_t(256) << 20;        // shared column buffer cap
+constexpr int64_t kMaxThreadColumnBytes = int64_t(32) << 20;   // per-thread band cap
+constexpr int64_t kMinBandPixels = 1024;  // the SD 1.5 UNet on 2 cores: 512 as fast, 2048 and 4096 slower
 
 struct ConvGeometry {
   int64_t C, H, W, kh, kw, stride, pad_top, pad_left, Ho, Wo;
@@ -72,31 +77,33 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const o
   const int64_t CK = g.C * g.kh * g.kw, HWo = g.Ho * g.Wo;
   const bool direct = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.Ho == g.H && g.Wo == g.W;
   const int64_t column_row_bytes = CK * g.Wo * int64_t(sizeof(float));  // one output row's columns
-  const int64_t cache_band = std::clamp<int64_t>(kCacheColumnBytes / std::max<int64_t>(1, column_row_bytes), 1, g.Ho);
-  const int64_t cache_bands = (g.Ho + cache_band - 1) / cache_band;
+  const int64_t thread_band = std::clamp<int64_t>(
+      std::min((kMinBandPixels + g.Wo - 1) / g.Wo, kMaxThreadColumnBytes / std::max<int64_t>(1, column_row_bytes)), 1,
+      g.Ho);
+  const int64_t thread_bands = (g.Ho + thread_band - 1) / thread_band;
   if (direct) {
     for (int64_t n = 0; n < N; ++n)
       sgemm_parallel(false, false, O, HWo, g.C, 1.0f, wp, g.C, xp + n * g.C * g.H * g.W, HWo, 0.0f, op + n * O * HWo, HWo);
-  } else if (N * cache_bands >= 2 * int64_t(num_threads())) {
-    parallel_for(N * cache_bands, 1, [&](int64_t t0, int64_t t1) {
-      std::vector<float> cols(static_cast<size_t>(CK * cache_band * g.Wo));
+  } else if (N * thread_bands >= 2 * int64_t(num_threads())) {
+    parallel_for(N * thread_bands, 1, [&](int64_t t0, int64_t t1) {
+      const auto cols = std::make_unique_for_overwrite<float[]>(size_t(CK * thread_band * g.Wo));
       for (int64_t t = t0; t < t1; ++t) {
-        const int64_t n = t / cache_bands, oy0 = (t % cache_bands) * cache_band;
-        const int64_t rows = std::min(cache_band, g.Ho - oy0);
-        im2col(xp + n * g.C * g.H * g.W, g, oy0, rows, cols.data());
+        const int64_t n = t / thread_bands, oy0 = (t % thread_bands) * thread_band;
+        const int64_t rows = std::min(thread_band, g.Ho - oy0);
+        im2col(xp + n * g.C * g.H * g.W, g, oy0, rows, cols.get());
         // The band's columns of out[n], written in place (ldc = Ho*Wo).
-        sgemm(false, false, O, rows * g.Wo, CK, 1.0f, wp, CK, cols.data(), rows * g.Wo, 0.0f,
+        sgemm(false, false, O, rows * g.Wo, CK, 1.0f, wp, CK, cols.get(), rows * g.Wo, 0.0f,
               op + n * O * HWo + oy0 * g.Wo, HWo);
       }
     });
   } else {
     const int64_t band = std::clamp<int64_t>(kMaxColumnBytes / std::max<int64_t>(1, column_row_bytes), 1, g.Ho);
-    std::vector<float> cols(static_cast<size_t>(CK * band * g.Wo));
+    const auto cols = std::make_unique_for_overwrite<float[]>(size_t(CK * band * g.Wo));  // im2col writes it all
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t oy0 = 0; oy0 < g.Ho; oy0 += band) {
         const int64_t rows = std::min(band, g.Ho - oy0);
-        im2col(xp + n * g.C * g.H * g.W, g, oy0, rows, cols.data());
-        sgemm_parallel(false, false, O, rows * g.Wo, CK, 1.0f, wp, CK, cols.data(), rows * g.Wo, 0.0f,
+        im2col(xp + n * g.C * g.H * g.W, g, oy0, rows, cols.get());
+        sgemm_parallel(false, false, O, rows * g.Wo, CK, 1.0f, wp, CK, cols.get(), rows * g.Wo, 0.0f,
                        op + n * O * HWo + oy0 * g.Wo, HWo);
       }
     }

@@ -35,6 +35,11 @@ void im2col(const float* x, const ConvGeometry& g, int64_t oy0, int64_t rows, fl
       const int64_t c = r / (g.kh * g.kw), ky = (r / g.kw) % g.kh, kx = r % g.kw;
       const float* plane = x + c * g.H * g.W;
       float* dst = cols + r * P;
+      // ix = ox * stride - shift lies inside the row for ox in [lo, hi): only the edges are padding, so the inside
+      // is copied without a test per value (one memcpy at stride 1).
+      const int64_t shift = g.pad_left - kx;
+      const int64_t lo = std::min(g.Wo, shift > 0 ? (shift + g.stride - 1) / g.stride : int64_t(0));
+      const int64_t hi = std::max(lo, g.W - 1 + shift >= 0 ? std::min(g.Wo, (g.W - 1 + shift) / g.stride + 1) : 0);
       for (int64_t oy = oy0; oy < oy0 + rows; ++oy) {
         const int64_t iy = oy * g.stride - g.pad_top + ky;
         float* d = dst + (oy - oy0) * g.Wo;
@@ -43,10 +48,13 @@ void im2col(const float* x, const ConvGeometry& g, int64_t oy0, int64_t rows, fl
           continue;
         }
         const float* src = plane + iy * g.W;
-        for (int64_t ox = 0; ox < g.Wo; ++ox) {
-          const int64_t ix = ox * g.stride - g.pad_left + kx;
-          d[ox] = (ix >= 0 && ix < g.W) ? src[ix] : 0.0f;
+        std::fill(d, d + lo, 0.0f);
+        if (g.stride == 1) {
+          std::memcpy(d + lo, src + (lo - shift), size_t(hi - lo) * sizeof(float));
+        } else {
+          for (int64_t ox = lo; ox < hi; ++ox) d[ox] = src[ox * g.stride - shift];
         }
+        std::fill(d + hi, d + g.Wo, 0.0f);
       }
     }
   });

@@ -131,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{1, 2, 5, 5, 3, 5, 3, 1, 0, 1, 0, 1, true, false},      // non-square kernel
                       ConvCase{1, 64, 20, 20, 48, 3, 3, 1, 1, 1, 1, 1, true, false},  // channels > block sizes
                       ConvCase{1, 256, 64, 64, 8, 3, 3, 1, 1, 1, 1, 1, true, true},   // wide columns, 4 row bands
-                      // 9 row bands of 1024 pixels a sample, the last of 2 rows: bands a thread up to 9 threads
+                      // 9 bands of 1024 pixels a sample, the last of 2 rows: per-thread bands on up to 9 threads
                       ConvCase{2, 8, 130, 64, 4, 3, 3, 1, 1, 1, 1, 1, true, true},
                       ConvCase{1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, false, false}));
 

@@ -6,7 +6,7 @@
 // A band is at least kMinBandPixels output pixels: every GEMM call packs the whole weight [O, C*kh*kw] for the BLAS
 // kernel, up to 59 MB for SD's 1280-channel 3x3 convolutions, so a band must be wide enough to amortise that. (Bands
 // sized for the column buffer to stay in a core's L2 were 32-128 pixels at the UNet's levels; packing the weight
-// then took a fifth of the SD 1.5 UNet's time: docs/PERFORMANCE.md, CPU section.)
+// then took a fifth of the SD 1.5 UNet's time: docs/PERFORMANCE.md, twenty-sixth session.)
 #include <algorithm>
 #include <cstring>
 #include <memory>

@@ -79,6 +79,14 @@ async function main() {
     check(true, "the page loads and lists the models");
 
     // 1. txt2img: the preview replaces itself as events arrive, then the image lands in the gallery.
+    // The page follows a job's events once its POST has answered; a job that ran ahead of that (24 tiny steps take
+    // under a second) left it only the last previews, so the check below failed on busy machines. A long job holds
+    // the queue until the page shows the queued event (its stream is live), and is then cancelled.
+    const blocker = await (await fetch(`${base}/v1/jobs`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ prompt: "hold the queue", model: "sd15", width: 128, height: 128, steps: 150 }),
+    })).json();
     await page.evaluate(() => {
       window.previewSources = [];
       new MutationObserver(() => window.previewSources.push(document.getElementById("preview").src))
@@ -93,6 +101,11 @@ async function main() {
     await page.fill("#steps", "24");
     await page.fill("#preview-every", "1");
     await page.click("#generate");
+    await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("queued: position"),
+                               null, { timeout: 60000 });
+    check(true, "the page shows its job's place in the queue behind a running job");
+    const dropped = await fetch(`${base}/v1/jobs/${blocker.id}`, { method: "DELETE" });
+    check(dropped.ok, `the job holding the queue was cancelled (${dropped.status})`);
     await page.waitForSelector("#gallery figure.result img[src^='blob:']", { timeout: 120000 });
     const previews = await page.evaluate(() => window.previewSources);
     const distinct = new Set(previews).size;

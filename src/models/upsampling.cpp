@@ -1,18 +1,14 @@
 #include "models/upsampling.h"
 
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
+#include "core/env_flag.h"
 #include "core/error.h"
 
 namespace sdpp::nn {
 namespace {
 
-bool subpixel_enabled() {
-  const char* v = std::getenv("SDPP_SUBPIXEL_UPSAMPLE");
-  return !(v && std::strcmp(v, "0") == 0);
-}
+bool subpixel_enabled() { return !env_is("SDPP_SUBPIXEL_UPSAMPLE", "0"); }
 
 // Which 3x3 taps (along one axis) land on input offset u (0: row i-1+a, 1: row i+a) for output phase a: the
 // upsampled rows 2i+a-1, 2i+a, 2i+a+1 come from input rows floor(./2).

@@ -1,11 +1,10 @@
 #include "pipeline/recorded_call.h"
 
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <exception>
 
 #include "backend/backend.h"
+#include "core/env_flag.h"
 #include "core/error.h"
 
 namespace sdpp {
@@ -15,10 +14,7 @@ namespace {
 // re-records the least recently used one.
 constexpr size_t kMaxRecordings = 3;
 
-bool graphs_allowed() {
-  const char* env = std::getenv("SDPP_CUDA_GRAPHS");
-  return !env || std::strcmp(env, "0") != 0;
-}
+bool graphs_allowed() { return !env_is("SDPP_CUDA_GRAPHS", "0"); }
 
 std::string describe(const Tensor& t) {
   return t.defined() ? shape_str(t.shape()) + dtype_name(t.dtype()) + "@" + t.device().str() : std::string("-");

@@ -3,10 +3,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 
 #include "backend/backend.h"
+#include "core/env_flag.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "pipeline/non_finite.h"
@@ -28,10 +27,7 @@ Tensor repeat_batch(const Tensor& x, int64_t n) {
 
 // Guided calls give the UNet their latents once, as a guidance pair (models/guidance_pair.h); SDPP_GUIDANCE_PAIR=0
 // gives them twice, as diffusers does (no shared prefix), to compare the two.
-bool guidance_pair_enabled() {
-  const char* env = std::getenv("SDPP_GUIDANCE_PAIR");
-  return !env || std::strcmp(env, "0") != 0;
-}
+bool guidance_pair_enabled() { return !env_is("SDPP_GUIDANCE_PAIR", "0"); }
 
 Tensor cat_batch(const Tensor& a, const Tensor& b) {
   const Tensor parts[] = {a, b};

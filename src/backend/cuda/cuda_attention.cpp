@@ -12,8 +12,8 @@
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cudnn_sdpa.h"
-#include "backend/cuda/env_flag.h"
 #include "backend/cuda/kernels.h"
+#include "core/env_flag.h"
 
 namespace sdpp::cuda {
 namespace {

@@ -12,8 +12,8 @@
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
-#include "backend/cuda/env_flag.h"
 #include "backend/shape_rules.h"
+#include "core/env_flag.h"
 
 namespace sdpp {
 

@@ -22,8 +22,8 @@
 #include "backend/cuda/cudnn_conv_graph.h"
 #include "backend/cuda/cudnn_graph.h"
 #include "backend/cuda/device_attributes.h"
-#include "backend/cuda/env_flag.h"
 #include "backend/cuda/kernels.h"
+#include "core/env_flag.h"
 
 namespace sdpp::cuda {
 

@@ -24,10 +24,10 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_attributes.h"
 #include "backend/cuda/device_util.cuh"
-#include "backend/cuda/env_flag.h"
 #include "backend/cuda/fast_divider.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/tma_ops.cuh"
+#include "core/env_flag.h"
 
 namespace sdpp::cuda {
 namespace {

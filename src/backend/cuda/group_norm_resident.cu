@@ -28,9 +28,9 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_attributes.h"
 #include "backend/cuda/device_util.cuh"
-#include "backend/cuda/env_flag.h"
 #include "backend/cuda/flash_attention_common.cuh"
 #include "backend/cuda/kernels.h"
+#include "core/env_flag.h"
 
 namespace sdpp::cuda {
 namespace {

@@ -44,7 +44,11 @@ class GenerateCli : public ::testing::Test {
   fs::path dir;
 };
 
-const std::string kBase = " --prompt \"a red chair\" --steps 4 --width 64 --height 64 --seed 7 ";
+// The tests' common request: one prompt, seed and 64x64 size, `steps` steps.
+std::string base_args(int steps) {
+  return " --prompt \"a red chair\" --steps " + std::to_string(steps) + " --width 64 --height 64 --seed 7 ";
+}
+const std::string kBase = base_args(4);
 
 TEST_F(GenerateCli, Txt2ImgWritesPngWithParametersAndProgress) {
   const ProcessResult run = run_sdpp("generate --model " + model("sd15") + kBase + "--negative-prompt blurry --preview-every 2 -o " + out("a.png"));
@@ -142,7 +146,7 @@ TEST_F(GenerateCli, F16AndBf16OnTheCpuStayCloseToF32) {
   // and how far the last steps bring that back depended on how the BLAS rounds: sd15 with seeds 1-11 under OpenBLAS's
   // AVX-512 and Haswell kernels, 4 of 22 runs had values 5-15 levels off, and seed 7 under AVX-512 missed the bar (4.6%
   // of values). With 8 steps (seeds 1-7, both kernels) no f16 value was more than 4 off, no bf16 value more than 8.
-  const std::string base = " --prompt \"a red chair\" --steps 8 --width 64 --height 64 --seed 7 ";
+  const std::string base = base_args(8);
   struct Bar {
     const char* dtype;
     int levels;

@@ -1,16 +1,11 @@
-#include <cstdlib>
-#include <cstring>
-
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_attributes.h"
+#include "core/env_flag.h"
 
 namespace sdpp::cuda {
 
 bool dependent_launch_enabled() {
-  static const bool allowed = [] {
-    const char* env = std::getenv("SDPP_CUDA_PDL");
-    return !(env && std::strcmp(env, "0") == 0);
-  }();
+  static const bool allowed = !env_is("SDPP_CUDA_PDL", "0");
   return allowed && compute_capability_major() >= 9;
 }
 
